@@ -1,0 +1,1 @@
+//! Authentication: JWT verification, claims and scopes (issue 3).

@@ -1,0 +1,156 @@
+//! Configuration: defaults, then a TOML file, then `LUMINATE_*` environment
+//! variables, then command-line flags; later sources win.
+//!
+//! Every field is reachable from the environment as
+//! `LUMINATE_<SECTION>__<FIELD>` (e.g. `LUMINATE_STORAGE__SYNC_WRITES=true`);
+//! a few common ones have short aliases (see [`env_aliases`]).
+
+mod duration;
+mod load;
+
+pub use duration::ConfigDuration;
+pub use load::{load, ConfigError, Overrides};
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::ValidationLimits;
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// The tenant used when authentication is disabled (development only).
+    pub default_tenant: String,
+    pub storage: StorageConfig,
+    pub api: ApiConfig,
+    pub validation: ValidationLimits,
+    pub retention: RetentionConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            data_dir: PathBuf::from("./data"),
+            default_tenant: "default".into(),
+            storage: StorageConfig::default(),
+            api: ApiConfig::default(),
+            validation: ValidationLimits::default(),
+            retention: RetentionConfig::default(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// RocksDB under `data_dir`: the zero-setup default.
+    Embedded,
+    /// RocksDB in memory: nothing survives a restart (development, tests).
+    Memory,
+    /// A ClickHouse server or cluster shared by many stateless pods.
+    Clickhouse,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    pub backend: StorageBackend,
+    /// fsync the WAL (group commit) before acknowledging a write.
+    pub sync_writes: bool,
+    pub clickhouse: ClickHouseConfig,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            backend: StorageBackend::Embedded,
+            sync_writes: false,
+            clickhouse: ClickHouseConfig::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClickHouseConfig {
+    pub url: String,
+    pub database: String,
+    pub user: String,
+    pub password: String,
+    /// Name of a cluster in ClickHouse's `remote_servers`; when set, local
+    /// tables are created on every shard with a Distributed table over them.
+    pub cluster: Option<String>,
+    /// Flush the batching writer at this many rows...
+    pub flush_max_rows: usize,
+    /// ...or after this long, whichever comes first.
+    pub flush_interval: ConfigDuration,
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8123".into(),
+            database: "luminate".into(),
+            user: "default".into(),
+            password: String::new(),
+            cluster: None,
+            flush_max_rows: 100_000,
+            flush_interval: ConfigDuration::from_millis(50),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    pub max_metrics_per_request: usize,
+    /// Limit on the request body after decompression, in bytes.
+    pub max_body_bytes: usize,
+    /// Cap on values returned by the dimension-values discovery endpoint.
+    pub max_discovery_values: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            max_metrics_per_request: 10_000,
+            max_body_bytes: 16 * 1024 * 1024,
+            max_discovery_values: 10_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Points older than this are deleted in the background; none = keep.
+    pub period: Option<ConfigDuration>,
+    /// How often the background sweep runs.
+    pub sweep_interval: ConfigDuration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            period: Some(ConfigDuration::from_millis(30 * 86_400_000)),
+            sweep_interval: ConfigDuration::from_millis(3_600_000),
+        }
+    }
+}
+
+/// Short environment names for the most used settings, besides the
+/// generic `LUMINATE_<SECTION>__<FIELD>` form.
+pub fn env_aliases() -> &'static [(&'static str, &'static str)] {
+    &[
+        ("LUMINATE_LISTEN", "listen"),
+        ("LUMINATE_DATA_DIR", "data_dir"),
+        ("LUMINATE_STORAGE", "storage.backend"),
+        ("LUMINATE_CLICKHOUSE_URL", "storage.clickhouse.url"),
+        ("LUMINATE_CLICKHOUSE_CLUSTER", "storage.clickhouse.cluster"),
+    ]
+}

@@ -1,0 +1,108 @@
+//! The one place where errors become HTTP responses. Every layer has its own
+//! typed error; each converts into [`ApiError`], whose `IntoResponse` writes
+//! `{"error":{"code":"...","message":"..."}}` with the right status.
+//! Internal errors are logged in full and answered with a generic message.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::model::ValidationError;
+use crate::storage::StorageError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// Extra response headers (e.g. `Retry-After`, `WWW-Authenticate`).
+    pub headers: Vec<(header::HeaderName, HeaderValue)>,
+    /// Extra fields merged into the `error` object (e.g. a rate limit's details).
+    pub details: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            headers: Vec::new(),
+            details: None,
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// A server-side fault: the detail is logged, the client sees a generic message.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal server error; see the server log",
+        )
+    }
+
+    pub fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn with_detail(mut self, key: &str, value: serde_json::Value) -> Self {
+        self.details
+            .get_or_insert_with(serde_json::Map::new)
+            .insert(key.to_owned(), value);
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = serde_json::Map::new();
+        error.insert("code".into(), json!(self.code));
+        error.insert("message".into(), json!(self.message));
+        if let Some(details) = self.details {
+            error.extend(details);
+        }
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        for (name, value) in self.headers {
+            response.headers_mut().insert(name, value);
+        }
+        response
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Unavailable {
+                message,
+                retry_after_secs,
+            } => {
+                tracing::warn!(%message, "storage unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    format!("storage is unavailable, retry later: {message}"),
+                )
+                .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_secs))
+            }
+            StorageError::InvalidQuery(message) => ApiError::bad_request("invalid_query", message),
+            StorageError::Internal(detail) => ApiError::internal(detail),
+        }
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        ApiError::bad_request(e.code(), e.to_string())
+    }
+}

@@ -1,0 +1,21 @@
+//! Luminate: a multi-tenant metrics server.
+//!
+//! A table of contents; see docs/architecture.md for the map and invariants.
+//!
+//! - [`model`]: metrics, tenants, queries and validation; no I/O.
+//! - [`config`]: settings from file, environment and flags.
+//! - [`storage`]: the `MetricsStore` trait and its backends.
+//! - [`http`]: the API; the only layer that knows HTTP and JSON.
+//! - [`auth`]: JWT verification and scopes.
+//! - [`limits`]: per-tenant rate limits and cardinality.
+//! - [`plugins`]: sandboxed WebAssembly plugins.
+//! - [`telemetry`]: the server's own metrics and logs.
+
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod limits;
+pub mod model;
+pub mod plugins;
+pub mod storage;
+pub mod telemetry;

@@ -1,0 +1,1 @@
+//! Per-tenant limits: rate limits and cardinality tracking (issue 3).

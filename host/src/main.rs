@@ -1,0 +1,3 @@
+fn main() {
+    // The command line is built by the foundation work (issue 2).
+}

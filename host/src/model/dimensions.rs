@@ -1,0 +1,84 @@
+use std::collections::BTreeMap;
+
+/// Dimension keys starting with this prefix belong to the server.
+pub const RESERVED_PREFIX: char = '_';
+/// The reserved dimension that carries a metric's tenant. Storage keys data by
+/// tenant; this dimension is how queries and results see it.
+pub const TENANT_DIMENSION: &str = "_tenant_id";
+
+/// A metric's dimensions, kept sorted by key with unique keys, so that the
+/// same set of dimensions always has the same canonical form (the series key).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Dimensions(Vec<(String, String)>);
+
+impl Dimensions {
+    pub fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    /// Builds from pairs in any order; a later duplicate key wins.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        let map: BTreeMap<String, String> = pairs.into_iter().collect();
+        Self(map.into_iter().collect())
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|i| self.0[i].1.as_str())
+    }
+
+    /// Inserts or overwrites, keeping the order canonical.
+    pub fn insert(&mut self, key: String, value: String) {
+        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(&key)) {
+            Ok(i) => self.0[i].1 = value,
+            Err(i) => self.0.insert(i, (key, value)),
+        }
+    }
+
+    pub fn remove(&mut self, key: &str) -> Option<String> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|i| self.0.remove(i).1)
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn into_pairs(self) -> Vec<(String, String)> {
+        self.0
+    }
+}
+
+impl FromIterator<(String, String)> for Dimensions {
+    fn from_iter<T: IntoIterator<Item = (String, String)>>(iter: T) -> Self {
+        Self::from_pairs(iter)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_of_insertion_does_not_change_identity() {
+        let a = Dimensions::from_pairs([("b".into(), "2".into()), ("a".into(), "1".into())]);
+        let mut b = Dimensions::new();
+        b.insert("a".into(), "1".into());
+        b.insert("b".into(), "2".into());
+        assert_eq!(a, b);
+        assert_eq!(a.get("b"), Some("2"));
+        assert_eq!(a.get("c"), None);
+    }
+}

@@ -1,0 +1,19 @@
+//! The domain: what a metric, a tenant and a query are. No I/O, no HTTP, no
+//! storage; every other subsystem speaks these types.
+
+mod dimensions;
+mod duration;
+mod metric;
+mod query;
+mod tenant;
+mod validation;
+
+pub use dimensions::{Dimensions, RESERVED_PREFIX, TENANT_DIMENSION};
+pub use duration::{parse_duration_ms, DurationError};
+pub use metric::Metric;
+pub use query::{
+    AggregateQuery, AggregateResult, AggregateRow, Aggregation, Filter, FilterOp, RangeQuery,
+    RateQuery, Selector, Series, SeriesResult, TimeRange,
+};
+pub use tenant::{TenantId, TenantIdError};
+pub use validation::{ValidationError, ValidationLimits, Validator};

@@ -1,0 +1,158 @@
+//! Queries as the storage layer receives them: already parsed, validated and
+//! scoped. The HTTP layer builds these; backends only execute them.
+//!
+//! Semantics every backend must share (the conformance suite checks them):
+//! - Time ranges are half-open, `[start_ms, end_ms)`.
+//! - A dimension a series does not have reads as the empty string, so
+//!   `key != "x"` and `key !~ "x"` match series without `key`.
+//! - Regexes are anchored: `=~ "api.*"` must match the whole value.
+//! - Step buckets are aligned to the epoch: a point at `ts` falls in bucket
+//!   `ts - ts.rem_euclid(step_ms)`, and the bucket's timestamp is its start.
+//! - Results are ordered: aggregate rows by group values (a missing value
+//!   sorts first), series by their dimensions. `limit` keeps the first
+//!   `limit` and sets `truncated` when more existed.
+//! - Storage never sees a reserved (`_`) key in filters or groupBy: the query
+//!   layer resolves `_tenant_id` against the caller's tenant first.
+
+use regex::Regex;
+
+use super::Dimensions;
+
+/// `[start_ms, end_ms)` in milliseconds since the epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeRange {
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
+
+impl TimeRange {
+    pub fn contains(&self, ts_ms: i64) -> bool {
+        ts_ms >= self.start_ms && ts_ms < self.end_ms
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum FilterOp {
+    Eq(String),
+    NotEq(String),
+    /// Anchored; `pattern` is the user's text, `regex` is `^(?:pattern)$`.
+    Regex { pattern: String, regex: Regex },
+    NotRegex { pattern: String, regex: Regex },
+    In(Vec<String>),
+}
+
+#[derive(Clone, Debug)]
+pub struct Filter {
+    pub key: String,
+    pub op: FilterOp,
+}
+
+impl Filter {
+    /// Whether a series whose value for `key` is `value` (None when the
+    /// series lacks the key) passes this filter.
+    pub fn matches(&self, value: Option<&str>) -> bool {
+        let v = value.unwrap_or("");
+        match &self.op {
+            FilterOp::Eq(want) => v == want,
+            FilterOp::NotEq(want) => v != want,
+            FilterOp::Regex { regex, .. } => regex.is_match(v),
+            FilterOp::NotRegex { regex, .. } => !regex.is_match(v),
+            FilterOp::In(set) => set.iter().any(|s| s == v),
+        }
+    }
+
+    /// Builds an anchored regex filter; the error is the regex crate's message.
+    pub fn regex(key: String, pattern: String, negate: bool) -> Result<Self, regex::Error> {
+        let regex = regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+            .size_limit(1 << 20)
+            .build()?;
+        let op = if negate {
+            FilterOp::NotRegex { pattern, regex }
+        } else {
+            FilterOp::Regex { pattern, regex }
+        };
+        Ok(Self { key, op })
+    }
+}
+
+/// Built-in aggregations.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Aggregation {
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+    /// Exact percentile with `q` in `[0, 1]`: the value at 0-based rank
+    /// `min(floor(q * n), n - 1)` of the sorted values. This is ClickHouse's
+    /// `quantileExact`, so every backend returns the same number.
+    Percentile(f64),
+}
+
+/// What a query reads: one metric of the caller's tenant, in a time range,
+/// narrowed by filters.
+#[derive(Clone, Debug)]
+pub struct Selector {
+    pub metric: String,
+    pub range: TimeRange,
+    pub filters: Vec<Filter>,
+}
+
+#[derive(Clone, Debug)]
+pub struct AggregateQuery {
+    pub selector: Selector,
+    pub aggregation: Aggregation,
+    pub group_by: Vec<String>,
+    pub limit: Option<usize>,
+}
+
+/// Raw points per series, or, with `step`, one aggregated point per bucket.
+/// With `group_by`, series are merged per group (raw points of a group are
+/// all its series' points, sorted by time).
+#[derive(Clone, Debug)]
+pub struct RangeQuery {
+    pub selector: Selector,
+    pub step: Option<(i64, Aggregation)>,
+    pub group_by: Option<Vec<String>>,
+    pub limit: Option<usize>,
+}
+
+/// Per-second rate of counters in `step_ms` buckets. Between consecutive
+/// points of one series the increase is `v - prev`, or `v` when `v < prev`
+/// (a counter reset); it counts in the bucket of the later point, and the
+/// bucket's rate is its increase divided by the step in seconds. With
+/// `group_by`, rates of a group's series are summed per bucket.
+#[derive(Clone, Debug)]
+pub struct RateQuery {
+    pub selector: Selector,
+    pub step_ms: i64,
+    pub group_by: Option<Vec<String>>,
+    pub limit: Option<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AggregateRow {
+    /// One entry per `group_by` key, in the query's order.
+    pub group: Vec<Option<String>>,
+    pub value: f64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AggregateResult {
+    pub rows: Vec<AggregateRow>,
+    pub truncated: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    /// All of the series' dimensions, or, for a grouped query, the group's.
+    pub dimensions: Dimensions,
+    /// `(timestamp_ms, value)`, ascending by time.
+    pub points: Vec<(i64, f64)>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SeriesResult {
+    pub series: Vec<Series>,
+    pub truncated: bool,
+}

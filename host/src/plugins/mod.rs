@@ -1,0 +1,1 @@
+//! WebAssembly plugins: runtime, registry, bindings and hot reload (issue 4).

@@ -1,0 +1,1 @@
+//! The embedded RocksDB backend (filled in by the storage work).

@@ -1,0 +1,1 @@
+//! Self-observability: Prometheus metrics and structured logs (issue 6).

@@ -1,0 +1,35 @@
+# Shared by scripts/serve and scripts/test: install what the build needs when
+# it is missing, so both work on a fresh Debian/Ubuntu machine.
+
+# Build artifacts live outside the clone so repeated runs (and CI on the same
+# machine) reuse them; cargo's fingerprints keep that correct.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/luminate/target}"
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_updated=false
+apt_install() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "==> installing ${missing[*]}"
+    if ! $apt_updated; then
+        as_root apt-get update -qq
+        apt_updated=true
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# RocksDB's bindings are generated with bindgen, which needs libclang.
+ensure_build_deps() {
+    command -v cargo >/dev/null || { echo "cargo not found: install Rust from rustup.rs" >&2; exit 1; }
+    apt_install libclang-dev clang
+}
+
+ensure_wasm_target() {
+    rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+}
