@@ -9,7 +9,7 @@ mod duration;
 mod load;
 
 pub use duration::ConfigDuration;
-pub use load::{load, ConfigError, Overrides};
+pub use load::{ConfigError, Overrides, load};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
