@@ -113,6 +113,9 @@ pub fn range(
     tenant: &TenantId,
     q: &RangeQuery,
 ) -> Result<SeriesResult, StorageError> {
+    if q.step.is_some_and(|(step_ms, _)| step_ms <= 0) {
+        return Err(StorageError::InvalidQuery("step must be positive".into()));
+    }
     let reader = Reader::new(inner, tenant);
     let selection = reader.select(&q.selector.metric, &q.selector.filters)?;
     if selection.is_empty() {
@@ -129,9 +132,7 @@ pub fn range(
 
 pub fn rate(inner: &Inner, tenant: &TenantId, q: &RateQuery) -> Result<SeriesResult, StorageError> {
     if q.step_ms <= 0 {
-        return Err(StorageError::InvalidQuery(
-            "rate step must be positive".into(),
-        ));
+        return Err(StorageError::InvalidQuery("step must be positive".into()));
     }
     let reader = Reader::new(inner, tenant);
     let selection = reader.select(&q.selector.metric, &q.selector.filters)?;
