@@ -57,13 +57,18 @@ async fn the_in_memory_backend_serves_the_same_api() {
         .await
         .ok();
     let body = server
-        .query(json!({"queryType": "aggregate", "metricName": "mem", "aggregation": "max",
-            "timeRange": {"relative": "1h"}}))
+        .query(
+            json!({"queryType": "aggregate", "metricName": "mem", "aggregation": "max",
+            "timeRange": {"relative": "1h"}}),
+        )
         .await
         .ok();
     assert_eq!(body["results"], json!([{"value": 3.0}]));
     assert!(
-        std::fs::read_dir(server.data_dir()).unwrap().next().is_none(),
+        std::fs::read_dir(server.data_dir())
+            .unwrap()
+            .next()
+            .is_none(),
         "nothing is written to the data directory"
     );
     server.stop().await;
