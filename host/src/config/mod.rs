@@ -9,7 +9,7 @@ mod duration;
 mod load;
 
 pub use duration::ConfigDuration;
-pub use load::{load, ConfigError, Overrides};
+pub use load::{ConfigError, Overrides, load};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +29,8 @@ pub struct Config {
     pub api: ApiConfig,
     pub validation: ValidationLimits,
     pub retention: RetentionConfig,
+    pub auth: crate::auth::AuthConfig,
+    pub limits: crate::limits::LimitsConfig,
 }
 
 impl Default for Config {
@@ -41,6 +43,8 @@ impl Default for Config {
             api: ApiConfig::default(),
             validation: ValidationLimits::default(),
             retention: RetentionConfig::default(),
+            auth: crate::auth::AuthConfig::default(),
+            limits: crate::limits::LimitsConfig::default(),
         }
     }
 }
@@ -152,5 +156,6 @@ pub fn env_aliases() -> &'static [(&'static str, &'static str)] {
         ("LUMINATE_STORAGE", "storage.backend"),
         ("LUMINATE_CLICKHOUSE_URL", "storage.clickhouse.url"),
         ("LUMINATE_CLICKHOUSE_CLUSTER", "storage.clickhouse.cluster"),
+        ("LUMINATE_JWT_HS256_SECRET", "auth.hs256_secret"),
     ]
 }
