@@ -9,7 +9,7 @@ mod duration;
 mod load;
 
 pub use duration::ConfigDuration;
-pub use load::{ConfigError, Overrides, load};
+pub use load::{load, ConfigError, Overrides};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
