@@ -1,16 +1,14 @@
 //! Rate-limit and cardinality errors as HTTP, and `GET /api/v1/cardinality`.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::ApiError;
+use super::{ApiError, AppState};
 use super::auth::{Caller, RATELIMIT, RATELIMIT_POLICY};
-use crate::limits::{CardinalityTracker, Estimate, Limit, RateLimitError};
+use crate::limits::{Estimate, Limit, RateLimitError};
 
 impl From<RateLimitError> for ApiError {
     /// Over a rate: 429 with `Retry-After`, `RateLimit-Policy`, `RateLimit`
@@ -67,20 +65,13 @@ pub struct CardinalityParams {
     pub limit: Option<usize>,
 }
 
-/// State for [`cardinality`].
-#[derive(Clone)]
-pub struct CardinalityState {
-    pub tracker: Arc<CardinalityTracker>,
-    pub default_top_n: usize,
-}
-
 /// Upper bound on `limit`: a report lists names, not data, but stays small.
 pub const MAX_REPORT_ROWS: usize = 10_000;
 
 /// `GET /api/v1/cardinality?limit=N`: the caller's series estimates per
 /// metric and distinct-value estimates per dimension key, largest first.
 pub async fn cardinality(
-    State(state): State<CardinalityState>,
+    State(state): State<AppState>,
     caller: Caller,
     params: Result<Query<CardinalityParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -88,10 +79,10 @@ pub async fn cardinality(
         params.map_err(|e| ApiError::bad_request("invalid_parameter", e.body_text()))?;
     let top_n = params
         .limit
-        .unwrap_or(state.default_top_n)
+        .unwrap_or(state.cardinality_top_n)
         .min(MAX_REPORT_ROWS);
     let limits = &caller.rates.resolved.limits;
-    let report = state.tracker.report(caller.tenant(), limits, top_n);
+    let report = state.cardinality.report(caller.tenant(), limits, top_n);
     let rows = |rows: &[Estimate], label: &str| -> Vec<Value> {
         rows.iter()
             .map(|r| {

@@ -179,6 +179,9 @@ impl Default for CardinalityConfig {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
+    /// When false, no tenant has rate or cardinality limits and series are
+    /// not tracked (benchmark baselines, trusted single-tenant setups).
+    pub enabled: bool,
     /// The tier of tokens without a `tier` claim.
     pub default_tier: String,
     pub tiers: BTreeMap<String, TierLimits>,
@@ -196,8 +199,22 @@ impl Default for LimitsConfig {
             (UNLIMITED_TIER.to_owned(), TierLimits::unlimited()),
         ]);
         Self {
+            enabled: true,
             default_tier: "free".into(),
             tiers,
+            tenants: BTreeMap::new(),
+            cardinality: CardinalityConfig::default(),
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// Every tenant on the `unlimited` tier, whatever tokens say.
+    pub fn disabled() -> Self {
+        Self {
+            enabled: false,
+            default_tier: UNLIMITED_TIER.into(),
+            tiers: BTreeMap::from([(UNLIMITED_TIER.to_owned(), TierLimits::unlimited())]),
             tenants: BTreeMap::new(),
             cardinality: CardinalityConfig::default(),
         }

@@ -7,6 +7,7 @@
 //! - [`cardinality`]: series limits and estimates (HyperLogLog).
 //! - [`sketch`]: the HyperLogLog++ sketch wrapper.
 //! - [`store`]: the [`SketchStore`] seam that persists sketches.
+//! - [`stage`]: cardinality limits as a write-pipeline stage.
 //!
 //! Nothing here knows HTTP: errors are typed and mapped in `http/`.
 
@@ -14,11 +15,13 @@ pub mod cardinality;
 pub mod config;
 pub mod rate;
 pub mod sketch;
+pub mod stage;
 pub mod store;
 
 pub use cardinality::{CardinalityError, CardinalityReport, CardinalityTracker, Estimate};
 pub use config::{Limit, LimitsConfig, ResolvedLimits, TenantOverride, TierLimits, UNLIMITED_TIER};
 pub use rate::{Allowance, RateKind, RateLimitError, RateLimiter, TenantRates};
+pub use stage::CardinalityStage;
 pub use store::{
     FileSketchStore, MemorySketchStore, SketchStore, SketchStoreError, TenantSketches,
 };

@@ -231,6 +231,15 @@ impl RateLimiter {
         entry.clone()
     }
 
+    /// The buckets `tenant` was last resolved with (by its latest request),
+    /// or those of a token without a tier claim.
+    pub fn current(&self, tenant: &TenantId) -> Arc<TenantRates> {
+        match self.tenants.get(tenant) {
+            Some(rates) => rates.clone(),
+            None => self.tenant(tenant, None),
+        }
+    }
+
     pub fn config(&self) -> &LimitsConfig {
         &self.config
     }
