@@ -1,9 +1,10 @@
 //! Discovery: which metrics, dimension keys and values a tenant has.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
+use super::extract::{ApiPath, ApiQuery};
 use super::query::parse_metric_name;
 use super::{ApiError, AppState, Tenant};
 
@@ -32,7 +33,7 @@ pub struct DimensionsBody {
 pub async fn list_dimension_keys(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<DimensionsBody>, ApiError> {
     let metric = parse_metric_name(Some(&name))?;
     let dimensions = state.reads.list_dimension_keys(&tenant, &metric).await?;
@@ -57,8 +58,8 @@ pub struct ValuesBody {
 pub async fn list_dimension_values(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Path((name, key)): Path<(String, String)>,
-    params: Result<Query<ValuesParams>, axum::extract::rejection::QueryRejection>,
+    ApiPath((name, key)): ApiPath<(String, String)>,
+    ApiQuery(params): ApiQuery<ValuesParams>,
 ) -> Result<Json<ValuesBody>, ApiError> {
     let metric = parse_metric_name(Some(&name))?;
     if key.len() > 100 || !crate::model::is_valid_key(&key) {
@@ -67,12 +68,6 @@ pub async fn list_dimension_values(
             "the dimension key must match ^[a-zA-Z_][a-zA-Z0-9_.]*$",
         ));
     }
-    let Query(params) = params.map_err(|e| {
-        ApiError::bad_request(
-            "invalid_request",
-            format!("query string: {}", e.body_text()),
-        )
-    })?;
     let max = state.api.max_discovery_values;
     let limit = match params.limit.as_deref() {
         None => DEFAULT_VALUES_LIMIT.min(max),

@@ -5,7 +5,7 @@
 //! - [`router`]: routes, grouped by the scope they need, and the body layers.
 //! - [`state`]: what handlers share ([`AppState`]) and the lifecycle flags.
 //! - [`tenant`]: the ONE place that decides which tenant a request acts for.
-//! - [`body`]: body extractors that answer every failure in our error shape.
+//! - [`extract`]: extractors that answer every failure in our error shape.
 //! - [`write`] + [`write_body`]: `POST /api/v1/write` and its fast decoder.
 //! - [`query`]: `POST /api/v1/query` (aggregate, range, rate).
 //! - [`discovery`]: metric names, dimension keys and values.
@@ -16,9 +16,9 @@
 //! - [`limits`]: rate-limit errors as 429/413, `GET /api/v1/cardinality`.
 
 pub mod auth;
-pub mod body;
 pub mod discovery;
 pub mod error;
+pub mod extract;
 pub mod limits;
 pub mod probes;
 pub mod query;

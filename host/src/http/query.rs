@@ -12,7 +12,7 @@ use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
-use super::body::JsonBody;
+use super::extract::JsonBody;
 use super::timestamp::{now_ms, parse_timestamp_json};
 use super::{ApiError, AppState, Tenant};
 use crate::model::{

@@ -1,9 +1,10 @@
 //! `DELETE /api/v1/metrics/{name}?before=<ts>`: drop a metric's old points.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
+use super::extract::{ApiPath, ApiQuery};
 use super::query::parse_metric_name;
 use super::timestamp::parse_timestamp_text;
 use super::{ApiError, AppState, Tenant};
@@ -24,16 +25,10 @@ pub struct DeleteBody {
 pub async fn delete_metric(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(name): Path<String>,
-    params: Result<Query<DeleteParams>, axum::extract::rejection::QueryRejection>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(params): ApiQuery<DeleteParams>,
 ) -> Result<Json<DeleteBody>, ApiError> {
     let metric = parse_metric_name(Some(&name))?;
-    let Query(params) = params.map_err(|e| {
-        ApiError::bad_request(
-            "invalid_request",
-            format!("query string: {}", e.body_text()),
-        )
-    })?;
     let before = params.before.ok_or_else(|| {
         ApiError::bad_request(
             "missing_field",

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 
-use super::body::{RawBody, json_error};
+use super::extract::{RawBody, json_error};
 use super::timestamp::now_ms;
 use super::write_body::{WriteBodyError, decode_write_body};
 use super::auth::Caller;

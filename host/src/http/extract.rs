@@ -1,5 +1,6 @@
-//! Body extractors whose every failure (too large, broken compression,
-//! malformed JSON) comes back as `{"error":{"code","message"}}`.
+//! Extractors whose every failure (body too large, broken compression,
+//! malformed JSON, a bad path or query string) comes back as
+//! `{"error":{"code","message"}}` instead of axum's plain-text rejections.
 //!
 //! The router decompresses bodies before these run and sets the size limit
 //! with `DefaultBodyLimit`, so the limit applies to the *decompressed* bytes:
@@ -7,8 +8,9 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use super::ApiError;
@@ -66,5 +68,38 @@ pub fn json_error(e: serde_json::Error) -> ApiError {
             ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
         }
         Category::Data => ApiError::bad_request("invalid_request", e.to_string()),
+    }
+}
+
+/// Path parameters; an undecodable segment is a 400 in our shape.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(t)| ApiPath(t))
+            .map_err(|e| ApiError::bad_request("invalid_path", e.body_text()))
+    }
+}
+
+/// Query-string parameters; unknown or malformed ones are a 400 in our shape.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(t)| ApiQuery(t))
+            .map_err(|e| {
+                ApiError::bad_request(
+                    "invalid_request",
+                    format!("query string: {}", e.body_text()),
+                )
+            })
     }
 }
