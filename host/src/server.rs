@@ -13,11 +13,11 @@ use tokio::task::JoinHandle;
 use crate::auth::Verifier;
 use crate::config::{Config, StorageBackend};
 use crate::http::auth::AccessControl;
+use crate::http::{self, AppState, Lifecycle};
 use crate::limits::{
     CardinalityStage, CardinalityTracker, FileSketchStore, LimitsConfig, MemorySketchStore,
     RateLimiter, SketchStore,
 };
-use crate::http::{self, AppState, Lifecycle};
 use crate::model::{TenantId, Validator};
 use crate::pipeline::{ReadPipeline, WritePipeline};
 use crate::storage::rocks::{RocksOptions, RocksStore};
@@ -118,7 +118,10 @@ async fn auth_and_limits(
     };
     let rates = Arc::new(RateLimiter::new(Arc::new(limits)));
     let access = if config.auth.enabled {
-        AccessControl::new(Arc::new(Verifier::from_config(&config.auth)?), rates.clone())
+        AccessControl::new(
+            Arc::new(Verifier::from_config(&config.auth)?),
+            rates.clone(),
+        )
     } else {
         tracing::warn!(tenant = %default_tenant,
             "auth.enabled = false: every request acts as the default tenant with every scope");
@@ -131,8 +134,11 @@ async fn auth_and_limits(
         }
     };
     let cardinality = Arc::new(
-        CardinalityTracker::open(sketches, config.limits.cardinality.max_tracked_series_per_tenant)
-            .await?,
+        CardinalityTracker::open(
+            sketches,
+            config.limits.cardinality.max_tracked_series_per_tenant,
+        )
+        .await?,
     );
     Ok((access, rates, cardinality))
 }

@@ -18,7 +18,10 @@ fn limited(per_tenant: u64, per_metric: u64) -> impl FnOnce(&mut luminate_host::
 async fn cardinality_limit_rejects_only_new_series_with_a_clear_message() {
     let server = TestServer::start_with(limited(1000, 5)).await;
     let client = Client::bearer(&server, &token_with_tier("acme", ALL, "capped"));
-    assert_eq!(client.write(series("logins", 0..5)).await.ok()["accepted"], 5);
+    assert_eq!(
+        client.write(series("logins", 0..5)).await.ok()["accepted"],
+        5
+    );
 
     let ts = now_ms() - 500;
     let batch = json!([
@@ -38,7 +41,10 @@ async fn cardinality_limit_rejects_only_new_series_with_a_clear_message() {
         assert!(message.contains(part), "{part:?} missing in {message:?}");
     }
     // Existing series keep being accepted.
-    assert_eq!(client.write(series("logins", 0..5)).await.ok()["accepted"], 5);
+    assert_eq!(
+        client.write(series("logins", 0..5)).await.ok()["accepted"],
+        5
+    );
     server.stop().await;
 }
 
@@ -50,7 +56,12 @@ async fn tenant_series_limit_applies_across_metrics() {
     let reply = client.write(series("b", 0..4)).await.ok();
     assert_eq!(reply["accepted"], 2);
     assert_eq!(reply["errors"][0]["code"], "max_series_per_tenant");
-    assert!(reply["errors"][0]["message"].as_str().unwrap().contains("\"b\""));
+    assert!(
+        reply["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"b\"")
+    );
     // Another tenant on the same tier has its own budget.
     let other = Client::bearer(&server, &token_with_tier("other", ALL, "capped"));
     assert_eq!(other.write(series("b", 0..6)).await.ok()["accepted"], 6);
@@ -74,9 +85,15 @@ async fn cardinality_report_lists_what_is_exploding_first() {
     let report = client.get("/api/v1/cardinality?limit=2").await.ok();
     assert_eq!(report["series"]["estimate"], 304);
     assert_eq!(report["metrics"]["total"], 2);
-    assert_eq!(report["metrics"]["top"], json!([{"name": "requests", "series": 300}, {"name": "cpu", "series": 4}]));
+    assert_eq!(
+        report["metrics"]["top"],
+        json!([{"name": "requests", "series": 300}, {"name": "cpu", "series": 4}])
+    );
     assert_eq!(report["dimensions"]["total"], 3);
-    assert_eq!(report["dimensions"]["top"], json!([{"name": "user_id", "values": 300}, {"name": "host", "values": 4}]));
+    assert_eq!(
+        report["dimensions"]["top"],
+        json!([{"name": "user_id", "values": 300}, {"name": "host", "values": 4}])
+    );
     let bad = client.get("/api/v1/cardinality?limit=lots").await;
     bad.assert_error(400, "invalid_parameter");
     server.stop().await;
@@ -103,13 +120,22 @@ async fn estimates_are_within_2_percent_at_100k_series() {
     let server = TestServer::start().await;
     let client = Client::bearer(&server, &token_with_tier("acme", ALL, "unlimited"));
     for start in (0..100_000).step_by(5_000) {
-        let reply = client.write(series("api_latency", start..start + 5_000)).await.ok();
+        let reply = client
+            .write(series("api_latency", start..start + 5_000))
+            .await
+            .ok();
         assert_eq!(reply["accepted"], 5_000);
     }
     let report = client.get("/api/v1/cardinality").await.ok();
     let off = |v: &Value| (v.as_f64().unwrap() - 100_000.0).abs() / 100_000.0;
     assert!(off(&report["series"]["estimate"]) < 0.02, "{report}");
-    assert!(off(&report["metrics"]["top"][0]["series"]) < 0.02, "{report}");
-    assert!(off(&report["dimensions"]["top"][0]["values"]) < 0.02, "{report}");
+    assert!(
+        off(&report["metrics"]["top"][0]["series"]) < 0.02,
+        "{report}"
+    );
+    assert!(
+        off(&report["dimensions"]["top"][0]["values"]) < 0.02,
+        "{report}"
+    );
     server.stop().await;
 }

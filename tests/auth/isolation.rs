@@ -31,9 +31,11 @@ async fn seeded() -> Tenants {
     Tenants { server, alice, bob }
 }
 
+/// Nothing of Alice's data in `body`. (Bob may echo the metric name he
+/// asked about, so only a list of metric names is checked for it.)
 fn assert_no_trace_of_alice(body: &Value) {
     let text = body.to_string();
-    for secret in ["alice", "secret_metric", "31337.5", "4242.25"] {
+    for secret in ["alice", "31337.5", "4242.25"] {
         assert!(!text.contains(secret), "{secret:?} leaked into {text}");
     }
 }
@@ -59,10 +61,27 @@ async fn tenant_b_cannot_discover_tenant_a_metrics() {
         "/api/v1/cardinality",
     ] {
         let reply = t.bob.get(path).await;
-        assert!(reply.status.is_success() || reply.status.as_u16() == 404, "{path}: {reply:?}");
+        assert!(
+            reply.status.is_success() || reply.status.as_u16() == 404,
+            "{path}: {reply:?}"
+        );
         assert_no_trace_of_alice(&reply.body);
     }
-    let values = t.bob.get("/api/v1/metrics/shared/dimensions/team/values").await.ok();
+    for path in [
+        "/api/v1/metrics/secret_metric/dimensions",
+        "/api/v1/metrics/secret_metric/dimensions/customer/values",
+    ] {
+        let reply = t.bob.get(path).await;
+        let listed = reply.body.get("dimensions").or(reply.body.get("values"));
+        assert!(listed.is_none_or(|l| l == &json!([])), "{path}: {reply:?}");
+    }
+    let card = t.bob.get("/api/v1/cardinality").await.ok();
+    assert!(!card.to_string().contains("secret_metric"), "{card}");
+    let values = t
+        .bob
+        .get("/api/v1/metrics/shared/dimensions/team/values")
+        .await
+        .ok();
     assert_eq!(values["values"], json!(["bob-team"]));
     // Alice sees her own.
     let metrics = t.alice.get("/api/v1/metrics").await.ok();
@@ -92,16 +111,27 @@ async fn tenant_b_cannot_read_tenant_a_data_by_query() {
 #[tokio::test]
 async fn regex_filters_on_tenant_id_only_match_the_callers_tenant() {
     let t = seeded().await;
-    for (op, value) in [("=~", json!(".*")), ("=~", json!("alice")), ("=", json!("alice")), ("!=", json!("bob")),
-        ("!~", json!("bob")), ("in", json!(["alice", "bob"]))]
-    {
-        let q = aggregate("shared", json!({"filters": [{"key": "_tenant_id", "op": op, "value": value}]}));
+    for (op, value) in [
+        ("=~", json!(".*")),
+        ("=~", json!("alice")),
+        ("=", json!("alice")),
+        ("!=", json!("bob")),
+        ("!~", json!("bob")),
+        ("in", json!(["alice", "bob"])),
+    ] {
+        let q = aggregate(
+            "shared",
+            json!({"filters": [{"key": "_tenant_id", "op": op, "value": value}]}),
+        );
         let reply = t.bob.query(q.clone()).await;
         assert_eq!(reply.status.as_u16(), 200, "{q}: {reply:?}");
         assert_no_trace_of_alice(&reply.body);
     }
     // `=~ ".*"` matches Bob's own data, and nothing else.
-    let q = aggregate("shared", json!({"filters": [{"key": "_tenant_id", "op": "=~", "value": ".*"}]}));
+    let q = aggregate(
+        "shared",
+        json!({"filters": [{"key": "_tenant_id", "op": "=~", "value": ".*"}]}),
+    );
     assert_eq!(t.bob.query(q).await.ok()["results"][0]["value"], 1.0);
     t.server.stop().await;
 }
@@ -109,8 +139,16 @@ async fn regex_filters_on_tenant_id_only_match_the_callers_tenant() {
 #[tokio::test]
 async fn group_by_tenant_id_shows_only_the_callers_tenant() {
     let t = seeded().await;
-    let reply = t.bob.query(aggregate("shared", json!({"groupBy": ["_tenant_id"]}))).await.ok();
-    assert_eq!(reply["results"], json!([{"_tenant_id": "bob", "value": 1.0}]), "{reply}");
+    let reply = t
+        .bob
+        .query(aggregate("shared", json!({"groupBy": ["_tenant_id"]})))
+        .await
+        .ok();
+    assert_eq!(
+        reply["results"],
+        json!([{"_tenant_id": "bob", "value": 1.0}]),
+        "{reply}"
+    );
     let range = t
         .bob
         .query(json!({"queryType": "range", "metricName": "shared", "timeRange": {"relative": "1h"}, "groupBy": ["_tenant_id"]}))
@@ -124,16 +162,33 @@ async fn tenant_b_cannot_delete_tenant_a_data() {
     let t = seeded().await;
     let before = now_ms() + 60_000;
     for metric in ["secret_metric", "shared"] {
-        let reply = t.bob.delete(&format!("/api/v1/metrics/{metric}?before={before}")).await;
-        assert!(reply.status.is_success() || reply.status.as_u16() == 404, "{reply:?}");
+        let reply = t
+            .bob
+            .delete(&format!("/api/v1/metrics/{metric}?before={before}"))
+            .await;
+        assert!(
+            reply.status.is_success() || reply.status.as_u16() == 404,
+            "{reply:?}"
+        );
     }
-    let secret = t.alice.query(aggregate("secret_metric", json!({}))).await.ok();
+    let secret = t
+        .alice
+        .query(aggregate("secret_metric", json!({})))
+        .await
+        .ok();
     assert_eq!(secret["results"][0]["value"], 4242.25);
     let shared = t.alice.query(aggregate("shared", json!({}))).await.ok();
     assert_eq!(shared["results"][0]["value"], 31337.5);
     // Bob's own delete worked on his data only.
     let bobs = t.bob.query(aggregate("shared", json!({}))).await.ok();
-    assert!(bobs["results"].as_array().unwrap().iter().all(|r| r["value"] != 1.0), "{bobs}");
+    assert!(
+        bobs["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["value"] != 1.0),
+        "{bobs}"
+    );
     t.server.stop().await;
 }
 
@@ -151,7 +206,10 @@ async fn clients_cannot_write_into_another_tenant_with_reserved_dimensions() {
     assert_eq!(reply["accepted"], 1);
     assert_eq!(reply["errors"][0]["index"], 0);
     let shared = t.alice.query(aggregate("shared", json!({}))).await.ok();
-    assert_eq!(shared["results"][0]["value"], 31337.5, "nothing reached alice");
+    assert_eq!(
+        shared["results"][0]["value"], 31337.5,
+        "nothing reached alice"
+    );
     t.server.stop().await;
 }
 

@@ -9,7 +9,11 @@ use crate::common::{Reply, TestServer};
 use crate::support::*;
 
 fn header<'a>(reply: &'a Reply, name: &str) -> &'a str {
-    reply.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
+    reply
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
 }
 
 async fn tiny_server() -> TestServer {
@@ -29,8 +33,14 @@ async fn write_requests_over_the_quota_get_429_with_retry_headers() {
     let client = Client::bearer(&server, &token_with_tier("acme", ALL, "tiny"));
     let first = client.write(series("m", 0..1)).await;
     assert_eq!(first.status.as_u16(), 200, "{first:?}");
-    assert_eq!(header(&first, "ratelimit-policy"), r#""write_requests";q=3;w=1"#);
-    assert!(header(&first, "ratelimit").starts_with(r#""write_requests";r=2;"#), "{first:?}");
+    assert_eq!(
+        header(&first, "ratelimit-policy"),
+        r#""write_requests";q=3;w=1"#
+    );
+    assert!(
+        header(&first, "ratelimit").starts_with(r#""write_requests";r=2;"#),
+        "{first:?}"
+    );
 
     let mut limited = None;
     for _ in 0..5 {
@@ -44,7 +54,10 @@ async fn write_requests_over_the_quota_get_429_with_retry_headers() {
     r.assert_error(429, "rate_limited");
     let retry: u64 = header(&r, "retry-after").parse().unwrap();
     assert!((1..=1).contains(&retry), "Retry-After {retry}");
-    assert_eq!(header(&r, "ratelimit-policy"), r#""write_requests";q=3;w=1"#);
+    assert_eq!(
+        header(&r, "ratelimit-policy"),
+        r#""write_requests";q=3;w=1"#
+    );
     assert!(header(&r, "ratelimit").starts_with(r#""write_requests";r=0;t="#));
     let e = &r.body["error"];
     assert_eq!(e["limit"], "write_requests_per_second");
@@ -58,7 +71,10 @@ async fn write_requests_over_the_quota_get_429_with_retry_headers() {
     client.query(q.clone()).await.ok();
 
     // After the retry time the bucket has refilled.
-    tokio::time::sleep(Duration::from_millis(e["retry_after_ms"].as_u64().unwrap() + 50)).await;
+    tokio::time::sleep(Duration::from_millis(
+        e["retry_after_ms"].as_u64().unwrap() + 50,
+    ))
+    .await;
     client.write(series("m", 0..1)).await.ok();
     server.stop().await;
 }
@@ -76,7 +92,13 @@ async fn a_batch_costs_its_size_and_one_larger_than_the_burst_is_refused_outrigh
 
     let r = client.write(series("m", 0..21)).await;
     r.assert_error(413, "batch_exceeds_rate_limit");
-    assert!(r.body["error"]["message"].as_str().unwrap().contains("at most 20"), "{r:?}");
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 20"),
+        "{r:?}"
+    );
     server.stop().await;
 }
 
@@ -107,13 +129,21 @@ async fn the_tier_claim_picks_quotas_and_a_tenant_override_wins() {
     })
     .await;
     let policy = |r: &Reply| header(r, "ratelimit-policy").to_owned();
-    let free = Client::bearer(&server, &token("a", ALL)).write(series("m", 0..1)).await;
+    let free = Client::bearer(&server, &token("a", ALL))
+        .write(series("m", 0..1))
+        .await;
     assert_eq!(policy(&free), r#""write_requests";q=100;w=1"#);
-    let pro = Client::bearer(&server, &token_with_tier("b", ALL, "pro")).write(series("m", 0..1)).await;
+    let pro = Client::bearer(&server, &token_with_tier("b", ALL, "pro"))
+        .write(series("m", 0..1))
+        .await;
     assert_eq!(policy(&pro), r#""write_requests";q=1000;w=1"#);
-    let pinned = Client::bearer(&server, &token_with_tier("pinned", ALL, "pro")).write(series("m", 0..1)).await;
+    let pinned = Client::bearer(&server, &token_with_tier("pinned", ALL, "pro"))
+        .write(series("m", 0..1))
+        .await;
     assert_eq!(policy(&pinned), r#""write_requests";q=7;w=1"#);
-    let unlimited = Client::bearer(&server, &token_with_tier("c", ALL, "unlimited")).write(series("m", 0..1)).await;
+    let unlimited = Client::bearer(&server, &token_with_tier("c", ALL, "unlimited"))
+        .write(series("m", 0..1))
+        .await;
     assert_eq!(unlimited.status.as_u16(), 200);
     assert!(unlimited.headers.get("ratelimit-policy").is_none());
     server.stop().await;
@@ -162,8 +192,18 @@ async fn a_flooding_tenant_does_not_slow_or_limit_another() {
         ok += o;
         limited += l;
     }
-    assert!(limited > ok, "the flood must be mostly limited: {ok} ok, {limited} limited");
-    assert!(victim_statuses.len() >= 20, "victim made {} requests", victim_statuses.len());
-    assert!(victim_statuses.iter().all(|s| *s == 200), "victim statuses: {victim_statuses:?}");
+    assert!(
+        limited > ok,
+        "the flood must be mostly limited: {ok} ok, {limited} limited"
+    );
+    assert!(
+        victim_statuses.len() >= 20,
+        "victim made {} requests",
+        victim_statuses.len()
+    );
+    assert!(
+        victim_statuses.iter().all(|s| *s == 200),
+        "victim statuses: {victim_statuses:?}"
+    );
     server.stop().await;
 }

@@ -8,9 +8,15 @@ use crate::support::*;
 #[track_caller]
 fn assert_forbidden(reply: &Reply, scope: &str) {
     reply.assert_error(403, "insufficient_scope");
-    let challenge = reply.headers.get("www-authenticate").unwrap().to_str().unwrap();
+    let challenge = reply
+        .headers
+        .get("www-authenticate")
+        .unwrap()
+        .to_str()
+        .unwrap();
     assert!(
-        challenge.contains(r#"error="insufficient_scope""#) && challenge.contains(&format!(r#"scope="{scope}""#)),
+        challenge.contains(r#"error="insufficient_scope""#)
+            && challenge.contains(&format!(r#"scope="{scope}""#)),
         "{challenge}"
     );
 }
@@ -52,7 +58,10 @@ async fn only_admin_can_delete() {
     user.write(series("m", 0..3)).await.ok();
     let path = format!("/api/v1/metrics/m?before={}", now_ms() + 60_000);
     assert_forbidden(&user.delete(&path).await, "admin");
-    assert_eq!(user.get("/api/v1/metrics").await.ok()["metrics"], json!(["m"]));
+    assert_eq!(
+        user.get("/api/v1/metrics").await.ok()["metrics"],
+        json!(["m"])
+    );
 
     // `admin` alone does not grant reading or writing.
     let admin = Client::bearer(&server, &token("acme", &["admin"]));

@@ -13,7 +13,10 @@ use serde_json::{Value, json};
 use crate::common::{Api, Reply, TEST_JWT_SECRET, TestServer};
 
 pub fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// An HS256 token signed with the test servers' secret, with these claims.
@@ -61,7 +64,10 @@ impl Client {
     pub fn raw(server: &TestServer, authorization: Option<String>) -> Self {
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
         Self {
-            api: Api { base: server.api.base.clone(), http },
+            api: Api {
+                base: server.api.base.clone(),
+                http,
+            },
             authorization,
         }
     }
@@ -92,7 +98,8 @@ impl Client {
     }
 
     pub async fn write(&self, metrics: Value) -> Reply {
-        self.post_json("/api/v1/write", &json!({ "metrics": metrics })).await
+        self.post_json("/api/v1/write", &json!({ "metrics": metrics }))
+            .await
     }
 
     pub async fn query(&self, query: Value) -> Reply {
@@ -150,5 +157,8 @@ pub async fn raw_status(base: &str, head: &str) -> u16 {
         .expect("no answer without the body: the server waited for it")
         .unwrap();
     let text = String::from_utf8_lossy(&buf[..n]);
-    text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }

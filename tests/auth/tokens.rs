@@ -27,15 +27,27 @@ async fn rejects_request_without_token() {
     let client = Client::raw(&server, None);
     assert_unauthorized(&client.get("/api/v1/metrics").await, "missing_token");
     assert_unauthorized(&client.write(series("m", 0..1)).await, "missing_token");
-    assert_unauthorized(&Client::raw(&server, Some("Bearer ".into())).get("/api/v1/metrics").await, "missing_token");
+    assert_unauthorized(
+        &Client::raw(&server, Some("Bearer ".into()))
+            .get("/api/v1/metrics")
+            .await,
+        "missing_token",
+    );
     server.stop().await;
 }
 
 #[tokio::test]
 async fn rejects_malformed_token() {
     let server = TestServer::start().await;
-    for auth in ["Bearer not-a-jwt", "Bearer a.b", "Basic dXNlcjpwYXNz", "Bearer !!!.@@@.###"] {
-        let reply = Client::raw(&server, Some(auth.into())).get("/api/v1/metrics").await;
+    for auth in [
+        "Bearer not-a-jwt",
+        "Bearer a.b",
+        "Basic dXNlcjpwYXNz",
+        "Bearer !!!.@@@.###",
+    ] {
+        let reply = Client::raw(&server, Some(auth.into()))
+            .get("/api/v1/metrics")
+            .await;
         assert_unauthorized(&reply, "malformed_token");
     }
     server.stop().await;
@@ -59,7 +71,12 @@ async fn rejects_alg_none() {
     let server = TestServer::start().await;
     let reply = metrics_list(&server, &unsigned(&claims())).await;
     assert_unauthorized(&reply, "algorithm_not_allowed");
-    assert!(reply.body["error"]["message"].as_str().unwrap().contains("none"));
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("none")
+    );
     server.stop().await;
 }
 
@@ -72,7 +89,10 @@ async fn rejects_algorithm_outside_the_allow_list() {
         &EncodingKey::from_secret(crate::common::TEST_JWT_SECRET.as_bytes()),
     )
     .unwrap();
-    assert_unauthorized(&metrics_list(&server, &hs512).await, "algorithm_not_allowed");
+    assert_unauthorized(
+        &metrics_list(&server, &hs512).await,
+        "algorithm_not_allowed",
+    );
     server.stop().await;
 }
 
@@ -90,7 +110,10 @@ async fn rejects_token_not_yet_valid() {
     let server = TestServer::start().await;
     let mut c = claims();
     c["nbf"] = json!(now_secs() + 600);
-    assert_unauthorized(&metrics_list(&server, &signed(&c)).await, "token_not_yet_valid");
+    assert_unauthorized(
+        &metrics_list(&server, &signed(&c)).await,
+        "token_not_yet_valid",
+    );
     server.stop().await;
 }
 
@@ -109,7 +132,10 @@ async fn rejects_wrong_issuer_and_audience() {
     assert_unauthorized(&metrics_list(&server, &signed(&c)).await, "invalid_issuer");
     c["iss"] = json!("https://idp.test");
     c["aud"] = json!("someone-else");
-    assert_unauthorized(&metrics_list(&server, &signed(&c)).await, "invalid_audience");
+    assert_unauthorized(
+        &metrics_list(&server, &signed(&c)).await,
+        "invalid_audience",
+    );
     server.stop().await;
 }
 
@@ -120,19 +146,34 @@ async fn rejects_token_with_string_exp() {
     c["exp"] = json!("99999999999");
     let reply = metrics_list(&server, &signed(&c)).await;
     assert_unauthorized(&reply, "invalid_claim");
-    assert!(reply.body["error"]["message"].as_str().unwrap().contains("exp"));
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("exp")
+    );
     server.stop().await;
 }
 
 #[tokio::test]
 async fn rejects_claims_of_the_wrong_type() {
     let server = TestServer::start().await;
-    for (claim, value) in [("scopes", json!("read write")), ("tenant_id", json!(7)), ("tier", json!(["pro"]))] {
+    for (claim, value) in [
+        ("scopes", json!("read write")),
+        ("tenant_id", json!(7)),
+        ("tier", json!(["pro"])),
+    ] {
         let mut c = claims();
         c[claim] = value;
         let reply = metrics_list(&server, &signed(&c)).await;
         assert_unauthorized(&reply, "invalid_claim");
-        assert!(reply.body["error"]["message"].as_str().unwrap().contains(claim), "{reply:?}");
+        assert!(
+            reply.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(claim),
+            "{reply:?}"
+        );
     }
     server.stop().await;
 }
@@ -151,7 +192,9 @@ async fn accepts_rs256_es256_eddsa_tokens_from_a_jwks_file_by_kid() {
     let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keys");
     let jwks = keys.join("jwks.json");
     let server = TestServer::start_with(move |c| {
-        c.auth.algorithms.extend([Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA]);
+        c.auth
+            .algorithms
+            .extend([Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA]);
         c.auth.jwks_file = Some(jwks);
     })
     .await;
@@ -162,16 +205,39 @@ async fn accepts_rs256_es256_eddsa_tokens_from_a_jwks_file_by_kid() {
         jsonwebtoken::encode(&h, &claims(), &key).unwrap()
     };
     for token in [
-        sign(Algorithm::RS256, "rsa-1", EncodingKey::from_rsa_pem(&pem("rsa_private.pem")).unwrap()),
-        sign(Algorithm::ES256, "ec-1", EncodingKey::from_ec_pem(&pem("ec_private.pem")).unwrap()),
-        sign(Algorithm::EdDSA, "ed-1", EncodingKey::from_ed_pem(&pem("ed25519_private.pem")).unwrap()),
+        sign(
+            Algorithm::RS256,
+            "rsa-1",
+            EncodingKey::from_rsa_pem(&pem("rsa_private.pem")).unwrap(),
+        ),
+        sign(
+            Algorithm::ES256,
+            "ec-1",
+            EncodingKey::from_ec_pem(&pem("ec_private.pem")).unwrap(),
+        ),
+        sign(
+            Algorithm::EdDSA,
+            "ed-1",
+            EncodingKey::from_ed_pem(&pem("ed25519_private.pem")).unwrap(),
+        ),
     ] {
         metrics_list(&server, &token).await.ok();
     }
-    let unknown = sign(Algorithm::RS256, "retired", EncodingKey::from_rsa_pem(&pem("rsa_private.pem")).unwrap());
+    let unknown = sign(
+        Algorithm::RS256,
+        "retired",
+        EncodingKey::from_rsa_pem(&pem("rsa_private.pem")).unwrap(),
+    );
     assert_unauthorized(&metrics_list(&server, &unknown).await, "unknown_key_id");
-    let other_key = sign(Algorithm::RS256, "rsa-1", EncodingKey::from_rsa_pem(&pem("rsa_other_private.pem")).unwrap());
-    assert_unauthorized(&metrics_list(&server, &other_key).await, "invalid_signature");
+    let other_key = sign(
+        Algorithm::RS256,
+        "rsa-1",
+        EncodingKey::from_rsa_pem(&pem("rsa_other_private.pem")).unwrap(),
+    );
+    assert_unauthorized(
+        &metrics_list(&server, &other_key).await,
+        "invalid_signature",
+    );
     server.stop().await;
 }
 

@@ -144,7 +144,10 @@ async fn guard_request(State(guard): State<Guard>, mut request: Request, next: N
     };
     request.extensions_mut().insert(caller);
     let mut response = next.run(request).await;
-    rate_limit_headers(response.headers_mut(), &allowance);
+    // A handler that hit another limit (the metrics bucket) reports that one.
+    if !response.headers().contains_key(RATELIMIT_POLICY) {
+        rate_limit_headers(response.headers_mut(), &allowance);
+    }
     response
 }
 

@@ -6,8 +6,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiError, AppState};
 use super::auth::{Caller, RATELIMIT, RATELIMIT_POLICY};
+use super::{ApiError, AppState};
 use crate::limits::{Estimate, Limit, RateLimitError};
 
 impl From<RateLimitError> for ApiError {

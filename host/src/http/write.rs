@@ -4,10 +4,10 @@ use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 
+use super::auth::Caller;
 use super::extract::{RawBody, json_error};
 use super::timestamp::now_ms;
 use super::write_body::{WriteBodyError, decode_write_body};
-use super::auth::Caller;
 use super::{ApiError, AppState};
 use crate::pipeline::{Rejection, WriteOutcome};
 
