@@ -350,7 +350,12 @@ fn admit_new(
         if tracked {
             sketch.insert_new(fp);
         } else {
+            // Untracked: the fingerprint may be known, so keep the estimate
+            // honest with a recount now and then (limits read it).
             sketch.insert_maybe_new(fp);
+            if sketch.pending() >= 4096 {
+                sketch.recount();
+            }
         }
     };
     if tracked {
