@@ -110,11 +110,13 @@ async fn main() {
     });
 
     let mut limits = LimitsConfig::default();
-    limits.tiers.insert("huge".into(), {
-        let mut t = TierLimits::default();
-        t.write_requests_per_second = luminate_host::limits::Limit::Max(1_000_000_000);
-        t
-    });
+    limits.tiers.insert(
+        "huge".into(),
+        TierLimits {
+            write_requests_per_second: luminate_host::limits::Limit::Max(1_000_000_000),
+            ..TierLimits::default()
+        },
+    );
     let rates = RateLimiter::new(Arc::new(limits));
     let tenant = TenantId::new("bench").unwrap();
     measure(
