@@ -32,6 +32,8 @@ pub struct Config {
     pub validation: ValidationLimits,
     pub retention: RetentionConfig,
     pub query: QueryConfig,
+    pub auth: crate::auth::AuthConfig,
+    pub limits: crate::limits::LimitsConfig,
 }
 
 impl Default for Config {
@@ -45,6 +47,8 @@ impl Default for Config {
             validation: ValidationLimits::default(),
             retention: RetentionConfig::default(),
             query: QueryConfig::default(),
+            auth: crate::auth::AuthConfig::default(),
+            limits: crate::limits::LimitsConfig::default(),
         }
     }
 }
@@ -156,5 +160,6 @@ pub fn env_aliases() -> &'static [(&'static str, &'static str)] {
         ("LUMINATE_STORAGE", "storage.backend"),
         ("LUMINATE_CLICKHOUSE_URL", "storage.clickhouse.url"),
         ("LUMINATE_CLICKHOUSE_CLUSTER", "storage.clickhouse.cluster"),
+        ("LUMINATE_JWT_HS256_SECRET", "auth.hs256_secret"),
     ]
 }
