@@ -9,7 +9,7 @@ mod duration;
 mod load;
 
 pub use duration::ConfigDuration;
-pub use load::{load, ConfigError, Overrides};
+pub use load::{ConfigError, Overrides, load};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +29,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub validation: ValidationLimits,
     pub retention: RetentionConfig,
+    pub plugins: crate::plugins::PluginsConfig,
 }
 
 impl Default for Config {
@@ -41,6 +42,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             validation: ValidationLimits::default(),
             retention: RetentionConfig::default(),
+            plugins: crate::plugins::PluginsConfig::default(),
         }
     }
 }
