@@ -1,9 +1,9 @@
 use std::path::{Path, PathBuf};
 
-use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
 
-use super::{env_aliases, Config};
+use super::{Config, env_aliases};
 
 /// Settings given on the command line; they win over file and environment.
 #[derive(Debug, Default, Clone)]
@@ -36,7 +36,9 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, Config
         }
         figment = figment.merge(Toml::file_exact(path));
     }
-    figment = figment.merge(Env::prefixed("LUMINATE_").map(|key| {
+    // `LUMINATE_CONFIG` names the config file (a CLI setting), not a key.
+    let env = Env::prefixed("LUMINATE_").filter(|key| key != "config");
+    figment = figment.merge(env.map(|key| {
         let full = format!("LUMINATE_{}", key.as_str().to_ascii_uppercase());
         match env_aliases().iter().find(|(alias, _)| *alias == full) {
             Some((_, path)) => (*path).into(),
@@ -95,7 +97,9 @@ mod tests {
         std::fs::write(&path, "listn = \"x\"\n").unwrap();
         assert!(load(Some(&path), &Overrides::default()).is_err());
         std::fs::write(&path, "[retention]\nperiod = \"forever\"\n").unwrap();
-        let err = load(Some(&path), &Overrides::default()).unwrap_err().to_string();
+        let err = load(Some(&path), &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("forever"), "{err}");
     }
 }

@@ -7,9 +7,11 @@
 
 mod duration;
 mod load;
+mod query;
 
 pub use duration::ConfigDuration;
 pub use load::{ConfigError, Overrides, load};
+pub use query::QueryConfig;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,6 +32,7 @@ pub struct Config {
     pub validation: ValidationLimits,
     pub retention: RetentionConfig,
     pub plugins: crate::plugins::PluginsConfig,
+    pub query: QueryConfig,
 }
 
 impl Default for Config {
@@ -43,6 +46,7 @@ impl Default for Config {
             validation: ValidationLimits::default(),
             retention: RetentionConfig::default(),
             plugins: crate::plugins::PluginsConfig::default(),
+            query: QueryConfig::default(),
         }
     }
 }

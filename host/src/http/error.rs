@@ -3,9 +3,9 @@
 //! `{"error":{"code":"...","message":"..."}}` with the right status.
 //! Internal errors are logged in full and answered with a generic message.
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::model::ValidationError;
@@ -104,5 +104,34 @@ impl From<StorageError> for ApiError {
 impl From<ValidationError> for ApiError {
     fn from(e: ValidationError) -> Self {
         ApiError::bad_request(e.code(), e.to_string())
+    }
+}
+
+impl From<crate::pipeline::WriteError> for ApiError {
+    fn from(e: crate::pipeline::WriteError) -> Self {
+        use crate::pipeline::WriteError;
+        match e {
+            WriteError::EmptyBatch => ApiError::bad_request("empty_batch", e.to_string()),
+            WriteError::TooManyMetrics { .. } => {
+                ApiError::bad_request("too_many_metrics", e.to_string())
+            }
+            WriteError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::pipeline::ReadError> for ApiError {
+    fn from(e: crate::pipeline::ReadError) -> Self {
+        use crate::pipeline::ReadError;
+        match e {
+            ReadError::Invalid { code, message } => ApiError::bad_request(code, message),
+            ReadError::PluginsUnavailable => {
+                ApiError::bad_request("plugins_unavailable", e.to_string())
+            }
+            ReadError::Plugin { code, message } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+            }
+            ReadError::Storage(e) => e.into(),
+        }
     }
 }

@@ -9,7 +9,7 @@ mod tenant;
 mod validation;
 
 pub use dimensions::{Dimensions, RESERVED_PREFIX, TENANT_DIMENSION};
-pub use duration::{parse_duration_ms, DurationError};
+pub use duration::{DurationError, parse_duration_ms};
 pub use metric::Metric;
 pub use query::{
     AggregateQuery, AggregateResult, AggregateRow, Aggregation, Filter, FilterOp, RangeQuery,
@@ -17,3 +17,4 @@ pub use query::{
 };
 pub use tenant::{TenantId, TenantIdError};
 pub use validation::{ValidationError, ValidationLimits, Validator};
+pub(crate) use validation::{is_valid_key, is_valid_name};

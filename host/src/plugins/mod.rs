@@ -22,6 +22,7 @@
 //! - [`quarantine`]: failure accounting.
 //! - [`reload`]: the watched plugins directory.
 //! - [`repository`]: durable storage of uploads and chains.
+//! - [`stage`]: where plugins join the write and query pipelines.
 //! - [`manifest`], [`config`], [`telemetry`], [`logging`], [`wit`].
 
 pub mod abi;
@@ -37,6 +38,7 @@ pub mod reload;
 pub mod repository;
 pub mod runtime;
 pub mod sandbox;
+pub mod stage;
 pub mod telemetry;
 pub mod wit;
 
@@ -46,7 +48,7 @@ pub use config::PluginsConfig;
 pub use engine::CallFailure;
 pub use manifest::Manifest;
 pub use registry::{PluginScope, PluginSource};
-pub use repository::{FsPluginRepository, PluginRepository};
+pub use repository::{FsPluginRepository, MemoryPluginRepository, PluginRepository};
 pub use runtime::{
     AggregationError, DryRunInput, DryRunOutput, PluginAdminError, PluginRuntime, StepOutcome,
 };

@@ -59,6 +59,18 @@ pub struct LoadedPlugin {
     pub log_budget: Arc<LogBudget>,
 }
 
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("scope", &self.scope)
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("kind", &self.kind)
+            .field("hash", &self.hash)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The last attempt to install a version that did not make it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -57,6 +57,10 @@ fn read_dir(dir: &Path) -> std::io::Result<Vec<PluginFile>> {
         let Some(name) = path.file_stem().and_then(|s| s.to_str()) else {
             continue;
         };
+        // Hidden files are the half-written ones of an atomic drop-in.
+        if name.starts_with('.') {
+            continue;
+        }
         if !is_valid_plugin_name(name) {
             tracing::warn!(file = %path.display(), "ignoring plugin file: names are [a-z0-9][a-z0-9_-]*");
             continue;

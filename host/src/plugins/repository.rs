@@ -286,3 +286,41 @@ mod tests {
         assert!(reopened.list_plugins().await.unwrap().is_empty());
     }
 }
+
+/// Keeps nothing across restarts: for the memory storage backend, where
+/// nothing else survives either.
+#[derive(Default)]
+pub struct MemoryPluginRepository {
+    plugins: std::sync::Mutex<std::collections::BTreeMap<(PluginScope, String), StoredPlugin>>,
+    bindings: std::sync::Mutex<std::collections::BTreeMap<TenantId, BindingSet>>,
+}
+
+#[async_trait]
+impl PluginRepository for MemoryPluginRepository {
+    async fn put_plugin(&self, plugin: &StoredPlugin) -> Result<(), RepositoryError> {
+        let mut plugins = self.plugins.lock().unwrap_or_else(|p| p.into_inner());
+        plugins.insert((plugin.scope.clone(), plugin.name.clone()), plugin.clone());
+        Ok(())
+    }
+
+    async fn delete_plugin(&self, scope: &PluginScope, name: &str) -> Result<bool, RepositoryError> {
+        let mut plugins = self.plugins.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(plugins.remove(&(scope.clone(), name.to_owned())).is_some())
+    }
+
+    async fn list_plugins(&self) -> Result<Vec<StoredPlugin>, RepositoryError> {
+        let plugins = self.plugins.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(plugins.values().cloned().collect())
+    }
+
+    async fn put_bindings(&self, tenant: &TenantId, set: &BindingSet) -> Result<(), RepositoryError> {
+        let mut bindings = self.bindings.lock().unwrap_or_else(|p| p.into_inner());
+        bindings.insert(tenant.clone(), set.clone());
+        Ok(())
+    }
+
+    async fn list_bindings(&self) -> Result<Vec<(TenantId, BindingSet)>, RepositoryError> {
+        let bindings = self.bindings.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(bindings.iter().map(|(t, s)| (t.clone(), s.clone())).collect())
+    }
+}

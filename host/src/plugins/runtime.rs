@@ -183,6 +183,39 @@ impl PluginRuntime {
         }))
     }
 
+    /// The server's runtime: uploads and chains restored from the
+    /// repository (on disk, or in memory for the memory backend), and the
+    /// plugins directory watched when configured.
+    pub async fn start(
+        config: &crate::config::Config,
+    ) -> Result<(Arc<Self>, Option<super::reload::DirectoryWatcher>), PluginAdminError> {
+        use crate::config::StorageBackend;
+        let in_memory = config.storage.backend == StorageBackend::Memory;
+        let repository: Arc<dyn PluginRepository> = if in_memory {
+            Arc::new(super::repository::MemoryPluginRepository::default())
+        } else {
+            Arc::new(super::repository::FsPluginRepository::new(PluginsConfig::store_dir(&config.data_dir)))
+        };
+        let runtime = Self::new(
+            config.plugins.clone(),
+            config.validation.clone(),
+            repository,
+            prometheus::default_registry(),
+        )?;
+        runtime.restore().await?;
+        // The memory backend has no data directory to default to.
+        let dir = match (&config.plugins.dir, in_memory) {
+            (Some(dir), _) => Some(dir.clone()),
+            (None, false) => Some(config.plugins.watched_dir(&config.data_dir)),
+            (None, true) => None,
+        };
+        let watcher = match dir {
+            Some(dir) if config.plugins.watch => Some(runtime.watch_directory(&dir).await?),
+            _ => None,
+        };
+        Ok((runtime, watcher))
+    }
+
     /// A runtime whose counters go to a registry of its own (tests, benches,
     /// several servers in one process).
     pub fn with_private_metrics(

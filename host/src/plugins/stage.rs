@@ -1,13 +1,16 @@
-//! The plugins' place on the write path: one [`WriteStage`] that runs the
-//! tenant's validators, then its enrichers, in chain order. The chain is
-//! read once per request, so a binding change applies from the next one.
+//! Where plugins join the pipelines. Write path: one [`WriteStage`] that
+//! runs the tenant's validators, then its enrichers, in chain order; the
+//! chain is read once per request, so a binding change applies from the
+//! next one. Query path: [`AggregationPlugin`].
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::engine::CallFailure;
 use super::runtime::{PluginRuntime, StepOutcome};
-use crate::pipeline::{Batch, WriteError, WriteStage};
+use crate::model::{Series, TenantId};
+use crate::pipeline::{AggregationPlugin, Batch, ReadError, WriteError, WriteStage};
 
 pub struct PluginWriteStage {
     runtime: Arc<PluginRuntime>,
@@ -61,5 +64,34 @@ impl WriteStage for PluginWriteStage {
             apply(batch, outcome);
         }
         Ok(())
+    }
+}
+
+/// The query path: `"aggregation": {"plugin": ..., "params": ...}`. The read
+/// pipeline fetches each group's raw points (a grouped range query, which
+/// every backend supports) and the runtime streams them through the plugin.
+#[async_trait]
+impl AggregationPlugin for PluginRuntime {
+    async fn aggregate(
+        &self,
+        tenant: &TenantId,
+        plugin: &str,
+        params_json: &str,
+        groups: &[Series],
+    ) -> Result<Vec<f64>, ReadError> {
+        let points = groups.iter().map(|g| g.points.clone()).collect();
+        PluginRuntime::aggregate(self, tenant, plugin, Arc::from(params_json), points)
+            .await
+            .map_err(|e| {
+                let code = match e.failure {
+                    CallFailure::NotInstalled => "unknown_plugin",
+                    CallFailure::WrongKind { .. } => "wrong_plugin_kind",
+                    _ => "plugin_failed",
+                };
+                ReadError::Plugin {
+                    code,
+                    message: e.to_string(),
+                }
+            })
     }
 }
