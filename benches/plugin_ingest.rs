@@ -19,10 +19,11 @@ use luminate_host::model::{Dimensions, Metric, TenantId, ValidationLimits, Valid
 use luminate_host::pipeline::WritePipeline;
 use luminate_host::plugins::stage::PluginWriteStage;
 use luminate_host::plugins::{
-    Binding, BindingSet, FailurePolicy, FsPluginRepository, Manifest, PluginRuntime, PluginScope, PluginsConfig,
+    Binding, BindingSet, FailurePolicy, FsPluginRepository, Manifest, PluginRuntime, PluginScope,
+    PluginsConfig,
 };
-use luminate_host::storage::rocks::{RocksOptions, RocksStore};
 use luminate_host::storage::MetricsStore;
+use luminate_host::storage::rocks::{RocksOptions, RocksStore};
 use serde_json::json;
 
 const BATCH: usize = 1_000;
@@ -39,7 +40,10 @@ fn batch(task: usize, b: usize, now: i64) -> Vec<Result<Metric, (&'static str, S
                 value: (n % 1000) as f64 / 1000.0,
                 timestamp_ms: now - 60_000 + (n % 50_000) as i64,
                 dimensions: Dimensions::from_pairs([
-                    ("service".to_owned(), ["checkout", "search", "auth"][n % 3].to_owned()),
+                    (
+                        "service".to_owned(),
+                        ["checkout", "search", "auth"][n % 3].to_owned(),
+                    ),
                     ("env".to_owned(), "prod".to_owned()),
                     ("host".to_owned(), format!("web-{}", n % 200)),
                 ]),
@@ -53,7 +57,11 @@ async fn run(with_plugins: bool) -> f64 {
     let store: Arc<dyn MetricsStore> =
         Arc::new(RocksStore::open(dir.path().join("db"), RocksOptions::default()).unwrap());
     let tenant = TenantId::new("bench").unwrap();
-    let mut pipeline = WritePipeline::new(Validator::new(ValidationLimits::default()), store.clone(), 10_000);
+    let mut pipeline = WritePipeline::new(
+        Validator::new(ValidationLimits::default()),
+        store.clone(),
+        10_000,
+    );
     if with_plugins {
         let runtime = PluginRuntime::with_private_metrics(
             PluginsConfig::default(),
@@ -63,7 +71,15 @@ async fn run(with_plugins: bool) -> f64 {
         .unwrap();
         let scope = PluginScope::Tenant(tenant.clone());
         for (name, path) in [("name-policy", NAME_POLICY), ("lookup", LOOKUP_ENRICHER)] {
-            runtime.upload(scope.clone(), name, Manifest::default(), std::fs::read(path).unwrap()).await.unwrap();
+            runtime
+                .upload(
+                    scope.clone(),
+                    name,
+                    Manifest::default(),
+                    std::fs::read(path).unwrap(),
+                )
+                .await
+                .unwrap();
         }
         let bindings = BindingSet {
             validators: vec![Binding {
@@ -82,8 +98,13 @@ async fn run(with_plugins: bool) -> f64 {
         pipeline = pipeline.with_stage(Arc::new(PluginWriteStage::new(runtime)));
     }
     let pipeline = Arc::new(pipeline);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-    let batches: Vec<Vec<_>> = (0..TASKS).map(|t| (0..BATCHES_PER_TASK).map(|b| batch(t, b, now)).collect()).collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let batches: Vec<Vec<_>> = (0..TASKS)
+        .map(|t| (0..BATCHES_PER_TASK).map(|b| batch(t, b, now)).collect())
+        .collect();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for task_batches in batches {
@@ -109,7 +130,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     tokio.block_on(async {
         let mut without = Vec::new();
         let mut with = Vec::new();
@@ -118,8 +142,14 @@ fn main() {
             with.push(run(true).await);
         }
         let (without, with) = (median(without), median(with));
-        println!("embedded ingest, no plugins:            median {:.0} metrics/s", without);
-        println!("embedded ingest, validator + enricher:  median {:.0} metrics/s", with);
+        println!(
+            "embedded ingest, no plugins:            median {:.0} metrics/s",
+            without
+        );
+        println!(
+            "embedded ingest, validator + enricher:  median {:.0} metrics/s",
+            with
+        );
         println!("ratio: {:.1} % (target >= 80 %)", 100.0 * with / without);
     });
 }

@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 
 use luminate_host::model::{Dimensions, Metric, TenantId, ValidationLimits};
 use luminate_host::plugins::bindings::ResolvedBinding;
-use luminate_host::plugins::{FailurePolicy, FsPluginRepository, Manifest, PluginRuntime, PluginScope, PluginsConfig, StepOutcome};
+use luminate_host::plugins::{
+    FailurePolicy, FsPluginRepository, Manifest, PluginRuntime, PluginScope, PluginsConfig,
+    StepOutcome,
+};
 
 const BATCH: usize = 1_000;
 const ROUNDS: usize = 30;
@@ -39,7 +42,10 @@ fn batch(n: usize) -> Vec<Metric> {
 }
 
 fn main() {
-    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     tokio.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let runtime = PluginRuntime::with_private_metrics(

@@ -14,9 +14,9 @@ use crate::config::{Config, StorageBackend};
 use crate::http::{self, AppState, Lifecycle};
 use crate::model::{TenantId, Validator};
 use crate::pipeline::{ReadPipeline, WritePipeline};
+use crate::plugins::PluginRuntime;
 use crate::plugins::reload::DirectoryWatcher;
 use crate::plugins::stage::PluginWriteStage;
-use crate::plugins::PluginRuntime;
 use crate::storage::rocks::{RocksOptions, RocksStore};
 use crate::storage::{MetricsStore, StorageError};
 

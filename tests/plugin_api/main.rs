@@ -9,8 +9,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{now_ms, Api, Reply, TestServer};
-use serde_json::{json, Value};
+use common::{Api, Reply, TestServer, now_ms};
+use serde_json::{Value, json};
 
 const OPERATOR_TOKEN: &str = "operator-secret-for-tests";
 
@@ -19,7 +19,10 @@ fn wasm(path: &str) -> Vec<u8> {
 }
 
 async fn upload(api: &Api, name: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut request = api.http.put(api.url(&format!("/api/v1/plugins/{name}"))).body(wasm(path));
+    let mut request = api
+        .http
+        .put(api.url(&format!("/api/v1/plugins/{name}")))
+        .body(wasm(path));
     for (k, v) in headers {
         request = request.header(*k, *v);
     }
@@ -27,7 +30,8 @@ async fn upload(api: &Api, name: &str, path: &str, headers: &[(&str, &str)]) -> 
 }
 
 async fn put_bindings(api: &Api, body: Value) -> Reply {
-    api.send(api.http.put(api.url("/api/v1/bindings")).json(&body)).await
+    api.send(api.http.put(api.url("/api/v1/bindings")).json(&body))
+        .await
 }
 
 fn listed(list: &Value, name: &str) -> Value {
@@ -64,15 +68,29 @@ async fn a_bare_upload_gets_its_kind_from_exports_and_its_version_from_its_hash(
         &server,
         "name-policy",
         NAME_POLICY,
-        &[("plugin-version", "1.4.2"), ("plugin-deadline-ms", "20"), ("plugin-kind", "validator")],
+        &[
+            ("plugin-version", "1.4.2"),
+            ("plugin-deadline-ms", "20"),
+            ("plugin-kind", "validator"),
+        ],
     )
     .await;
-    assert_eq!(reply.status.as_u16(), 200, "a new version of an existing plugin: {reply:?}");
+    assert_eq!(
+        reply.status.as_u16(),
+        200,
+        "a new version of an existing plugin: {reply:?}"
+    );
     assert_eq!(reply.body["version"], "1.4.2");
     assert_eq!(reply.body["deadlineMs"], 20);
-    upload(&server, "x", NAME_POLICY, &[("plugin-kind", "enricher")]).await.assert_error(422, "not_a_plugin");
-    upload(&server, "Bad.Name", NAME_POLICY, &[]).await.assert_error(400, "invalid_plugin_name");
-    upload(&server, "x", NAME_POLICY, &[("plugin-deadline-ms", "soon")]).await.assert_error(400, "invalid_manifest");
+    upload(&server, "x", NAME_POLICY, &[("plugin-kind", "enricher")])
+        .await
+        .assert_error(422, "not_a_plugin");
+    upload(&server, "Bad.Name", NAME_POLICY, &[])
+        .await
+        .assert_error(400, "invalid_plugin_name");
+    upload(&server, "x", NAME_POLICY, &[("plugin-deadline-ms", "soon")])
+        .await
+        .assert_error(400, "invalid_manifest");
     server.stop().await;
 }
 
@@ -83,11 +101,19 @@ async fn an_upload_for_another_abi_is_refused_and_the_running_version_stays() {
     let reply = upload(&server, "policy", ABI_V2, &[]).await;
     reply.assert_error(422, "abi_mismatch");
     let message = reply.body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("0.2.0") && message.contains("0.1.0"), "{message}");
+    assert!(
+        message.contains("0.2.0") && message.contains("0.1.0"),
+        "{message}"
+    );
     let row = listed(&server.get("/api/v1/plugins").await.ok(), "policy");
     assert_eq!(row["hash"], first["hash"]);
     assert_eq!(row["status"], "active-with-failed-update");
-    assert!(row["lastLoadFailure"]["error"].as_str().unwrap().contains("0.2.0"));
+    assert!(
+        row["lastLoadFailure"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("0.2.0")
+    );
     server.stop().await;
 }
 
@@ -102,21 +128,48 @@ async fn validators_then_enrichers_run_on_writes_and_apdex_answers_grouped_filte
         "enrichers": [{"plugin": "lookup", "params": {"lookups": [{"key": "service",
             "table": {"checkout": {"team": "payments"}, "search": {"team": "discovery"}}}]}}]
     });
-    assert_eq!(put_bindings(&server, bindings.clone()).await.ok(), bindings_with_defaults(&bindings));
-    assert_eq!(server.get("/api/v1/bindings").await.ok(), bindings_with_defaults(&bindings));
+    assert_eq!(
+        put_bindings(&server, bindings.clone()).await.ok(),
+        bindings_with_defaults(&bindings)
+    );
+    assert_eq!(
+        server.get("/api/v1/bindings").await.ok(),
+        bindings_with_defaults(&bindings)
+    );
 
     let metrics = json!([
-        point("latency", 0.1, json!({"service": "checkout", "endpoint": "/pay"})),
+        point(
+            "latency",
+            0.1,
+            json!({"service": "checkout", "endpoint": "/pay"})
+        ),
         point("latency", 0.2, json!({"endpoint": "/nowhere"})),
-        point("latency", 0.9, json!({"service": "checkout", "endpoint": "/pay"})),
-        point("latency", 2.0, json!({"service": "search", "endpoint": "/find"})),
-        point("latency", 0.1, json!({"service": "search", "endpoint": "/find"})),
+        point(
+            "latency",
+            0.9,
+            json!({"service": "checkout", "endpoint": "/pay"})
+        ),
+        point(
+            "latency",
+            2.0,
+            json!({"service": "search", "endpoint": "/find"})
+        ),
+        point(
+            "latency",
+            0.1,
+            json!({"service": "search", "endpoint": "/find"})
+        ),
     ]);
     let reply = server.write(metrics).await.ok();
     assert_eq!(reply["accepted"], 4);
     assert_eq!(reply["errors"][0]["index"], 1);
     assert_eq!(reply["errors"][0]["code"], "plugin_rejected");
-    assert!(reply["errors"][0]["message"].as_str().unwrap().starts_with("name-policy:"));
+    assert!(
+        reply["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("name-policy:")
+    );
 
     let query = json!({"queryType": "aggregate", "metricName": "latency", "timeRange": {"relative": "1h"},
         "aggregation": {"plugin": "apdex", "params": {"threshold": 0.3}}, "groupBy": ["team"]});
@@ -134,13 +187,21 @@ async fn validators_then_enrichers_run_on_writes_and_apdex_answers_grouped_filte
     filtered["filters"] = json!([{"key": "endpoint", "op": "=", "value": "/find"}]);
     filtered["groupBy"] = json!(["endpoint"]);
     let body = server.query(filtered).await.ok();
-    assert_eq!(body["results"], json!([{"endpoint": "/find", "value": 0.5}]));
+    assert_eq!(
+        body["results"],
+        json!([{"endpoint": "/find", "value": 0.5}])
+    );
 
     let mut bad = query.clone();
     bad["aggregation"]["params"] = json!({});
     let reply = server.query(bad).await;
     reply.assert_error(422, "plugin_failed");
-    assert!(reply.body["error"]["message"].as_str().unwrap().contains("apdex"));
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("apdex")
+    );
     server.stop().await;
 }
 
@@ -160,31 +221,77 @@ fn bindings_with_defaults(b: &Value) -> Value {
 async fn bindings_must_name_installed_plugins_of_the_right_kind() {
     let server = TestServer::start().await;
     upload(&server, "lookup", LOOKUP_ENRICHER, &[]).await;
-    put_bindings(&server, json!({"validators": [{"plugin": "nope"}]})).await.assert_error(422, "unknown_plugin");
-    put_bindings(&server, json!({"validators": [{"plugin": "lookup"}]})).await.assert_error(422, "wrong_plugin_kind");
-    put_bindings(&server, json!({"validators": [{"plugin": "lookup", "onFailure": "maybe"}]}))
+    put_bindings(&server, json!({"validators": [{"plugin": "nope"}]}))
         .await
-        .assert_error(400, "invalid_bindings");
-    put_bindings(&server, json!({"enrichers": [{"plugin": "lookup", "params": [1]}]})).await.assert_error(400, "invalid_bindings");
-    assert_eq!(server.get("/api/v1/bindings").await.ok(), json!({"validators": [], "enrichers": []}));
+        .assert_error(422, "unknown_plugin");
+    put_bindings(&server, json!({"validators": [{"plugin": "lookup"}]}))
+        .await
+        .assert_error(422, "wrong_plugin_kind");
+    put_bindings(
+        &server,
+        json!({"validators": [{"plugin": "lookup", "onFailure": "maybe"}]}),
+    )
+    .await
+    .assert_error(400, "invalid_bindings");
+    put_bindings(
+        &server,
+        json!({"enrichers": [{"plugin": "lookup", "params": [1]}]}),
+    )
+    .await
+    .assert_error(400, "invalid_bindings");
+    assert_eq!(
+        server.get("/api/v1/bindings").await.ok(),
+        json!({"validators": [], "enrichers": []})
+    );
     server.stop().await;
 }
 
 #[tokio::test]
 async fn fail_closed_rejects_with_the_plugin_named_and_fail_open_stores() {
     let server = TestServer::start().await;
-    upload(&server, "spin", INFINITE_LOOP, &[("plugin-deadline-ms", "20")]).await;
-    put_bindings(&server, json!({"validators": [{"plugin": "spin", "onFailure": "fail-closed"}]})).await.ok();
-    let reply = server.write(json!([point("a", 1.0, json!({})), point("b", 1.0, json!({}))])).await.ok();
+    upload(
+        &server,
+        "spin",
+        INFINITE_LOOP,
+        &[("plugin-deadline-ms", "20")],
+    )
+    .await;
+    put_bindings(
+        &server,
+        json!({"validators": [{"plugin": "spin", "onFailure": "fail-closed"}]}),
+    )
+    .await
+    .ok();
+    let reply = server
+        .write(json!([
+            point("a", 1.0, json!({})),
+            point("b", 1.0, json!({}))
+        ]))
+        .await
+        .ok();
     assert_eq!(reply["accepted"], 0);
     for (i, error) in reply["errors"].as_array().unwrap().iter().enumerate() {
         assert_eq!(error["index"], i);
         assert_eq!(error["code"], "plugin_failed");
         let message = error["message"].as_str().unwrap();
-        assert!(message.contains("\"spin\"") && message.contains("deadline"), "{message}");
+        assert!(
+            message.contains("\"spin\"") && message.contains("deadline"),
+            "{message}"
+        );
     }
-    put_bindings(&server, json!({"validators": [{"plugin": "spin", "onFailure": "fail-open"}]})).await.ok();
-    let reply = server.write(json!([point("a", 1.0, json!({})), point("b", 1.0, json!({}))])).await.ok();
+    put_bindings(
+        &server,
+        json!({"validators": [{"plugin": "spin", "onFailure": "fail-open"}]}),
+    )
+    .await
+    .ok();
+    let reply = server
+        .write(json!([
+            point("a", 1.0, json!({})),
+            point("b", 1.0, json!({}))
+        ]))
+        .await
+        .ok();
     assert_eq!(reply["accepted"], 2, "{reply}");
     let row = listed(&server.get("/api/v1/plugins").await.ok(), "spin");
     assert_eq!(row["errors"], 2);
@@ -201,7 +308,10 @@ async fn a_dry_run_answers_per_kind_and_stores_nothing() {
     let sample = json!([{"name": "latency", "value": 0.1, "dimensions": {"service": "checkout"}},
                         {"name": "latency", "value": 0.1}]);
     let body = server
-        .post_json("/api/v1/plugins/policy/test", &json!({"params": {"requiredDimensions": ["service"]}, "metrics": sample}))
+        .post_json(
+            "/api/v1/plugins/policy/test",
+            &json!({"params": {"requiredDimensions": ["service"]}, "metrics": sample}),
+        )
         .await
         .ok();
     assert_eq!(body["ok"], true);
@@ -214,7 +324,10 @@ async fn a_dry_run_answers_per_kind_and_stores_nothing() {
         )
         .await
         .ok();
-    assert_eq!(body["result"]["enrichments"], json!([{"team": "payments"}, {}]));
+    assert_eq!(
+        body["result"]["enrichments"],
+        json!([{"team": "payments"}, {}])
+    );
     let body = server
         .post_json(
             "/api/v1/plugins/apdex/test",
@@ -223,7 +336,13 @@ async fn a_dry_run_answers_per_kind_and_stores_nothing() {
         .await
         .ok();
     assert_eq!(body["result"]["values"], json!([0.75, 0.0]));
-    let body = server.post_json("/api/v1/plugins/apdex/test", &json!({"groups": [[{"value": 1.0}]]})).await.ok();
+    let body = server
+        .post_json(
+            "/api/v1/plugins/apdex/test",
+            &json!({"groups": [[{"value": 1.0}]]}),
+        )
+        .await
+        .ok();
     assert_eq!(body["ok"], false);
     assert_eq!(body["result"]["error"]["code"], "invalid_config");
     server
@@ -231,11 +350,21 @@ async fn a_dry_run_answers_per_kind_and_stores_nothing() {
         .await
         .assert_error(404, "plugin_not_found");
     server
-        .post_json("/api/v1/plugins/policy/test", &json!({"metrics": [], "groups": []}))
+        .post_json(
+            "/api/v1/plugins/policy/test",
+            &json!({"metrics": [], "groups": []}),
+        )
         .await
         .assert_error(400, "invalid_dry_run");
-    assert_eq!(server.get("/api/v1/metrics").await.ok()["metrics"], json!([]), "a dry run stores nothing");
-    assert_eq!(listed(&server.get("/api/v1/plugins").await.ok(), "apdex")["calls"], 0);
+    assert_eq!(
+        server.get("/api/v1/metrics").await.ok()["metrics"],
+        json!([]),
+        "a dry run stores nothing"
+    );
+    assert_eq!(
+        listed(&server.get("/api/v1/plugins").await.ok(), "apdex")["calls"],
+        0
+    );
     server.stop().await;
 }
 
@@ -243,13 +372,26 @@ async fn a_dry_run_answers_per_kind_and_stores_nothing() {
 async fn deleting_a_plugin_leaves_its_bindings_to_their_failure_policy() {
     let server = TestServer::start().await;
     upload(&server, "policy", NAME_POLICY, &[]).await;
-    put_bindings(&server, json!({"validators": [{"plugin": "policy", "onFailure": "fail-closed"}]})).await.ok();
+    put_bindings(
+        &server,
+        json!({"validators": [{"plugin": "policy", "onFailure": "fail-closed"}]}),
+    )
+    .await
+    .ok();
     let reply = server.delete("/api/v1/plugins/policy").await;
     assert_eq!(reply.status.as_u16(), 204, "{reply:?}");
-    server.delete("/api/v1/plugins/policy").await.assert_error(404, "plugin_not_found");
+    server
+        .delete("/api/v1/plugins/policy")
+        .await
+        .assert_error(404, "plugin_not_found");
     let reply = server.write(json!([point("a", 1.0, json!({}))])).await.ok();
     assert_eq!(reply["errors"][0]["code"], "plugin_failed");
-    assert!(reply["errors"][0]["message"].as_str().unwrap().contains("not installed"));
+    assert!(
+        reply["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not installed")
+    );
     assert!(listed(&server.get("/api/v1/plugins").await.ok(), "policy").is_null());
     server.stop().await;
 }
@@ -257,9 +399,14 @@ async fn deleting_a_plugin_leaves_its_bindings_to_their_failure_policy() {
 #[tokio::test]
 async fn uploaded_plugins_and_bindings_survive_a_restart() {
     let server = TestServer::start().await;
-    let first = upload(&server, "policy", NAME_POLICY, &[("plugin-version", "7")]).await.body;
-    put_bindings(&server, json!({"validators": [{"plugin": "policy", "params": {"requiredDimensions": ["service"]},
-        "onFailure": "fail-closed"}]}))
+    let first = upload(&server, "policy", NAME_POLICY, &[("plugin-version", "7")])
+        .await
+        .body;
+    put_bindings(
+        &server,
+        json!({"validators": [{"plugin": "policy", "params": {"requiredDimensions": ["service"]},
+        "onFailure": "fail-closed"}]}),
+    )
     .await
     .ok();
     let server = server.restart().await;
@@ -273,19 +420,35 @@ async fn uploaded_plugins_and_bindings_survive_a_restart() {
 
 #[tokio::test]
 async fn global_plugins_need_the_operator_token() {
-    let server = TestServer::start_with(|c| c.plugins.operator_token = Some(OPERATOR_TOKEN.into())).await;
+    let server =
+        TestServer::start_with(|c| c.plugins.operator_token = Some(OPERATOR_TOKEN.into())).await;
     let wrong = [("luminate-operator-token", "guess")];
-    upload(&server, "shared", NAME_POLICY, &wrong).await.assert_error(401, "invalid_operator_token");
+    upload(&server, "shared", NAME_POLICY, &wrong)
+        .await
+        .assert_error(401, "invalid_operator_token");
     let operator = [("luminate-operator-token", OPERATOR_TOKEN)];
     let reply = upload(&server, "shared", NAME_POLICY, &operator).await;
     assert_eq!(reply.status.as_u16(), 201, "{reply:?}");
     assert_eq!(reply.body["scope"], "global");
     // Tenants see and bind global plugins, but cannot delete them.
-    assert_eq!(listed(&server.get("/api/v1/plugins").await.ok(), "shared")["scope"], "global");
-    put_bindings(&server, json!({"validators": [{"plugin": "shared"}]})).await.ok();
-    server.delete("/api/v1/plugins/shared").await.assert_error(404, "plugin_not_found");
+    assert_eq!(
+        listed(&server.get("/api/v1/plugins").await.ok(), "shared")["scope"],
+        "global"
+    );
+    put_bindings(&server, json!({"validators": [{"plugin": "shared"}]}))
+        .await
+        .ok();
+    server
+        .delete("/api/v1/plugins/shared")
+        .await
+        .assert_error(404, "plugin_not_found");
     let reply = server
-        .send(server.http.delete(server.url("/api/v1/plugins/shared")).header("luminate-operator-token", OPERATOR_TOKEN))
+        .send(
+            server
+                .http
+                .delete(server.url("/api/v1/plugins/shared"))
+                .header("luminate-operator-token", OPERATOR_TOKEN),
+        )
         .await;
     assert_eq!(reply.status.as_u16(), 204);
     server.stop().await;
@@ -296,16 +459,27 @@ async fn reloading_the_watched_dir_every_second_under_full_write_load_drops_no_r
     let plugins_dir = tempfile::tempdir().unwrap();
     let dir = plugins_dir.path().to_path_buf();
     let drop_in = |version: u32| {
-        std::fs::write(dir.join(".policy.toml"), format!("version = \"v{version}\"\n")).unwrap();
+        std::fs::write(
+            dir.join(".policy.toml"),
+            format!("version = \"v{version}\"\n"),
+        )
+        .unwrap();
         std::fs::rename(dir.join(".policy.toml"), dir.join("policy.toml")).unwrap();
         std::fs::write(dir.join(".policy.wasm"), wasm(NAME_POLICY)).unwrap();
         std::fs::rename(dir.join(".policy.wasm"), dir.join("policy.wasm")).unwrap();
     };
     drop_in(0);
-    let server = TestServer::start_with(|c| c.plugins.dir = Some(plugins_dir.path().to_path_buf())).await;
-    assert_eq!(listed(&server.get("/api/v1/plugins").await.ok(), "policy")["source"], "directory");
-    put_bindings(&server, json!({"validators": [{"plugin": "policy", "params": {"requiredDimensions": ["service"]},
-        "onFailure": "fail-closed"}]}))
+    let server =
+        TestServer::start_with(|c| c.plugins.dir = Some(plugins_dir.path().to_path_buf())).await;
+    assert_eq!(
+        listed(&server.get("/api/v1/plugins").await.ok(), "policy")["source"],
+        "directory"
+    );
+    put_bindings(
+        &server,
+        json!({"validators": [{"plugin": "policy", "params": {"requiredDimensions": ["service"]},
+        "onFailure": "fail-closed"}]}),
+    )
     .await
     .ok();
 
@@ -317,10 +491,19 @@ async fn reloading_the_watched_dir_every_second_under_full_write_load_drops_no_r
             let mut requests = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let batch: Vec<Value> = (0..100)
-                    .map(|i| point("load", i as f64, json!({"service": "api", "writer": w.to_string()})))
+                    .map(|i| {
+                        point(
+                            "load",
+                            i as f64,
+                            json!({"service": "api", "writer": w.to_string()}),
+                        )
+                    })
                     .collect();
                 let reply = api.write(Value::Array(batch)).await.ok();
-                assert_eq!(reply["accepted"], 100, "request {requests} of writer {w}: {reply}");
+                assert_eq!(
+                    reply["accepted"], 100,
+                    "request {requests} of writer {w}: {reply}"
+                );
                 requests += 1;
             }
             requests
@@ -330,7 +513,16 @@ async fn reloading_the_watched_dir_every_second_under_full_write_load_drops_no_r
         tokio::time::sleep(Duration::from_secs(1)).await;
         drop_in(version);
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Compiling happens off the request path and may lag the drops under
+    // this load; writers keep going until the last version is live.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while listed(&server.get("/api/v1/plugins").await.ok(), "policy")["version"] != "v4" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the last version never went live"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut total = 0;
     for writer in writers {
@@ -338,7 +530,7 @@ async fn reloading_the_watched_dir_every_second_under_full_write_load_drops_no_r
     }
     assert!(total >= 8, "only {total} requests under load");
     let row = listed(&server.get("/api/v1/plugins").await.ok(), "policy");
-    assert_eq!(row["version"], "v4", "{row}");
-    assert_eq!(row["errors"], 0);
+    assert_eq!(row["errors"], 0, "{row}");
+    assert_eq!(row["loadFailures"], 0, "{row}");
     server.stop().await;
 }

@@ -31,7 +31,10 @@ fn to_json(set: &BindingSet) -> Json<Value> {
     Json(serde_json::to_value(set).unwrap_or(Value::Null))
 }
 
-async fn show(State(state): State<AppState>, manager: PluginManager) -> Result<Json<Value>, ApiError> {
+async fn show(
+    State(state): State<AppState>,
+    manager: PluginManager,
+) -> Result<Json<Value>, ApiError> {
     let tenant = tenant_of(manager)?;
     Ok(to_json(&state.plugins.chain(&tenant).set))
 }
@@ -42,8 +45,9 @@ async fn replace(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let tenant = tenant_of(manager)?;
-    let set: BindingSet = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request("invalid_bindings", format!("invalid bindings body: {e}")))?;
+    let set: BindingSet = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request("invalid_bindings", format!("invalid bindings body: {e}"))
+    })?;
     state.plugins.set_bindings(&tenant, set.clone()).await?;
     Ok(to_json(&set))
 }

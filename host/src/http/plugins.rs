@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::tenant::Tenant;
 use super::{ApiError, AppState};
@@ -29,9 +29,10 @@ use crate::model::{Dimensions, Metric, TenantId, Validator};
 use crate::plugins::abi::AbiError;
 use crate::plugins::bindings::BindingError;
 use crate::plugins::engine::LoadError;
-use crate::plugins::runtime::{PluginSummary, MAX_PLUGIN_BYTES};
+use crate::plugins::runtime::{MAX_PLUGIN_BYTES, PluginSummary};
 use crate::plugins::{
-    AggregationError, DryRunInput, DryRunOutput, Manifest, PluginAdminError, PluginKind, PluginScope,
+    AggregationError, DryRunInput, DryRunOutput, Manifest, PluginAdminError, PluginKind,
+    PluginScope,
 };
 
 pub const OPERATOR_TOKEN_HEADER: &str = "luminate-operator-token";
@@ -73,7 +74,10 @@ impl PluginManager {
 /// The one check for "this caller is the tenant's admin". The tenant comes
 /// from [`Tenant`] (the verified token once authentication is wired); the
 /// `admin` scope check belongs here too, next to it.
-pub async fn require_tenant_admin(parts: &mut Parts, state: &AppState) -> Result<TenantId, ApiError> {
+pub async fn require_tenant_admin(
+    parts: &mut Parts,
+    state: &AppState,
+) -> Result<TenantId, ApiError> {
     let Tenant(tenant) = Tenant::from_request_parts(parts, state).await?;
     Ok(tenant)
 }
@@ -87,7 +91,12 @@ impl FromRequestParts<AppState> for PluginManager {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         if let Some(given) = parts.headers.get(OPERATOR_TOKEN_HEADER) {
-            let expected = state.plugins.config().operator_token.as_deref().unwrap_or("");
+            let expected = state
+                .plugins
+                .config()
+                .operator_token
+                .as_deref()
+                .unwrap_or("");
             if !expected.is_empty() && constant_time_eq(given.as_bytes(), expected.as_bytes()) {
                 return Ok(Self::Operator);
             }
@@ -105,10 +114,16 @@ impl From<PluginAdminError> for ApiError {
     fn from(e: PluginAdminError) -> Self {
         let message = e.to_string();
         match e {
-            PluginAdminError::InvalidName(_) => ApiError::bad_request("invalid_plugin_name", message),
-            PluginAdminError::TooLarge(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "plugin_too_large", message),
+            PluginAdminError::InvalidName(_) => {
+                ApiError::bad_request("invalid_plugin_name", message)
+            }
+            PluginAdminError::TooLarge(_) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "plugin_too_large", message)
+            }
             PluginAdminError::Manifest(_) => ApiError::bad_request("invalid_manifest", message),
-            PluginAdminError::MemoryCeiling { .. } => ApiError::bad_request("invalid_manifest", message),
+            PluginAdminError::MemoryCeiling { .. } => {
+                ApiError::bad_request("invalid_manifest", message)
+            }
             PluginAdminError::Load { error, .. } => {
                 let code = match error {
                     LoadError::Abi(AbiError::VersionMismatch { .. }) => "abi_mismatch",
@@ -119,13 +134,19 @@ impl From<PluginAdminError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
             }
             PluginAdminError::NotFound(_) => ApiError::not_found("plugin_not_found", message),
-            PluginAdminError::ManagedByDirectory(_) => ApiError::new(StatusCode::CONFLICT, "managed_by_directory", message),
+            PluginAdminError::ManagedByDirectory(_) => {
+                ApiError::new(StatusCode::CONFLICT, "managed_by_directory", message)
+            }
             PluginAdminError::Bindings(b) => match b {
                 BindingError::Invalid(_) => ApiError::bad_request("invalid_bindings", message),
-                BindingError::UnknownPlugin(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_plugin", message),
-                BindingError::WrongKind { .. } => {
-                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "wrong_plugin_kind", message)
+                BindingError::UnknownPlugin(_) => {
+                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_plugin", message)
                 }
+                BindingError::WrongKind { .. } => ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "wrong_plugin_kind",
+                    message,
+                ),
             },
             PluginAdminError::Repository(e) => ApiError::internal(e),
             PluginAdminError::Startup(e) => ApiError::internal(e),
@@ -151,7 +172,11 @@ fn summary_json(s: &PluginSummary, viewer: &PluginManager) -> Value {
     // bindings of a global plugin, never other tenants.
     let bindings: Vec<&String> = match viewer {
         PluginManager::Operator => s.bindings.iter().collect(),
-        PluginManager::TenantAdmin(t) => s.bindings.iter().filter(|b| *b == "*" || *b == t.as_str()).collect(),
+        PluginManager::TenantAdmin(t) => s
+            .bindings
+            .iter()
+            .filter(|b| *b == "*" || *b == t.as_str())
+            .collect(),
     };
     json!({
         "name": s.name,
@@ -196,18 +221,24 @@ async fn list(State(state): State<AppState>, manager: PluginManager) -> Json<Val
 fn header(headers: &HeaderMap, name: &str) -> Result<Option<String>, ApiError> {
     match headers.get(name) {
         None => Ok(None),
-        Some(v) => v
-            .to_str()
-            .map(|s| Some(s.trim().to_owned()))
-            .map_err(|_| ApiError::bad_request("invalid_manifest", format!("header {name} must be visible ASCII"))),
+        Some(v) => v.to_str().map(|s| Some(s.trim().to_owned())).map_err(|_| {
+            ApiError::bad_request(
+                "invalid_manifest",
+                format!("header {name} must be visible ASCII"),
+            )
+        }),
     }
 }
 
 fn numeric_header(headers: &HeaderMap, name: &str) -> Result<Option<u64>, ApiError> {
     header(headers, name)?
         .map(|v| {
-            v.parse::<u64>()
-                .map_err(|_| ApiError::bad_request("invalid_manifest", format!("header {name} must be an integer")))
+            v.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_manifest",
+                    format!("header {name} must be an integer"),
+                )
+            })
         })
         .transpose()
 }
@@ -242,7 +273,10 @@ async fn upload(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     if body.is_empty() {
-        return Err(ApiError::bad_request("empty_body", "the body must be the plugin's .wasm bytes"));
+        return Err(ApiError::bad_request(
+            "empty_body",
+            "the body must be the plugin's .wasm bytes",
+        ));
     }
     let manifest = manifest_from_headers(&headers)?;
     let scope = manager.scope();
@@ -256,8 +290,14 @@ async fn upload(
         })
         .into_iter()
         .find(|s| s.name == *installed.name && s.scope == installed.scope);
-    let status = if existed { StatusCode::OK } else { StatusCode::CREATED };
-    let body = summary.map(|s| summary_json(&s, &manager)).unwrap_or(Value::Null);
+    let status = if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let body = summary
+        .map(|s| summary_json(&s, &manager))
+        .unwrap_or(Value::Null);
     Ok((status, Json(body)).into_response())
 }
 
@@ -315,15 +355,26 @@ async fn dry_run(
         PluginManager::Operator => state.plugins.get(&PluginScope::Global, &name),
         PluginManager::TenantAdmin(t) => state.plugins.resolve(t, &name),
     }
-    .ok_or_else(|| ApiError::not_found("plugin_not_found", format!("plugin {name:?} is not installed")))?;
+    .ok_or_else(|| {
+        ApiError::not_found(
+            "plugin_not_found",
+            format!("plugin {name:?} is not installed"),
+        )
+    })?;
     let params = request.params.unwrap_or_else(|| json!({}));
     if !params.is_object() {
-        return Err(ApiError::bad_request("invalid_params", "params must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "invalid_params",
+            "params must be a JSON object",
+        ));
     }
     let input = match (request.metrics, request.groups) {
         (Some(metrics), None) => {
             if metrics.len() > MAX_DRY_RUN_ITEMS {
-                return Err(ApiError::bad_request("too_many_metrics", format!("at most {MAX_DRY_RUN_ITEMS} metrics")));
+                return Err(ApiError::bad_request(
+                    "too_many_metrics",
+                    format!("at most {MAX_DRY_RUN_ITEMS} metrics"),
+                ));
             }
             let validator = Validator::default();
             let mut checked = Vec::with_capacity(metrics.len());
@@ -344,7 +395,10 @@ async fn dry_run(
         }
         (None, Some(groups)) => {
             if groups.iter().map(Vec::len).sum::<usize>() > MAX_DRY_RUN_ITEMS {
-                return Err(ApiError::bad_request("too_many_points", format!("at most {MAX_DRY_RUN_ITEMS} points")));
+                return Err(ApiError::bad_request(
+                    "too_many_points",
+                    format!("at most {MAX_DRY_RUN_ITEMS} points"),
+                ));
             }
             DryRunInput::Groups(
                 groups
@@ -357,7 +411,7 @@ async fn dry_run(
             return Err(ApiError::bad_request(
                 "invalid_dry_run",
                 "give exactly one of `metrics` (validators, enrichers) or `groups` (aggregators)",
-            ))
+            ));
         }
     };
     let report = state
@@ -384,7 +438,10 @@ async fn dry_run(
             }).collect::<Vec<_>>() }),
         ),
         Ok(DryRunOutput::Values(values)) => (true, json!({ "values": values })),
-        Err(failure) => (false, json!({ "error": { "code": failure.label(), "message": format!("plugin {name:?} {failure}") } })),
+        Err(failure) => (
+            false,
+            json!({ "error": { "code": failure.label(), "message": format!("plugin {name:?} {failure}") } }),
+        ),
     };
     Ok(Json(json!({
         "plugin": report.plugin,

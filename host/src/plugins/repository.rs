@@ -74,14 +74,12 @@ impl FsPluginRepository {
     }
 }
 
-fn blocking<T: Send + 'static>(
+async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, RepositoryError> + Send + 'static,
-) -> impl std::future::Future<Output = Result<T, RepositoryError>> {
-    async move {
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| RepositoryError(e.to_string()))?
-    }
+) -> Result<T, RepositoryError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| RepositoryError(e.to_string()))?
 }
 
 fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), RepositoryError> {
@@ -303,7 +301,11 @@ impl PluginRepository for MemoryPluginRepository {
         Ok(())
     }
 
-    async fn delete_plugin(&self, scope: &PluginScope, name: &str) -> Result<bool, RepositoryError> {
+    async fn delete_plugin(
+        &self,
+        scope: &PluginScope,
+        name: &str,
+    ) -> Result<bool, RepositoryError> {
         let mut plugins = self.plugins.lock().unwrap_or_else(|p| p.into_inner());
         Ok(plugins.remove(&(scope.clone(), name.to_owned())).is_some())
     }
@@ -313,7 +315,11 @@ impl PluginRepository for MemoryPluginRepository {
         Ok(plugins.values().cloned().collect())
     }
 
-    async fn put_bindings(&self, tenant: &TenantId, set: &BindingSet) -> Result<(), RepositoryError> {
+    async fn put_bindings(
+        &self,
+        tenant: &TenantId,
+        set: &BindingSet,
+    ) -> Result<(), RepositoryError> {
         let mut bindings = self.bindings.lock().unwrap_or_else(|p| p.into_inner());
         bindings.insert(tenant.clone(), set.clone());
         Ok(())
@@ -321,6 +327,9 @@ impl PluginRepository for MemoryPluginRepository {
 
     async fn list_bindings(&self) -> Result<Vec<(TenantId, BindingSet)>, RepositoryError> {
         let bindings = self.bindings.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(bindings.iter().map(|(t, s)| (t.clone(), s.clone())).collect())
+        Ok(bindings
+            .iter()
+            .map(|(t, s)| (t.clone(), s.clone()))
+            .collect())
     }
 }

@@ -194,7 +194,9 @@ impl PluginRuntime {
         let repository: Arc<dyn PluginRepository> = if in_memory {
             Arc::new(super::repository::MemoryPluginRepository::default())
         } else {
-            Arc::new(super::repository::FsPluginRepository::new(PluginsConfig::store_dir(&config.data_dir)))
+            Arc::new(super::repository::FsPluginRepository::new(
+                PluginsConfig::store_dir(&config.data_dir),
+            ))
         };
         let runtime = Self::new(
             config.plugins.clone(),

@@ -50,7 +50,10 @@ impl WriteStage for PluginWriteStage {
             if batch.is_empty() {
                 return Ok(());
             }
-            let outcome = self.runtime.run_validator(&tenant, binding, batch.metrics()).await;
+            let outcome = self
+                .runtime
+                .run_validator(&tenant, binding, batch.metrics())
+                .await;
             apply(batch, outcome);
         }
         for binding in &chain.enrichers {
