@@ -45,7 +45,9 @@ pub(crate) mod bindings {
 /// types, the trait, and back.
 pub mod glue {
     use super::bindings::validator::luminate::plugin::types as wit;
-    use crate::{Aggregator, Config, Dimension, Enricher, Metric, PluginError, Sample, Validator, Verdict};
+    use crate::{
+        Aggregator, Config, Dimension, Enricher, Metric, PluginError, Sample, Validator, Verdict,
+    };
 
     pub type WitMetric = wit::Metric;
     pub type WitDimension = wit::Dimension;
@@ -57,7 +59,9 @@ pub mod glue {
     pub use super::bindings::enricher::exports::luminate::plugin::enricher::Guest as EnricherGuest;
     pub use super::bindings::validator::exports::luminate::plugin::validator::Guest as ValidatorGuest;
 
-    pub fn validate<V: Validator>(metrics: Vec<WitMetric>) -> Result<Vec<WitVerdict>, WitPluginError> {
+    pub fn validate<V: Validator>(
+        metrics: Vec<WitMetric>,
+    ) -> Result<Vec<WitVerdict>, WitPluginError> {
         let config = call_config()?;
         let metrics = lift_metrics(metrics);
         let verdicts = crate::validator::run::<V>(&config, &metrics)?;
@@ -96,7 +100,11 @@ pub mod glue {
         left: Vec<u8>,
         right: Vec<u8>,
     ) -> Result<Vec<u8>, WitPluginError> {
-        Ok(crate::aggregator::merge::<A>(&call_config()?, &left, &right)?)
+        Ok(crate::aggregator::merge::<A>(
+            &call_config()?,
+            &left,
+            &right,
+        )?)
     }
 
     pub fn aggregator_finish<A: Aggregator>(state: Vec<u8>) -> Result<f64, WitPluginError> {
@@ -241,28 +249,23 @@ macro_rules! export_aggregator {
         const _: () = {
             struct __LuminateAggregator;
             impl $crate::__private::AggregatorGuest for __LuminateAggregator {
-                fn init() -> ::std::result::Result<
-                    ::std::vec::Vec<u8>,
-                    $crate::__private::WitPluginError,
-                > {
+                fn init()
+                -> ::std::result::Result<::std::vec::Vec<u8>, $crate::__private::WitPluginError>
+                {
                     $crate::__private::aggregator_init::<$plugin>()
                 }
                 fn update(
                     state: ::std::vec::Vec<u8>,
                     samples: ::std::vec::Vec<$crate::__private::WitSample>,
-                ) -> ::std::result::Result<
-                    ::std::vec::Vec<u8>,
-                    $crate::__private::WitPluginError,
-                > {
+                ) -> ::std::result::Result<::std::vec::Vec<u8>, $crate::__private::WitPluginError>
+                {
                     $crate::__private::aggregator_update::<$plugin>(state, samples)
                 }
                 fn merge(
                     left: ::std::vec::Vec<u8>,
                     right: ::std::vec::Vec<u8>,
-                ) -> ::std::result::Result<
-                    ::std::vec::Vec<u8>,
-                    $crate::__private::WitPluginError,
-                > {
+                ) -> ::std::result::Result<::std::vec::Vec<u8>, $crate::__private::WitPluginError>
+                {
                     $crate::__private::aggregator_merge::<$plugin>(left, right)
                 }
                 fn finish(
