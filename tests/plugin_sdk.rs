@@ -40,11 +40,17 @@ mod aggregator_world {
 use validator_world::luminate::plugin::host::LogLevel;
 use validator_world::luminate::plugin::types::{Dimension, Metric, PluginError, Sample, Verdict};
 
+type Logs = Vec<(LogLevel, String)>;
+type CallResult<T> = wasmtime::Result<Result<T, PluginError>>;
+type AggregatorExports = aggregator_world::exports::luminate::plugin::aggregator::Guest;
+type AggregatorCall<'a> =
+    &'a dyn Fn(&AggregatorExports, &mut Store<HostState>) -> CallResult<Vec<u8>>;
+
 struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     params: String,
-    logs: Vec<(LogLevel, String)>,
+    logs: Logs,
 }
 
 impl WasiView for HostState {
@@ -99,14 +105,7 @@ impl Harness {
         linker
     }
 
-    fn validate(
-        &self,
-        params: &str,
-        metrics: &[Metric],
-    ) -> (
-        wasmtime::Result<Result<Vec<Verdict>, PluginError>>,
-        Vec<(LogLevel, String)>,
-    ) {
+    fn validate(&self, params: &str, metrics: &[Metric]) -> (CallResult<Vec<Verdict>>, Logs) {
         let mut linker = self.linker();
         validator_world::ValidatorPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .unwrap();
@@ -120,11 +119,7 @@ impl Harness {
         (result, std::mem::take(&mut store.data_mut().logs))
     }
 
-    fn enrich(
-        &self,
-        params: &str,
-        metrics: &[Metric],
-    ) -> wasmtime::Result<Result<Vec<Vec<Dimension>>, PluginError>> {
+    fn enrich(&self, params: &str, metrics: &[Metric]) -> CallResult<Vec<Vec<Dimension>>> {
         let mut linker = self.linker();
         enricher_world::EnricherPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).unwrap();
         let mut store = self.store(params);
@@ -142,11 +137,7 @@ impl Harness {
         let mut linker = self.linker();
         aggregator_world::AggregatorPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .unwrap();
-        let call = |f: &dyn Fn(
-            &aggregator_world::exports::luminate::plugin::aggregator::Guest,
-            &mut Store<HostState>,
-        ) -> wasmtime::Result<Result<Vec<u8>, PluginError>>|
-         -> Result<Vec<u8>, PluginError> {
+        let call = |f: AggregatorCall| -> Result<Vec<u8>, PluginError> {
             let mut store = self.store(params);
             let plugin = aggregator_world::AggregatorPlugin::instantiate(
                 &mut store,

@@ -196,6 +196,13 @@ macro_rules! __luminate_abi_section {
 macro_rules! export_validator {
     ($plugin:ty) => {
         $crate::__luminate_abi_section!();
+        // Natively nothing is exported (a native cdylib cannot carry the
+        // component ABI's symbol names), but the type is still checked
+        // against the trait and counts as used.
+        const _: () = {
+            let _ = $crate::__private::validate::<$plugin>;
+        };
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct __LuminateValidator;
             impl $crate::__private::ValidatorGuest for __LuminateValidator {
@@ -221,6 +228,13 @@ macro_rules! export_validator {
 macro_rules! export_enricher {
     ($plugin:ty) => {
         $crate::__luminate_abi_section!();
+        // Natively nothing is exported (a native cdylib cannot carry the
+        // component ABI's symbol names), but the type is still checked
+        // against the trait and counts as used.
+        const _: () = {
+            let _ = $crate::__private::enrich::<$plugin>;
+        };
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct __LuminateEnricher;
             impl $crate::__private::EnricherGuest for __LuminateEnricher {
@@ -246,6 +260,13 @@ macro_rules! export_enricher {
 macro_rules! export_aggregator {
     ($plugin:ty) => {
         $crate::__luminate_abi_section!();
+        // Natively nothing is exported (a native cdylib cannot carry the
+        // component ABI's symbol names), but the type is still checked
+        // against the trait and counts as used.
+        const _: () = {
+            let _ = $crate::__private::aggregator_finish::<$plugin>;
+        };
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct __LuminateAggregator;
             impl $crate::__private::AggregatorGuest for __LuminateAggregator {
