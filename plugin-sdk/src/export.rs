@@ -174,9 +174,8 @@ pub mod glue {
     }
 }
 
-/// Adds the `luminate-abi` custom section (see [`crate::abi`]). The fixed
-/// `static` name also makes a second export macro in the same crate a
-/// compile error: one plugin per crate.
+/// Adds the `luminate-abi` custom section (see [`crate::abi`]); wasm only,
+/// as other object formats restrict section names.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __luminate_abi_section {
@@ -198,8 +197,11 @@ macro_rules! export_validator {
         $crate::__luminate_abi_section!();
         // Natively nothing is exported (a native cdylib cannot carry the
         // component ABI's symbol names), but the type is still checked
-        // against the trait and counts as used.
-        const _: () = {
+        // against the trait and counts as used. The fixed name makes a
+        // second export macro in the crate a compile error on every target.
+        #[doc(hidden)]
+        #[allow(dead_code)]
+        const __LUMINATE_PLUGIN_EXPORT: () = {
             let _ = $crate::__private::validate::<$plugin>;
         };
         #[cfg(target_arch = "wasm32")]
@@ -230,8 +232,11 @@ macro_rules! export_enricher {
         $crate::__luminate_abi_section!();
         // Natively nothing is exported (a native cdylib cannot carry the
         // component ABI's symbol names), but the type is still checked
-        // against the trait and counts as used.
-        const _: () = {
+        // against the trait and counts as used. The fixed name makes a
+        // second export macro in the crate a compile error on every target.
+        #[doc(hidden)]
+        #[allow(dead_code)]
+        const __LUMINATE_PLUGIN_EXPORT: () = {
             let _ = $crate::__private::enrich::<$plugin>;
         };
         #[cfg(target_arch = "wasm32")]
@@ -262,8 +267,11 @@ macro_rules! export_aggregator {
         $crate::__luminate_abi_section!();
         // Natively nothing is exported (a native cdylib cannot carry the
         // component ABI's symbol names), but the type is still checked
-        // against the trait and counts as used.
-        const _: () = {
+        // against the trait and counts as used. The fixed name makes a
+        // second export macro in the crate a compile error on every target.
+        #[doc(hidden)]
+        #[allow(dead_code)]
+        const __LUMINATE_PLUGIN_EXPORT: () = {
             let _ = $crate::__private::aggregator_finish::<$plugin>;
         };
         #[cfg(target_arch = "wasm32")]
