@@ -37,7 +37,8 @@ const OUTER_BUILD_ENV: &[&str] = &[
 ];
 
 fn main() {
-    let root = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
 
     watch_guest_sources(&root);
@@ -114,11 +115,16 @@ fn watch_guest_sources(root: &Path) {
     let mut crates = vec![root.join("plugin-sdk")];
     for workspace in GUEST_WORKSPACES {
         let workspace = root.join(workspace);
-        println!("cargo:rerun-if-changed={}", workspace.join("Cargo.toml").display());
-        println!("cargo:rerun-if-changed={}", workspace.join("Cargo.lock").display());
-        let entries = std::fs::read_dir(&workspace).unwrap_or_else(|e| {
-            panic!("cannot read guest workspace {}: {e}", workspace.display())
-        });
+        println!(
+            "cargo:rerun-if-changed={}",
+            workspace.join("Cargo.toml").display()
+        );
+        println!(
+            "cargo:rerun-if-changed={}",
+            workspace.join("Cargo.lock").display()
+        );
+        let entries = std::fs::read_dir(&workspace)
+            .unwrap_or_else(|e| panic!("cannot read guest workspace {}: {e}", workspace.display()));
         crates.extend(
             entries
                 .filter_map(Result::ok)
@@ -175,7 +181,10 @@ fn build_workspace(workspace: &Path, target_dir: &Path) -> Vec<(String, PathBuf)
         if !is_cdylib {
             continue;
         }
-        let name = message["target"]["name"].as_str().unwrap_or_default().replace('_', "-");
+        let name = message["target"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .replace('_', "-");
         let wasm = message["filenames"]
             .as_array()
             .into_iter()

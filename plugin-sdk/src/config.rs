@@ -150,7 +150,11 @@ mod tests {
     fn from_json_refuses_a_non_object() {
         let err = Config::from_json("[1,2]").unwrap_err();
         assert!(err.contains("JSON object"), "{err}");
-        assert!(Config::from_json("{").unwrap_err().contains("not valid JSON"));
+        assert!(
+            Config::from_json("{")
+                .unwrap_err()
+                .contains("not valid JSON")
+        );
     }
 
     #[test]
@@ -186,7 +190,10 @@ mod tests {
         let err = c
             .get_as::<HashMap<String, HashMap<String, String>>>("tables")
             .unwrap_err();
-        assert!(err.contains("'tables'") && err.contains("service.api"), "{err}");
+        assert!(
+            err.contains("'tables'") && err.contains("service.api"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -45,7 +45,9 @@ pub(crate) mod bindings {
 /// types, the trait, and back.
 pub mod glue {
     use super::bindings::validator::luminate::plugin::types as wit;
-    use crate::{Aggregator, Config, Dimension, Enricher, Metric, PluginError, Sample, Validator, Verdict};
+    use crate::{
+        Aggregator, Config, Dimension, Enricher, Metric, PluginError, Sample, Validator, Verdict,
+    };
 
     pub type WitMetric = wit::Metric;
     pub type WitDimension = wit::Dimension;
@@ -57,7 +59,9 @@ pub mod glue {
     pub use super::bindings::enricher::exports::luminate::plugin::enricher::Guest as EnricherGuest;
     pub use super::bindings::validator::exports::luminate::plugin::validator::Guest as ValidatorGuest;
 
-    pub fn validate<V: Validator>(metrics: Vec<WitMetric>) -> Result<Vec<WitVerdict>, WitPluginError> {
+    pub fn validate<V: Validator>(
+        metrics: Vec<WitMetric>,
+    ) -> Result<Vec<WitVerdict>, WitPluginError> {
         let config = call_config()?;
         let metrics = lift_metrics(metrics);
         let verdicts = crate::validator::run::<V>(&config, &metrics)?;
@@ -96,7 +100,11 @@ pub mod glue {
         left: Vec<u8>,
         right: Vec<u8>,
     ) -> Result<Vec<u8>, WitPluginError> {
-        Ok(crate::aggregator::merge::<A>(&call_config()?, &left, &right)?)
+        Ok(crate::aggregator::merge::<A>(
+            &call_config()?,
+            &left,
+            &right,
+        )?)
     }
 
     pub fn aggregator_finish<A: Aggregator>(state: Vec<u8>) -> Result<f64, WitPluginError> {
@@ -166,9 +174,8 @@ pub mod glue {
     }
 }
 
-/// Adds the `luminate-abi` custom section (see [`crate::abi`]). The fixed
-/// `static` name also makes a second export macro in the same crate a
-/// compile error: one plugin per crate.
+/// Adds the `luminate-abi` custom section (see [`crate::abi`]); wasm only,
+/// as other object formats restrict section names.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __luminate_abi_section {
@@ -188,6 +195,16 @@ macro_rules! __luminate_abi_section {
 macro_rules! export_validator {
     ($plugin:ty) => {
         $crate::__luminate_abi_section!();
+        // Natively nothing is exported (a native cdylib cannot carry the
+        // component ABI's symbol names), but the type is still checked
+        // against the trait and counts as used. The fixed name makes a
+        // second export macro in the crate a compile error on every target.
+        #[doc(hidden)]
+        #[allow(dead_code)]
+        const __LUMINATE_PLUGIN_EXPORT: () = {
+            let _ = $crate::__private::validate::<$plugin>;
+        };
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct __LuminateValidator;
             impl $crate::__private::ValidatorGuest for __LuminateValidator {
@@ -213,6 +230,16 @@ macro_rules! export_validator {
 macro_rules! export_enricher {
     ($plugin:ty) => {
         $crate::__luminate_abi_section!();
+        // Natively nothing is exported (a native cdylib cannot carry the
+        // component ABI's symbol names), but the type is still checked
+        // against the trait and counts as used. The fixed name makes a
+        // second export macro in the crate a compile error on every target.
+        #[doc(hidden)]
+        #[allow(dead_code)]
+        const __LUMINATE_PLUGIN_EXPORT: () = {
+            let _ = $crate::__private::enrich::<$plugin>;
+        };
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct __LuminateEnricher;
             impl $crate::__private::EnricherGuest for __LuminateEnricher {
@@ -238,31 +265,36 @@ macro_rules! export_enricher {
 macro_rules! export_aggregator {
     ($plugin:ty) => {
         $crate::__luminate_abi_section!();
+        // Natively nothing is exported (a native cdylib cannot carry the
+        // component ABI's symbol names), but the type is still checked
+        // against the trait and counts as used. The fixed name makes a
+        // second export macro in the crate a compile error on every target.
+        #[doc(hidden)]
+        #[allow(dead_code)]
+        const __LUMINATE_PLUGIN_EXPORT: () = {
+            let _ = $crate::__private::aggregator_finish::<$plugin>;
+        };
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct __LuminateAggregator;
             impl $crate::__private::AggregatorGuest for __LuminateAggregator {
-                fn init() -> ::std::result::Result<
-                    ::std::vec::Vec<u8>,
-                    $crate::__private::WitPluginError,
-                > {
+                fn init()
+                -> ::std::result::Result<::std::vec::Vec<u8>, $crate::__private::WitPluginError>
+                {
                     $crate::__private::aggregator_init::<$plugin>()
                 }
                 fn update(
                     state: ::std::vec::Vec<u8>,
                     samples: ::std::vec::Vec<$crate::__private::WitSample>,
-                ) -> ::std::result::Result<
-                    ::std::vec::Vec<u8>,
-                    $crate::__private::WitPluginError,
-                > {
+                ) -> ::std::result::Result<::std::vec::Vec<u8>, $crate::__private::WitPluginError>
+                {
                     $crate::__private::aggregator_update::<$plugin>(state, samples)
                 }
                 fn merge(
                     left: ::std::vec::Vec<u8>,
                     right: ::std::vec::Vec<u8>,
-                ) -> ::std::result::Result<
-                    ::std::vec::Vec<u8>,
-                    $crate::__private::WitPluginError,
-                > {
+                ) -> ::std::result::Result<::std::vec::Vec<u8>, $crate::__private::WitPluginError>
+                {
                     $crate::__private::aggregator_merge::<$plugin>(left, right)
                 }
                 fn finish(

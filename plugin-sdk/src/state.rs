@@ -248,14 +248,20 @@ mod tests {
         round_trip(None::<u32>);
         round_trip(vec![1.5f64, -2.0, 3.25]);
         round_trip((1u64, 2.5f64, vec![String::from("a")]));
-        round_trip(Json(std::collections::BTreeMap::from([(String::from("k"), 1u8)])));
+        round_trip(Json(std::collections::BTreeMap::from([(
+            String::from("k"),
+            1u8,
+        )])));
     }
 
     #[test]
     fn truncated_bytes_are_an_error_not_a_panic() {
         let bytes = (1u64, 2u64).to_bytes();
         for cut in 0..bytes.len() {
-            assert!(<(u64, u64)>::from_bytes(&bytes[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                <(u64, u64)>::from_bytes(&bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
         }
     }
 
@@ -263,7 +269,12 @@ mod tests {
     fn trailing_bytes_are_an_error() {
         let mut bytes = 1u64.to_bytes();
         bytes.push(0);
-        assert!(u64::from_bytes(&bytes).unwrap_err().to_string().contains("trailing"));
+        assert!(
+            u64::from_bytes(&bytes)
+                .unwrap_err()
+                .to_string()
+                .contains("trailing")
+        );
     }
 
     #[test]

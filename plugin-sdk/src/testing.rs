@@ -16,7 +16,9 @@
 //! assert_eq!(verdicts, vec![Verdict::reject("negative")]);
 //! ```
 
-use crate::{Aggregator, Config, Dimension, Enricher, Metric, PluginError, Sample, Validator, Verdict};
+use crate::{
+    Aggregator, Config, Dimension, Enricher, Metric, PluginError, Sample, Validator, Verdict,
+};
 
 fn config(params_json: &str) -> Result<Config, PluginError> {
     Config::from_json(params_json).map_err(PluginError::InvalidConfig)
@@ -121,7 +123,10 @@ mod tests {
             Ok(Self)
         }
         fn enrich(&self, _: &Metric) -> Vec<Dimension> {
-            vec![Dimension::new("team", "core"), Dimension::new("_tenant_id", "other")]
+            vec![
+                Dimension::new("team", "core"),
+                Dimension::new("_tenant_id", "other"),
+            ]
         }
     }
 
@@ -163,7 +168,11 @@ mod tests {
             state.1 += other.1;
         }
         fn finish(&self, state: MeanState) -> f64 {
-            if state.1 == 0 { f64::NAN } else { state.0 / state.1 as f64 }
+            if state.1 == 0 {
+                f64::NAN
+            } else {
+                state.0 / state.1 as f64
+            }
         }
     }
 
@@ -174,7 +183,10 @@ mod tests {
             Metric::new("b", 1.0),
         ];
         let verdicts = validate::<RequireTeam>("{}", &metrics).unwrap();
-        assert_eq!(verdicts, vec![Verdict::Accept, Verdict::reject("needs team")]);
+        assert_eq!(
+            verdicts,
+            vec![Verdict::Accept, Verdict::reject("needs team")]
+        );
     }
 
     #[test]
@@ -203,7 +215,9 @@ mod tests {
 
     #[test]
     fn enrich_and_apply_adds_and_overwrites() {
-        let metrics = [Metric::new("a", 1.0).with_dimension("region", "us").with_dimension("host", "h")];
+        let metrics = [Metric::new("a", 1.0)
+            .with_dimension("region", "us")
+            .with_dimension("host", "h")];
         let out = enrich_and_apply::<AddsRegion>("{}", &metrics).unwrap();
         assert_eq!(out[0].dimension("region"), Some("eu"));
         assert_eq!(out[0].dimension("host"), Some("h"));

@@ -114,7 +114,8 @@ mod tests {
             testing::aggregate::<Apdex>(r#"{"threshold":0.4}"#, &[&all[..2], &[], &all[2..]])
                 .unwrap();
         assert_eq!(one, split);
-        assert_eq!(one, (3.0 + 2.0 / 2.0) / 7.0);
+        // T = 0.4, 4T = 1.6: satisfied 0.1 0.2 0.3, tolerating 0.9 1.5 0.7, frustrated 3.0.
+        assert_eq!(one, (3.0 + 3.0 / 2.0) / 7.0);
     }
 
     #[test]
@@ -126,20 +127,35 @@ mod tests {
 
     #[test]
     fn an_empty_group_has_no_score() {
-        assert!(testing::aggregate::<Apdex>(r#"{"threshold":1}"#, &[&[]]).unwrap().is_nan());
+        assert!(
+            testing::aggregate::<Apdex>(r#"{"threshold":1}"#, &[&[]])
+                .unwrap()
+                .is_nan()
+        );
     }
 
     #[test]
     fn nan_values_are_not_counted() {
         let s = samples(&[0.1, f64::NAN]);
-        assert_eq!(testing::aggregate::<Apdex>(r#"{"threshold":1}"#, &[&s]).unwrap(), 1.0);
+        assert_eq!(
+            testing::aggregate::<Apdex>(r#"{"threshold":1}"#, &[&s]).unwrap(),
+            1.0
+        );
     }
 
     #[test]
     fn refuses_a_missing_or_non_positive_threshold() {
-        for params in [r#"{}"#, r#"{"threshold":0}"#, r#"{"threshold":"fast"}"#, r#"{"treshold":1}"#] {
+        for params in [
+            r#"{}"#,
+            r#"{"threshold":0}"#,
+            r#"{"threshold":"fast"}"#,
+            r#"{"treshold":1}"#,
+        ] {
             let err = testing::aggregate::<Apdex>(params, &[]).unwrap_err();
-            assert!(matches!(err, PluginError::InvalidConfig(_)), "{params}: {err:?}");
+            assert!(
+                matches!(err, PluginError::InvalidConfig(_)),
+                "{params}: {err:?}"
+            );
         }
     }
 }

@@ -143,14 +143,20 @@ mod tests {
 
     #[test]
     fn adds_the_dimensions_of_the_matching_row() {
-        let m = enrich(PARAMS, Metric::new("m", 1.0).with_dimension("service", "checkout"));
+        let m = enrich(
+            PARAMS,
+            Metric::new("m", 1.0).with_dimension("service", "checkout"),
+        );
         assert_eq!(m.dimension("team"), Some("payments"));
         assert_eq!(m.dimension("owner"), Some("alice"));
     }
 
     #[test]
     fn uses_the_default_for_an_unknown_value() {
-        let m = enrich(PARAMS, Metric::new("m", 1.0).with_dimension("service", "legacy"));
+        let m = enrich(
+            PARAMS,
+            Metric::new("m", 1.0).with_dimension("service", "legacy"),
+        );
         assert_eq!(m.dimension("team"), Some("unowned"));
         assert_eq!(m.dimension("owner"), None);
     }
@@ -164,7 +170,10 @@ mod tests {
 
     #[test]
     fn chains_lookups_through_added_dimensions() {
-        let m = enrich(PARAMS, Metric::new("m", 1.0).with_dimension("host", "web-1"));
+        let m = enrich(
+            PARAMS,
+            Metric::new("m", 1.0).with_dimension("host", "web-1"),
+        );
         assert_eq!(m.dimension("datacenter"), Some("fra1"));
         assert_eq!(m.dimension("region"), Some("eu-central"));
     }
@@ -174,11 +183,17 @@ mod tests {
         let metric = Metric::new("m", 1.0)
             .with_dimension("service", "checkout")
             .with_dimension("team", "self-declared");
-        assert_eq!(enrich(PARAMS, metric.clone()).dimension("team"), Some("self-declared"));
+        assert_eq!(
+            enrich(PARAMS, metric.clone()).dimension("team"),
+            Some("self-declared")
+        );
 
         let authoritative = r#"{"lookups":[{"key":"service","overwrite":true,
             "table":{"checkout":{"team":"payments"}}}]}"#;
-        assert_eq!(enrich(authoritative, metric).dimension("team"), Some("payments"));
+        assert_eq!(
+            enrich(authoritative, metric).dimension("team"),
+            Some("payments")
+        );
     }
 
     #[test]
@@ -205,6 +220,9 @@ mod tests {
     #[test]
     fn refuses_params_without_lookups() {
         let err = testing::enrich::<LookupEnricher>("{}", &[]).unwrap_err();
-        assert!(matches!(&err, PluginError::InvalidConfig(m) if m.contains("lookups")), "{err:?}");
+        assert!(
+            matches!(&err, PluginError::InvalidConfig(m) if m.contains("lookups")),
+            "{err:?}"
+        );
     }
 }

@@ -63,7 +63,11 @@ impl Validator for NamePolicy {
         if let Some(key) = keys.clone().find(|k| k.is_empty()) {
             return Err(format!("dimension keys must not be empty, got '{key}'"));
         }
-        if let Some(key) = p.required_dimensions.iter().find(|k| p.forbidden_dimensions.contains(k)) {
+        if let Some(key) = p
+            .required_dimensions
+            .iter()
+            .find(|k| p.forbidden_dimensions.contains(k))
+        {
             return Err(format!("'{key}' is both required and forbidden"));
         }
         if p.unit_suffixes.iter().any(String::is_empty) {
@@ -72,8 +76,14 @@ impl Validator for NamePolicy {
         if p.max_value_length == Some(0) {
             return Err("maxValueLength must be at least 1".into());
         }
-        if let Some((key, _)) = p.allowed_values.iter().find(|(_, values)| values.is_empty()) {
-            return Err(format!("allowedValues.{key} is empty: no metric could pass"));
+        if let Some((key, _)) = p
+            .allowed_values
+            .iter()
+            .find(|(_, values)| values.is_empty())
+        {
+            return Err(format!(
+                "allowedValues.{key} is empty: no metric could pass"
+            ));
         }
         Ok(Self {
             name_prefix: p.name_prefix.filter(|prefix| !prefix.is_empty()),
@@ -111,7 +121,10 @@ impl NamePolicy {
             problems.push(format!("name must start with '{prefix}'"));
         }
         if !self.unit_suffixes.is_empty()
-            && !self.unit_suffixes.iter().any(|s| m.name.ends_with(s.as_str()))
+            && !self
+                .unit_suffixes
+                .iter()
+                .any(|s| m.name.ends_with(s.as_str()))
         {
             problems.push(format!(
                 "name must end with a unit suffix ({})",
@@ -206,7 +219,10 @@ mod tests {
 
     #[test]
     fn rejects_a_name_without_the_prefix() {
-        let m = Metric { name: "checkout_latency_seconds".into(), ..good() };
+        let m = Metric {
+            name: "checkout_latency_seconds".into(),
+            ..good()
+        };
         assert_eq!(
             reason(POLICY, m).unwrap(),
             "checkout_latency_seconds: name must start with 'shop_'"
@@ -215,14 +231,23 @@ mod tests {
 
     #[test]
     fn rejects_a_name_without_a_unit_suffix() {
-        let m = Metric { name: "shop_checkout_latency".into(), ..good() };
+        let m = Metric {
+            name: "shop_checkout_latency".into(),
+            ..good()
+        };
         let reason = reason(POLICY, m).unwrap();
-        assert!(reason.contains("unit suffix (_seconds, _bytes, _total)"), "{reason}");
+        assert!(
+            reason.contains("unit suffix (_seconds, _bytes, _total)"),
+            "{reason}"
+        );
     }
 
     #[test]
     fn rejects_a_name_that_is_not_snake_case() {
-        let m = Metric { name: "shop_Latency_seconds".into(), ..good() };
+        let m = Metric {
+            name: "shop_Latency_seconds".into(),
+            ..good()
+        };
         assert!(reason(POLICY, m).unwrap().contains("snake case"));
     }
 
@@ -230,20 +255,34 @@ mod tests {
     fn lists_every_missing_required_dimension() {
         let m = Metric::new("shop_requests_total", 1.0);
         let reason = reason(POLICY, m).unwrap();
-        assert!(reason.contains("missing required dimension 'service'"), "{reason}");
-        assert!(reason.contains("missing required dimension 'env'"), "{reason}");
+        assert!(
+            reason.contains("missing required dimension 'service'"),
+            "{reason}"
+        );
+        assert!(
+            reason.contains("missing required dimension 'env'"),
+            "{reason}"
+        );
     }
 
     #[test]
     fn rejects_a_value_outside_the_allowed_set() {
         let m = good().with_dimension("env", "dev");
-        assert!(reason(POLICY, m).unwrap().contains("env='dev' is not one of prod, staging"));
+        assert!(
+            reason(POLICY, m)
+                .unwrap()
+                .contains("env='dev' is not one of prod, staging")
+        );
     }
 
     #[test]
     fn rejects_a_forbidden_dimension() {
         let m = good().with_dimension("user_id", "42");
-        assert!(reason(POLICY, m).unwrap().contains("dimension 'user_id' is not allowed"));
+        assert!(
+            reason(POLICY, m)
+                .unwrap()
+                .contains("dimension 'user_id' is not allowed")
+        );
     }
 
     #[test]
@@ -252,13 +291,24 @@ mod tests {
         let m = good().with_dimension("zone", "ééééé ab");
         assert_eq!(reason(POLICY, m), None);
         let m = good().with_dimension("zone", "ééééé abc");
-        assert!(reason(POLICY, m).unwrap().contains("9 characters, at most 8"));
+        assert!(
+            reason(POLICY, m)
+                .unwrap()
+                .contains("9 characters, at most 8")
+        );
     }
 
     #[test]
     fn rejects_too_many_dimensions() {
-        let m = good().with_dimension("a", "1").with_dimension("b", "2").with_dimension("c", "3");
-        assert!(reason(POLICY, m).unwrap().contains("5 dimensions, at most 4"));
+        let m = good()
+            .with_dimension("a", "1")
+            .with_dimension("b", "2")
+            .with_dimension("c", "3");
+        assert!(
+            reason(POLICY, m)
+                .unwrap()
+                .contains("5 dimensions, at most 4")
+        );
     }
 
     #[test]

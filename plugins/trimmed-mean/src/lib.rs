@@ -64,7 +64,10 @@ mod tests {
     #[test]
     fn trim_zero_is_the_plain_mean() {
         let s = samples(&[1.0, 2.0, 6.0]);
-        assert_eq!(testing::aggregate::<TrimmedMean>(r#"{"trim":0}"#, &[&s]).unwrap(), 3.0);
+        assert_eq!(
+            testing::aggregate::<TrimmedMean>(r#"{"trim":0}"#, &[&s]).unwrap(),
+            3.0
+        );
     }
 
     #[test]
@@ -80,14 +83,26 @@ mod tests {
 
     #[test]
     fn an_empty_group_has_no_value() {
-        assert!(testing::aggregate::<TrimmedMean>("{}", &[&[]]).unwrap().is_nan());
+        assert!(
+            testing::aggregate::<TrimmedMean>("{}", &[&[]])
+                .unwrap()
+                .is_nan()
+        );
     }
 
     #[test]
     fn refuses_a_trim_of_half_or_more() {
-        for params in [r#"{"trim":0.5}"#, r#"{"trim":-0.1}"#, r#"{"trim":"a"}"#, r#"{"trimm":0.1}"#] {
+        for params in [
+            r#"{"trim":0.5}"#,
+            r#"{"trim":-0.1}"#,
+            r#"{"trim":"a"}"#,
+            r#"{"trimm":0.1}"#,
+        ] {
             let err = testing::aggregate::<TrimmedMean>(params, &[]).unwrap_err();
-            assert!(matches!(err, PluginError::InvalidConfig(_)), "{params}: {err:?}");
+            assert!(
+                matches!(err, PluginError::InvalidConfig(_)),
+                "{params}: {err:?}"
+            );
         }
     }
 }
