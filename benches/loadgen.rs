@@ -12,7 +12,10 @@
 //!     [--batch 1000] [--connections 8] [--url http://127.0.0.1:8080]
 //! ```
 //! Without `--url` it starts `<target>/release/luminate` on a temp dir
-//! (embedded RocksDB) and reports its RSS.
+//! (embedded RocksDB) and reports its RSS. That server authenticates every
+//! request (a token minted here for a tenant on the `unlimited` tier, so JWT
+//! verification, limits and cardinality tracking all run); `--no-auth`
+//! turns authentication and limits off for the baseline.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -51,9 +54,16 @@ struct Args {
     /// Target a running server instead of starting one.
     #[arg(long)]
     url: Option<String>,
-    /// Bearer token to send (for servers with authentication).
+    /// Bearer token to send to a server given with --url. A server this
+    /// tool starts gets a random secret and the tool mints its own token for
+    /// tenant `bench` on the `unlimited` tier (no rate or series limits).
     #[arg(long, env = "LUMINATE_TOKEN")]
     token: Option<String>,
+    /// Start the server with authentication and limits turned off
+    /// (auth.enabled = false, limits.enabled = false): the baseline for the
+    /// auth + limits overhead comparison.
+    #[arg(long)]
+    no_auth: bool,
     /// The server binary to start [default: <target>/release/luminate].
     #[arg(long)]
     binary: Option<PathBuf>,
@@ -213,7 +223,8 @@ impl Drop for Server {
     }
 }
 
-fn start_server(args: &Args) -> (Server, String) {
+/// Starts the server; returns it, its URL and the token to use (if any).
+fn start_server(args: &Args) -> (Server, String, Option<String>) {
     let binary = args.binary.clone().unwrap_or_else(|| {
         let exe = std::env::current_exe().unwrap();
         exe.parent().unwrap().parent().unwrap().join("luminate")
@@ -230,20 +241,44 @@ fn start_server(args: &Args) -> (Server, String) {
         .unwrap()
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let child = Command::new(&binary)
+    let mut command = Command::new(&binary);
+    command
         .args(["serve", "--listen", &listen, "--data-dir"])
         .arg(dir.path())
         .args(&args.server_args)
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stdout(Stdio::null());
+    let token = if args.no_auth {
+        command
+            .env("LUMINATE_AUTH__ENABLED", "false")
+            .env("LUMINATE_LIMITS__ENABLED", "false");
+        None
+    } else {
+        let secret = luminate_host::auth::random_secret();
+        command.env(
+            "LUMINATE_JWT_HS256_SECRET",
+            String::from_utf8_lossy(secret.expose()).into_owned(),
+        );
+        let spec = luminate_host::auth::TokenSpec {
+            tenant: luminate_host::model::TenantId::new("bench").unwrap(),
+            scopes: luminate_host::auth::Scopes::all(),
+            tier: Some(luminate_host::limits::UNLIMITED_TIER.into()),
+            org_id: None,
+            ttl: Duration::from_secs(24 * 3600),
+        };
+        Some(luminate_host::auth::mint::mint_with_secret(&secret, None, None, &spec).unwrap())
+    };
+    let child = command.spawn().unwrap();
     eprintln!(
         "started {} on {listen} (data in {})",
         binary.display(),
         dir.path().display()
     );
-    (Server { child, _dir: dir }, format!("http://{listen}"))
+    (
+        Server { child, _dir: dir },
+        format!("http://{listen}"),
+        token,
+    )
 }
 
 async fn wait_ready(client: &reqwest::Client, url: &str) {
@@ -269,11 +304,15 @@ fn now_ms() -> i64 {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let (server, url) = match &args.url {
-        Some(url) => (None, url.trim_end_matches('/').to_owned()),
+    let (server, url, token) = match &args.url {
+        Some(url) => (
+            None,
+            url.trim_end_matches('/').to_owned(),
+            args.token.clone(),
+        ),
         None => {
-            let (s, u) = start_server(&args);
-            (Some(s), u)
+            let (s, u, t) = start_server(&args);
+            (Some(s), u, t)
         }
     };
     let client = reqwest::Client::builder()
@@ -283,7 +322,15 @@ async fn main() {
         .build()
         .unwrap();
     wait_ready(&client, &url).await;
-    let auth = args.token.as_ref().map(|t| format!("Bearer {t}"));
+    let auth = token.as_ref().map(|t| format!("Bearer {t}"));
+    eprintln!(
+        "auth: {}",
+        if auth.is_some() {
+            "bearer token (tenant on the unlimited tier)"
+        } else {
+            "none"
+        }
+    );
 
     // Points spread over the last hour (ending a minute ago).
     let span_ms = 3_600_000;

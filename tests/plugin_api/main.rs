@@ -9,10 +9,37 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Api, Reply, TestServer, now_ms};
+use common::{Api, Reply, TEST_JWT_SECRET, TestServer, now_ms};
 use serde_json::{Value, json};
 
 const OPERATOR_TOKEN: &str = "operator-secret-for-tests";
+
+/// A client for `tenant` whose token carries `scopes` (e.g. "read,write").
+fn client_as(server: &TestServer, tenant: &str, scopes: &str) -> Api {
+    let spec = luminate_host::auth::TokenSpec {
+        tenant: luminate_host::model::TenantId::new(tenant).unwrap(),
+        scopes: luminate_host::auth::Scopes::parse_list(scopes).unwrap(),
+        tier: Some("unlimited".into()),
+        org_id: None,
+        ttl: Duration::from_secs(3600),
+    };
+    let secret = luminate_host::auth::Secret::new(TEST_JWT_SECRET);
+    let token = luminate_host::auth::mint::mint_with_secret(&secret, None, None, &spec).unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    Api {
+        base: server.api.base.clone(),
+        http: reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(60))
+            .default_headers(headers)
+            .build()
+            .unwrap(),
+    }
+}
 
 fn wasm(path: &str) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -532,5 +559,178 @@ async fn reloading_the_watched_dir_every_second_under_full_write_load_drops_no_r
     let row = listed(&server.get("/api/v1/plugins").await.ok(), "policy");
     assert_eq!(row["errors"], 0, "{row}");
     assert_eq!(row["loadFailures"], 0, "{row}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn managing_plugins_and_bindings_needs_scope_admin() {
+    let server = TestServer::start().await;
+    let writer = client_as(&server, "acme", "read,write");
+    upload(&writer, "policy", NAME_POLICY, &[])
+        .await
+        .assert_error(403, "insufficient_scope");
+    writer
+        .get("/api/v1/plugins")
+        .await
+        .assert_error(403, "insufficient_scope");
+    put_bindings(&writer, json!({}))
+        .await
+        .assert_error(403, "insufficient_scope");
+    let anonymous = Api {
+        base: server.api.base.clone(),
+        http: reqwest::Client::new(),
+    };
+    assert_eq!(anonymous.get("/api/v1/bindings").await.status.as_u16(), 401);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_tenant_never_sees_or_binds_another_tenants_plugins() {
+    let server = TestServer::start().await;
+    let (acme, globex) = (
+        client_as(&server, "acme", "admin,write"),
+        client_as(&server, "globex", "admin,write"),
+    );
+    assert_eq!(
+        upload(&acme, "policy", NAME_POLICY, &[])
+            .await
+            .status
+            .as_u16(),
+        201
+    );
+    assert!(listed(&globex.get("/api/v1/plugins").await.ok(), "policy").is_null());
+    put_bindings(&globex, json!({"validators": [{"plugin": "policy"}]}))
+        .await
+        .assert_error(422, "unknown_plugin");
+    globex
+        .delete("/api/v1/plugins/policy")
+        .await
+        .assert_error(404, "plugin_not_found");
+    globex
+        .post_json("/api/v1/plugins/policy/test", &json!({"metrics": []}))
+        .await
+        .assert_error(404, "plugin_not_found");
+    // Same name, another tenant: two independent plugins.
+    assert_eq!(
+        upload(&globex, "policy", LOOKUP_ENRICHER, &[])
+            .await
+            .status
+            .as_u16(),
+        201
+    );
+    assert_eq!(
+        listed(&acme.get("/api/v1/plugins").await.ok(), "policy")["kind"],
+        "validator"
+    );
+    assert_eq!(
+        listed(&globex.get("/api/v1/plugins").await.ok(), "policy")["kind"],
+        "enricher"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn hostile_plugins_are_contained_while_another_tenants_writes_keep_succeeding() {
+    let server = TestServer::start().await;
+    let evil = client_as(&server, "evil", "admin,write");
+    let good = client_as(&server, "good", "admin,write,read");
+    for (name, path) in [
+        ("spin", INFINITE_LOOP),
+        ("bomb", MEMORY_BOMB),
+        ("panicky", PANIC_VALIDATOR),
+        ("probe", SANDBOX_PROBE),
+    ] {
+        assert_eq!(upload(&evil, name, path, &[]).await.status.as_u16(), 201);
+    }
+    upload(
+        &evil,
+        "giant",
+        GIANT_OUTPUT,
+        &[("plugin-memory-limit-bytes", "67108864")],
+    )
+    .await;
+    upload(&evil, "sneaky", RESERVED_KEYS_ENRICHER, &[]).await;
+    upload(&good, "policy", NAME_POLICY, &[]).await;
+    put_bindings(
+        &good,
+        json!({"validators": [{"plugin": "policy", "params": {"requiredDimensions": ["service"]},
+        "onFailure": "fail-closed"}]}),
+    )
+    .await
+    .ok();
+    put_bindings(
+        &evil,
+        json!({
+            "validators": [
+                {"plugin": "bomb", "onFailure": "fail-open"},
+                {"plugin": "panicky", "onFailure": "fail-open"},
+                {"plugin": "spin", "onFailure": "fail-open"},
+                {"plugin": "giant", "params": {"bytes": 20000000}, "onFailure": "fail-open"}
+            ],
+            "enrichers": [{"plugin": "sneaky", "onFailure": "fail-closed"}]
+        }),
+    )
+    .await
+    .ok();
+
+    let hostile = {
+        let evil = evil.clone();
+        tokio::spawn(async move {
+            for _ in 0..5 {
+                let batch = json!([
+                    point("x", 1.0, json!({"service": "a"})),
+                    point("y", 1.0, json!({"service": "a"}))
+                ]);
+                let reply = evil.write(batch).await.ok();
+                assert_eq!(reply["accepted"], 0, "{reply}");
+                // giant-output rejects the first metric with a 20 MB reason, cut short.
+                assert_eq!(reply["errors"][0]["code"], "plugin_rejected", "{reply}");
+                assert!(reply["errors"][0]["message"].as_str().unwrap().len() < 2048);
+                // The enricher tried `_tenant_id`: refused, and its binding is fail-closed.
+                assert_eq!(reply["errors"][1]["code"], "plugin_failed", "{reply}");
+                assert!(
+                    reply["errors"][1]["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("reserved dimension"),
+                    "{reply}"
+                );
+            }
+        })
+    };
+    for i in 0..30 {
+        let reply = good
+            .write(json!([
+                point("ok", i as f64, json!({"service": "api"})),
+                point("bad", 1.0, json!({}))
+            ]))
+            .await
+            .ok();
+        assert_eq!(reply["accepted"], 1, "request {i}: {reply}");
+        assert_eq!(reply["errors"][0]["index"], 1);
+    }
+    hostile.await.unwrap();
+
+    // The probe saw nothing of the host.
+    let body = evil
+        .post_json(
+            "/api/v1/plugins/probe/test",
+            &json!({"metrics": [{"name": "m", "value": 1.0}]}),
+        )
+        .await
+        .ok();
+    let report: Value =
+        serde_json::from_str(body["result"]["verdicts"][0]["reason"].as_str().unwrap()).unwrap();
+    assert_eq!(report["escaped"], json!([]), "{report:#}");
+    // No plugin could move a metric into another tenant or set `_` keys.
+    let good_metrics = good.get("/api/v1/metrics").await.ok();
+    assert_eq!(good_metrics["metrics"], json!(["ok"]));
+    let evil_plugins = evil.get("/api/v1/plugins").await.ok();
+    for name in ["spin", "bomb", "panicky", "sneaky"] {
+        assert!(
+            listed(&evil_plugins, name)["errors"].as_u64().unwrap() > 0,
+            "{name}: {evil_plugins:#}"
+        );
+    }
     server.stop().await;
 }

@@ -66,6 +66,7 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     if config.validation.max_past_ms <= 0 || config.validation.max_future_ms < 0 {
         return invalid("validation.max_past_ms must be positive and max_future_ms not negative");
     }
+    config.limits.validate().map_err(ConfigError::Invalid)?;
     Ok(())
 }
 

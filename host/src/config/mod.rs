@@ -33,6 +33,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub plugins: crate::plugins::PluginsConfig,
     pub query: QueryConfig,
+    pub auth: crate::auth::AuthConfig,
+    pub limits: crate::limits::LimitsConfig,
 }
 
 impl Default for Config {
@@ -47,6 +49,8 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             plugins: crate::plugins::PluginsConfig::default(),
             query: QueryConfig::default(),
+            auth: crate::auth::AuthConfig::default(),
+            limits: crate::limits::LimitsConfig::default(),
         }
     }
 }
@@ -158,5 +162,6 @@ pub fn env_aliases() -> &'static [(&'static str, &'static str)] {
         ("LUMINATE_STORAGE", "storage.backend"),
         ("LUMINATE_CLICKHOUSE_URL", "storage.clickhouse.url"),
         ("LUMINATE_CLICKHOUSE_CLUSTER", "storage.clickhouse.cluster"),
+        ("LUMINATE_JWT_HS256_SECRET", "auth.hs256_secret"),
     ]
 }

@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use tower_http::decompression::RequestDecompressionLayer;
 
-use super::{ApiError, AppState, discovery, probes, query, retention, write};
+use super::{ApiError, AppState, discovery, limits, probes, query, retention, write};
+use crate::auth::Scope;
+use crate::limits::RateKind;
 
 /// Routes that ingest data (scope `write`).
 pub fn write_routes() -> Router<AppState> {
@@ -30,6 +32,7 @@ pub fn read_routes() -> Router<AppState> {
             "/api/v1/metrics/{name}/dimensions/{key}/values",
             get(discovery::list_dimension_values),
         )
+        .route("/api/v1/cardinality", get(limits::cardinality))
 }
 
 /// Routes that delete or reconfigure (scope `admin`).
@@ -48,10 +51,14 @@ pub fn probe_routes() -> Router<AppState> {
 /// The whole API. Bodies are decompressed (gzip, zstd) before the size limit
 /// applies, so the limit caps the decompressed size.
 pub fn router(state: AppState) -> Router {
+    // Each group is guarded by its scope and request bucket (before the body).
+    let access = state.access.clone();
     let api = Router::new()
-        .merge(write_routes())
-        .merge(read_routes())
-        .merge(admin_routes())
+        .merge(access.protect(write_routes(), Scope::Write, RateKind::WriteRequests))
+        .merge(access.protect(read_routes(), Scope::Read, RateKind::QueryRequests))
+        .merge(access.protect(admin_routes(), Scope::Admin, RateKind::QueryRequests))
+        // Plugin management checks its own caller: the operator token is
+        // not a tenant token (see http/plugins.rs).
         .merge(super::plugins::routes())
         .merge(super::bindings::routes())
         .layer(DefaultBodyLimit::max(state.api.max_body_bytes))

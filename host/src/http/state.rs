@@ -18,6 +18,11 @@ pub struct AppState {
     pub default_tenant: TenantId,
     pub lifecycle: Arc<Lifecycle>,
     pub plugins: Arc<crate::plugins::PluginRuntime>,
+    /// Authentication, scopes and request-rate limits (route layers).
+    pub access: super::auth::AccessControl,
+    /// Series estimates for `GET /api/v1/cardinality`; persisted on shutdown.
+    pub cardinality: Arc<crate::limits::CardinalityTracker>,
+    pub cardinality_top_n: usize,
 }
 
 /// Startup and shutdown flags the probes report.
