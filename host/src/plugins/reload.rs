@@ -130,7 +130,7 @@ async fn rescan(runtime: &PluginRuntime, dir: &Path, seen: &mut Seen) {
                     LoadFailure {
                         hash: content_hash(&file.wasm),
                         error,
-                        at_ms: 0,
+                        at_ms: super::runtime::now_ms(),
                     },
                 );
                 continue;
