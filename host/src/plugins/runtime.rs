@@ -641,7 +641,7 @@ impl PluginRuntime {
                 return self.on_failure(binding, PluginKind::Validator, &failure);
             }
         };
-        let batch = WireBatch::new(&metrics);
+        let batch = WireBatch::new(metrics);
         let cx = self.context(&plugin, binding.params_json.clone(), false);
         let call = plugin.clone();
         let (result, _) = self
@@ -694,7 +694,7 @@ impl PluginRuntime {
                 return self.on_failure(binding, PluginKind::Enricher, &failure);
             }
         };
-        let batch = WireBatch::new(&metrics);
+        let batch = WireBatch::new(metrics);
         let cx = self.context(&plugin, binding.params_json.clone(), false);
         let call = plugin.clone();
         let (result, _) = self
