@@ -20,6 +20,9 @@ use crate::limits::{
 };
 use crate::model::{TenantId, Validator};
 use crate::pipeline::{ReadPipeline, WritePipeline};
+use crate::plugins::PluginRuntime;
+use crate::plugins::reload::DirectoryWatcher;
+use crate::plugins::stage::PluginWriteStage;
 use crate::storage::rocks::{RocksOptions, RocksStore};
 use crate::storage::{MetricsStore, StorageError};
 
@@ -34,6 +37,8 @@ pub enum StartError {
     },
     #[error("{0}")]
     Unsupported(String),
+    #[error("cannot start the plugin runtime: {0}")]
+    Plugins(#[from] crate::plugins::PluginAdminError),
     /// A configuration problem with keys (exit code 2, like other config errors).
     #[error(transparent)]
     Auth(#[from] crate::auth::KeyError),
@@ -78,6 +83,7 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn MetricsStore>, StartE
 pub async fn build_state(
     config: &Config,
     store: Arc<dyn MetricsStore>,
+    plugins: Arc<PluginRuntime>,
 ) -> Result<AppState, StartError> {
     let default_tenant = TenantId::new(&config.default_tenant)
         .map_err(|e| StartError::Unsupported(format!("default_tenant: {e}")))?;
@@ -86,11 +92,14 @@ pub async fn build_state(
         Validator::new(config.validation.clone()),
         store.clone(),
         config.api.max_metrics_per_request,
-    );
+    )
+    // Plugin validators and enrichers run before the limits count series.
+    .with_stage(Arc::new(PluginWriteStage::new(plugins.clone())));
     if config.limits.enabled {
         writes = writes.with_stage(Arc::new(CardinalityStage::new(cardinality.clone(), rates)));
     }
-    let reads = ReadPipeline::new(store.clone(), config.query.limits());
+    let reads = ReadPipeline::new(store.clone(), config.query.limits())
+        .with_aggregation_plugins(plugins.clone());
     Ok(AppState {
         writes: Arc::new(writes),
         reads: Arc::new(reads),
@@ -101,6 +110,7 @@ pub async fn build_state(
         access,
         cardinality,
         cardinality_top_n: config.limits.cardinality.report_top_n,
+        plugins,
     })
 }
 
@@ -150,6 +160,7 @@ pub struct RunningServer {
     shutdown: watch::Sender<bool>,
     serve: JoinHandle<std::io::Result<()>>,
     retention: Option<JoinHandle<()>>,
+    _plugin_watcher: Option<DirectoryWatcher>,
     sketch_persister: JoinHandle<()>,
 }
 
@@ -164,7 +175,8 @@ pub async fn start_with_store(
     config: Config,
     store: Arc<dyn MetricsStore>,
 ) -> Result<RunningServer, StartError> {
-    let state = build_state(&config, store.clone()).await?;
+    let (plugins, plugin_watcher) = PluginRuntime::start(&config).await?;
+    let state = build_state(&config, store.clone(), plugins).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -210,6 +222,7 @@ pub async fn start_with_store(
         shutdown,
         serve,
         retention,
+        _plugin_watcher: plugin_watcher,
         sketch_persister,
     })
 }
