@@ -1,9 +1,9 @@
 use std::path::{Path, PathBuf};
 
-use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
 
-use super::{env_aliases, Config};
+use super::{Config, env_aliases};
 
 /// Settings given on the command line; they win over file and environment.
 #[derive(Debug, Default, Clone)]
@@ -95,7 +95,9 @@ mod tests {
         std::fs::write(&path, "listn = \"x\"\n").unwrap();
         assert!(load(Some(&path), &Overrides::default()).is_err());
         std::fs::write(&path, "[retention]\nperiod = \"forever\"\n").unwrap();
-        let err = load(Some(&path), &Overrides::default()).unwrap_err().to_string();
+        let err = load(Some(&path), &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("forever"), "{err}");
     }
 }

@@ -9,7 +9,7 @@ mod duration;
 mod load;
 
 pub use duration::ConfigDuration;
-pub use load::{load, ConfigError, Overrides};
+pub use load::{ConfigError, Overrides, load};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -89,6 +89,14 @@ pub struct ClickHouseConfig {
     pub flush_max_rows: usize,
     /// ...or after this long, whichever comes first.
     pub flush_interval: ConfigDuration,
+    /// Inserts that may run at once; more batches wait in the queue.
+    pub max_concurrent_flushes: usize,
+    /// An insert or query slower than this fails as "unavailable" (503).
+    pub request_timeout: ConfigDuration,
+    /// HTTP URLs of every shard, for DDL and mutations on the local tables
+    /// when the cluster cannot run `ON CLUSTER` (no ZooKeeper/Keeper, as on
+    /// a bare pair of servers). Empty: DDL uses `ON CLUSTER <cluster>`.
+    pub shard_urls: Vec<String>,
 }
 
 impl Default for ClickHouseConfig {
@@ -101,6 +109,9 @@ impl Default for ClickHouseConfig {
             cluster: None,
             flush_max_rows: 100_000,
             flush_interval: ConfigDuration::from_millis(50),
+            max_concurrent_flushes: 4,
+            request_timeout: ConfigDuration::from_millis(10_000),
+            shard_urls: Vec::new(),
         }
     }
 }

@@ -3,9 +3,9 @@
 //! `{"error":{"code":"...","message":"..."}}` with the right status.
 //! Internal errors are logged in full and answered with a generic message.
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::model::ValidationError;
