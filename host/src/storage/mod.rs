@@ -6,6 +6,9 @@
 //! data. Backends never see wasm or HTTP types.
 
 pub mod clickhouse;
+pub mod compute;
+#[cfg(any(test, feature = "testing"))]
+pub mod conformance;
 mod error;
 pub mod rocks;
 
