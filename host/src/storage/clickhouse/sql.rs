@@ -193,8 +193,11 @@ pub fn aggregate_expr(aggregation: Aggregation, column: &str) -> Result<String, 
 }
 
 /// Start of the epoch-aligned bucket of `column`: `ts - ts.rem_euclid(step)`.
+/// The step is typed Int64: ClickHouse gives `x % 60000` the divisor's
+/// narrow type, and `+ 60000` would then wrap at 16 bits.
 pub fn bucket_expr(column: &str, step_ms: i64) -> String {
-    format!("({column} - ((({column} % {step_ms}) + {step_ms}) % {step_ms}))")
+    let step = format!("toInt64({step_ms})");
+    format!("({column} - ((({column} % {step}) + {step}) % {step}))")
 }
 
 #[cfg(test)]

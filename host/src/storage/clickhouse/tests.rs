@@ -636,3 +636,22 @@ fn shard_counts(cluster: &TwoShardCluster, database: &str) -> Vec<u64> {
         })
         .collect()
 }
+
+/// The shared backend conformance suite, unchanged, against ClickHouse: each
+/// case gets an empty database on the shared server.
+mod conformance {
+    use super::*;
+    use crate::storage::conformance::StoreUnderTest;
+
+    async fn fresh_store() -> StoreUnderTest {
+        let server = shared_server().expect(
+            "clickhouse-server is not installed; scripts/test installs it (apt-get install clickhouse-server)",
+        );
+        let store = ClickHouseStore::open(&server.config(&fresh_database("conf")))
+            .await
+            .expect("open store");
+        StoreUnderTest::new(store)
+    }
+
+    crate::conformance_suite!(fresh_store);
+}
