@@ -7,6 +7,7 @@
 //! - [`writer`]: the batching writer (acknowledges only inserted rows).
 //! - [`query`]: aggregate, range and rate queries, computed in SQL.
 //! - [`discovery`], [`retention`], [`health`]: the rest of the trait.
+//! - [`shared_state`]: plugins, bindings and sketches shared by all pods.
 //! - `testing`: real `clickhouse-server` processes for tests.
 
 mod discovery;
@@ -16,6 +17,7 @@ mod query;
 mod retention;
 mod rows;
 mod schema;
+mod shared_state;
 mod sql;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -24,7 +26,9 @@ mod tests;
 mod writer;
 
 pub use schema::ServerVersion;
+pub use shared_state::{ChangeToken, Document, DocumentKind, SharedState};
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -50,6 +54,7 @@ pub struct ClickHouseStore {
     version: ServerVersion,
     request_timeout: Duration,
     closed: AtomicBool,
+    shared_state: Arc<SharedState>,
 }
 
 #[derive(Row, Deserialize)]
@@ -116,7 +121,13 @@ impl ClickHouseStore {
             },
         );
         tracing::info!(version = %version_text, cluster = ?cluster, "ClickHouse storage ready");
+        let shared_state = Arc::new(SharedState::new(
+            client.clone(),
+            tables.shared_state.clone(),
+            request_timeout,
+        ));
         Ok(Self {
+            shared_state,
             client,
             tables,
             ddl,
@@ -130,6 +141,12 @@ impl ClickHouseStore {
     /// Rows accepted by the writer and not yet inserted: for telemetry.
     pub fn queued_rows(&self) -> usize {
         self.writer.queued_rows()
+    }
+
+    /// Plugins, bindings and sketches every pod shares, in the same
+    /// ClickHouse; the plugin repository and sketch store build on it.
+    pub fn shared_state(&self) -> Arc<SharedState> {
+        self.shared_state.clone()
     }
 
     pub fn server_version(&self) -> ServerVersion {

@@ -112,16 +112,28 @@ pub struct Tables {
     pub samples_local: String,
     /// Bare name of the local table, for `system.parts` lookups.
     pub samples_local_name: &'static str,
+    /// Versioned documents shared by all pods (see `shared_state`).
+    pub shared_state: String,
+    pub shared_state_local: String,
+    pub shared_state_local_name: &'static str,
 }
 
 impl Tables {
     pub fn new(database: &str, cluster: bool) -> Self {
         let local = if cluster { "samples_local" } else { "samples" };
+        let shared_local = if cluster {
+            "shared_state_local"
+        } else {
+            "shared_state"
+        };
         Self {
             database: database.to_owned(),
             samples: qualified(database, "samples"),
             samples_local: qualified(database, local),
             samples_local_name: local,
+            shared_state: qualified(database, "shared_state"),
+            shared_state_local: qualified(database, shared_local),
+            shared_state_local_name: shared_local,
         }
     }
 }
@@ -150,7 +162,39 @@ const MIGRATIONS: &[Migration] = &[
         name: "samples Distributed over the cluster",
         statements: create_samples_distributed,
     },
+    Migration {
+        version: 3,
+        name: "shared_state for plugins, bindings and sketches",
+        statements: create_shared_state,
+    },
 ];
+
+fn create_shared_state(ctx: &MigrationContext<'_>) -> Vec<String> {
+    let mut statements = vec![format!(
+        "CREATE TABLE IF NOT EXISTS {table}{on_cluster} (\n  \
+           kind String,\n  tenant String,\n  name String,\n  meta String,\n  body String,\n  \
+           deleted UInt8,\n  updated_ms Int64,\n  writer String\n) \
+         ENGINE = ReplacingMergeTree(updated_ms) ORDER BY (kind, tenant, name)",
+        table = ctx.tables.shared_state_local,
+        on_cluster = ctx.targets.on_cluster(),
+    )];
+    if let Some(cluster) = ctx.cluster {
+        let mut sql = Sql::new("CREATE TABLE IF NOT EXISTS ");
+        sql.push(&ctx.tables.shared_state)
+            .push(&ctx.targets.on_cluster())
+            .push(" AS ")
+            .push(&ctx.tables.shared_state_local)
+            .push(" ENGINE = Distributed(")
+            .string(cluster)
+            .push(", ")
+            .string(&ctx.tables.database)
+            .push(", ")
+            .string(ctx.tables.shared_state_local_name)
+            .push(", cityHash64(kind, tenant, name))");
+        statements.push(sql.into_string());
+    }
+    statements
+}
 
 fn create_samples_local(ctx: &MigrationContext<'_>) -> Vec<String> {
     let name_type = if ctx.version.has_low_cardinality() {

@@ -637,6 +637,107 @@ fn shard_counts(cluster: &TwoShardCluster, database: &str) -> Vec<u64> {
         .collect()
 }
 
+#[tokio::test]
+async fn shared_state_written_by_one_pod_is_seen_by_another_on_a_cluster() {
+    use super::{DocumentKind, SharedState};
+    let Some(cluster) = require_cluster("luminate_shared") else {
+        return;
+    };
+    let pod1 = ClickHouseStore::open(&cluster.config("shared"))
+        .await
+        .unwrap();
+    // The second pod talks to the other shard's server.
+    let mut second = cluster.config("shared");
+    second.url = cluster.shards[1].url();
+    let pod2 = ClickHouseStore::open(&second).await.unwrap();
+    let (one, two): (std::sync::Arc<SharedState>, _) = (pod1.shared_state(), pod2.shared_state());
+    assert_ne!(one.pod_id(), two.pod_id());
+
+    let before = two.change_token(DocumentKind::Plugin).await.unwrap();
+    let wasm: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let acme = tenant("acme");
+    one.put(
+        DocumentKind::Plugin,
+        None,
+        "global-one",
+        "version = \"1\"",
+        &wasm,
+    )
+    .await
+    .unwrap();
+    one.put(
+        DocumentKind::Plugin,
+        Some(&acme),
+        "it's \\ odd",
+        "",
+        b"\0asm",
+    )
+    .await
+    .unwrap();
+    two.put(
+        DocumentKind::Plugin,
+        None,
+        "global-one",
+        "version = \"2\"",
+        b"v2",
+    )
+    .await
+    .unwrap();
+    assert_ne!(
+        two.change_token(DocumentKind::Plugin).await.unwrap(),
+        before
+    );
+
+    let seen = two.list(DocumentKind::Plugin).await.unwrap();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(
+        (seen[0].tenant.clone(), seen[0].name.as_str()),
+        (None, "global-one")
+    );
+    assert_eq!(seen[0].meta, "version = \"2\"");
+    assert_eq!(seen[0].body, b"v2");
+    assert_eq!(seen[1].tenant, Some(acme.clone()));
+    assert_eq!(seen[1].name, "it's \\ odd");
+    assert_eq!(seen[1].body, b"\0asm");
+
+    assert!(
+        two.delete(DocumentKind::Plugin, None, "global-one")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !two.delete(DocumentKind::Plugin, None, "global-one")
+            .await
+            .unwrap()
+    );
+    let after = one.list(DocumentKind::Plugin).await.unwrap();
+    assert_eq!(after.len(), 1);
+
+    // Sketches: one document per (tenant, pod); every pod reads all of them.
+    one.put(DocumentKind::Sketch, Some(&acme), one.pod_id(), "", &wasm)
+        .await
+        .unwrap();
+    two.put(DocumentKind::Sketch, Some(&acme), two.pod_id(), "", b"pod2")
+        .await
+        .unwrap();
+    let sketches = one.list(DocumentKind::Sketch).await.unwrap();
+    assert_eq!(sketches.len(), 2);
+    assert!(sketches.iter().any(|d| d.body == wasm));
+    // Documents are stored on the shards, not only on the node that took them.
+    let per_shard: Vec<u64> = cluster
+        .shards
+        .iter()
+        .map(|s| {
+            s.query("SELECT count() FROM shared.shared_state_local")
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert!(per_shard.iter().sum::<u64>() >= 6, "{per_shard:?}");
+}
+
 /// The shared backend conformance suite, unchanged, against ClickHouse: each
 /// case gets an empty database on the shared server.
 mod conformance {
