@@ -7,9 +7,11 @@
 
 mod duration;
 mod load;
+mod query;
 
 pub use duration::ConfigDuration;
 pub use load::{ConfigError, Overrides, load};
+pub use query::QueryConfig;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +31,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub validation: ValidationLimits,
     pub retention: RetentionConfig,
+    pub query: QueryConfig,
 }
 
 impl Default for Config {
@@ -41,6 +44,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             validation: ValidationLimits::default(),
             retention: RetentionConfig::default(),
+            query: QueryConfig::default(),
         }
     }
 }

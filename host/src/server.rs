@@ -1,0 +1,158 @@
+//! Builds a running server from a [`Config`]: opens storage, assembles the
+//! pipelines and the router, binds the listener, starts background work,
+//! and shuts all of it down in order. Used by `main` and by the end-to-end
+//! tests, so tests run exactly what production runs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, StorageBackend};
+use crate::http::{self, AppState, Lifecycle};
+use crate::model::{TenantId, Validator};
+use crate::pipeline::{ReadPipeline, WritePipeline};
+use crate::storage::{MetricsStore, StorageError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Opens the storage backend the configuration names.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn MetricsStore>, StartError> {
+    match config.storage.backend {
+        StorageBackend::Embedded | StorageBackend::Memory => Err(StartError::Unsupported(
+            "the embedded RocksDB backend is not built yet".into(),
+        )),
+        StorageBackend::Clickhouse => Ok(Arc::new(
+            crate::storage::clickhouse::ClickHouseStore::open(&config.storage.clickhouse).await?,
+        )),
+    }
+}
+
+/// Everything handlers share, built from the config and an open store.
+/// Subsystems that join the request path (auth, limits, plugins) are
+/// assembled here: write stages go into the write pipeline in order
+/// (plugin validators, enrichers, then limits).
+pub fn build_state(config: &Config, store: Arc<dyn MetricsStore>) -> Result<AppState, StartError> {
+    let default_tenant = TenantId::new(&config.default_tenant)
+        .map_err(|e| StartError::Unsupported(format!("default_tenant: {e}")))?;
+    let writes = WritePipeline::new(
+        Validator::new(config.validation.clone()),
+        store.clone(),
+        config.api.max_metrics_per_request,
+    );
+    let reads = ReadPipeline::new(store.clone(), config.query.limits());
+    Ok(AppState {
+        writes: Arc::new(writes),
+        reads: Arc::new(reads),
+        store,
+        api: Arc::new(config.api.clone()),
+        default_tenant,
+        lifecycle: Arc::new(Lifecycle::default()),
+    })
+}
+
+/// A server that is accepting requests.
+pub struct RunningServer {
+    local_addr: SocketAddr,
+    state: AppState,
+    shutdown: watch::Sender<bool>,
+    serve: JoinHandle<std::io::Result<()>>,
+    retention: Option<JoinHandle<()>>,
+}
+
+/// Opens storage from `config` and starts serving.
+pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    let store = open_store(&config).await?;
+    start_with_store(config, store).await
+}
+
+/// Starts serving on an already open store (the store is closed on shutdown).
+pub async fn start_with_store(
+    config: Config,
+    store: Arc<dyn MetricsStore>,
+) -> Result<RunningServer, StartError> {
+    let state = build_state(&config, store.clone())?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let (shutdown, stop) = watch::channel(false);
+    let app = http::router(state.clone());
+    let mut stop_serving = stop.clone();
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        // Small JSON answers must not wait for Nagle's algorithm.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
+    let serve = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop_serving.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    let retention = config.retention.period.map(|period| {
+        crate::retention::spawn_sweeper(
+            store,
+            period.get(),
+            config.retention.sweep_interval.get(),
+            stop,
+        )
+    });
+    state.lifecycle.mark_started();
+    tracing::info!(%local_addr, backend = ?config.storage.backend, "luminate is serving");
+    Ok(RunningServer {
+        local_addr,
+        state,
+        shutdown,
+        serve,
+        retention,
+    })
+}
+
+impl RunningServer {
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops in order: readiness turns false, the listener stops accepting,
+    /// in-flight requests finish, background work stops, storage is closed.
+    pub async fn shutdown(self) -> Result<(), StorageError> {
+        self.state.lifecycle.mark_draining();
+        let _ = self.shutdown.send(true);
+        match self.serve.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "HTTP server stopped with an error"),
+            Err(e) => tracing::error!(error = %e, "HTTP server task failed"),
+        }
+        if let Some(retention) = self.retention {
+            let _ = retention.await;
+        }
+        self.state.store.close().await
+    }
+}
