@@ -134,6 +134,11 @@ pub fn push_selector_condition(sql: &mut Sql, tenant: &TenantId, selector: &Sele
 fn push_filter(sql: &mut Sql, filter: &Filter) {
     match &filter.op {
         FilterOp::Eq(want) => {
+            // `has` is redundant for a non-empty value but lets a bloom-filter
+            // index on dim_values (ClickHouse >= 21) skip whole granules.
+            if !want.is_empty() {
+                sql.push("has(dim_values, ").string(want).push(") AND ");
+            }
             push_dimension_value(sql, &filter.key);
             sql.push(" = ").string(want);
         }
