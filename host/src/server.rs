@@ -14,6 +14,7 @@ use crate::config::{Config, StorageBackend};
 use crate::http::{self, AppState, Lifecycle};
 use crate::model::{TenantId, Validator};
 use crate::pipeline::{ReadPipeline, WritePipeline};
+use crate::storage::rocks::{RocksOptions, RocksStore};
 use crate::storage::{MetricsStore, StorageError};
 
 #[derive(Debug, thiserror::Error)]
@@ -31,14 +32,33 @@ pub enum StartError {
 
 /// Opens the storage backend the configuration names.
 pub async fn open_store(config: &Config) -> Result<Arc<dyn MetricsStore>, StartError> {
-    match config.storage.backend {
-        StorageBackend::Embedded | StorageBackend::Memory => Err(StartError::Unsupported(
-            "the embedded RocksDB backend is not built yet".into(),
-        )),
-        StorageBackend::Clickhouse => Ok(Arc::new(
-            crate::storage::clickhouse::ClickHouseStore::open(&config.storage.clickhouse).await?,
-        )),
-    }
+    let options = RocksOptions {
+        sync_writes: config.storage.sync_writes,
+        ..RocksOptions::default()
+    };
+    let store = match config.storage.backend {
+        StorageBackend::Embedded => {
+            let dir = config.data_dir.clone();
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                StartError::Storage(StorageError::Unavailable {
+                    message: format!("cannot create data dir {}: {e}", dir.display()),
+                    retry_after_secs: 0,
+                })
+            })?;
+            // Opening loads the series map: blocking work.
+            tokio::task::spawn_blocking(move || RocksStore::open(&dir, options))
+                .await
+                .map_err(|e| StartError::Storage(StorageError::Internal(e.to_string())))??
+        }
+        StorageBackend::Memory => RocksStore::in_memory_with(options)?,
+        StorageBackend::Clickhouse => {
+            let store =
+                crate::storage::clickhouse::ClickHouseStore::open(&config.storage.clickhouse)
+                    .await?;
+            return Ok(Arc::new(store));
+        }
+    };
+    Ok(Arc::new(store))
 }
 
 /// Everything handlers share, built from the config and an open store.
