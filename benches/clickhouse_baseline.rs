@@ -124,7 +124,12 @@ async fn main() {
         let http = http.clone();
         let url = url.clone();
         async move {
-            let response = http.post(&url).body(sql).send().await.expect("ClickHouse unreachable");
+            let response = http
+                .post(&url)
+                .body(sql)
+                .send()
+                .await
+                .expect("ClickHouse unreachable");
             let status = response.status();
             let text = response.text().await.unwrap_or_default();
             assert!(status.is_success(), "ClickHouse answered {status}: {text}");
@@ -158,17 +163,26 @@ async fn main() {
         bytes as f64 / 1e6
     );
 
-    let insert = format!("{url}/?query=INSERT%20INTO%20`{}`.samples%20FORMAT%20JSONEachRow", args.database);
+    let insert = format!(
+        "{url}/?query=INSERT%20INTO%20`{}`.samples%20FORMAT%20JSONEachRow",
+        args.database
+    );
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.connections {
-        let (http, insert, bodies, next) = (http.clone(), insert.clone(), bodies.clone(), next.clone());
+        let (http, insert, bodies, next) =
+            (http.clone(), insert.clone(), bodies.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(body) = bodies.get(i) else { break };
-                let response = http.post(&insert).body(body.clone()).send().await.expect("insert");
+                let response = http
+                    .post(&insert)
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .expect("insert");
                 let status = response.status();
                 let text = response.text().await.unwrap_or_default();
                 assert!(status.is_success(), "insert answered {status}: {text}");
