@@ -54,11 +54,6 @@ impl ServerVersion {
     pub fn has_bloom_filter_index(self) -> bool {
         self.major >= 21
     }
-
-    /// `SETTINGS mutations_sync = 2` waits for a mutation on all replicas.
-    pub fn has_mutations_sync(self) -> bool {
-        self.major >= 21
-    }
 }
 
 /// Where DDL and mutations run.
@@ -327,7 +322,7 @@ mod tests {
         let old = ServerVersion::parse("18.16.1").unwrap();
         assert!(!old.has_low_cardinality() && !old.has_bloom_filter_index());
         let new = ServerVersion::parse("24.8.4.13").unwrap();
-        assert!(new.has_low_cardinality() && new.has_mutations_sync());
+        assert!(new.has_low_cardinality() && new.has_bloom_filter_index());
         assert!(ServerVersion::parse("garbage").is_none());
     }
 }
