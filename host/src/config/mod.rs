@@ -97,6 +97,9 @@ pub struct ClickHouseConfig {
     pub max_concurrent_flushes: usize,
     /// An insert or query slower than this fails as "unavailable" (503).
     pub request_timeout: ConfigDuration,
+    /// How long startup waits for ClickHouse to answer before giving up, so
+    /// pods and ClickHouse may start in any order.
+    pub startup_wait: ConfigDuration,
     /// HTTP URLs of every shard, for DDL and mutations on the local tables
     /// when the cluster cannot run `ON CLUSTER` (no ZooKeeper/Keeper, as on
     /// a bare pair of servers). Empty: DDL uses `ON CLUSTER <cluster>`.
@@ -115,6 +118,7 @@ impl Default for ClickHouseConfig {
             flush_interval: ConfigDuration::from_millis(50),
             max_concurrent_flushes: 4,
             request_timeout: ConfigDuration::from_millis(10_000),
+            startup_wait: ConfigDuration::from_millis(60_000),
             shard_urls: Vec::new(),
         }
     }

@@ -68,16 +68,8 @@ impl ClickHouseStore {
     pub async fn open(config: &ClickHouseConfig) -> Result<Self, StorageError> {
         let client = make_client(config, &config.url);
         let request_timeout = config.request_timeout.get();
-        let version_text = tokio::time::timeout(
-            request_timeout,
-            client
-                .query_raw("SELECT version() AS version")
-                .fetch_one::<VersionRow>(),
-        )
-        .await
-        .map_err(|_| timed_out("read server version"))?
-        .map_err(|e| map_error(e, "read server version"))?
-        .version;
+        let version_text =
+            wait_for_server(&client, request_timeout, config.startup_wait.get()).await?;
         let version = ServerVersion::parse(&version_text).ok_or_else(|| {
             StorageError::Internal(format!("unrecognised ClickHouse version {version_text:?}"))
         })?;
@@ -196,6 +188,39 @@ impl ClickHouseStore {
         match tokio::time::timeout(self.request_timeout, query.execute()).await {
             Ok(result) => result.map_err(|e| map_error(e, doing)),
             Err(_) => Err(timed_out(doing)),
+        }
+    }
+}
+
+/// Reads `version()`, retrying while ClickHouse is unavailable for up to
+/// `wait`: a pod may start before the server does.
+async fn wait_for_server(
+    client: &clickhouse::Client,
+    request_timeout: Duration,
+    wait: Duration,
+) -> Result<String, StorageError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let attempt = tokio::time::timeout(
+            request_timeout,
+            client
+                .query_raw("SELECT version() AS version")
+                .fetch_one::<VersionRow>(),
+        )
+        .await
+        .map_err(|_| timed_out("read server version"))
+        .and_then(|r| r.map_err(|e| map_error(e, "read server version")));
+        match attempt {
+            Ok(row) => return Ok(row.version),
+            Err(StorageError::Unavailable { message, .. })
+                if tokio::time::Instant::now() + pause < deadline =>
+            {
+                tracing::warn!(%message, "waiting for ClickHouse");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(e),
         }
     }
 }

@@ -564,6 +564,24 @@ async fn writes_fail_as_unavailable_while_clickhouse_is_down_and_recover_after()
 }
 
 #[tokio::test]
+async fn opening_waits_for_a_clickhouse_that_starts_later() {
+    let Some(mut server) = require_server() else {
+        return;
+    };
+    server.kill();
+    let config = server.config("late");
+    let opening = tokio::spawn(async move { ClickHouseStore::open(&config).await });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!opening.is_finished(), "open should wait, not fail");
+    server.restart().unwrap();
+    let store = opening
+        .await
+        .unwrap()
+        .expect("open after ClickHouse came up");
+    assert!(store.health().await.is_ok());
+}
+
+#[tokio::test]
 async fn cluster_spreads_series_over_both_shards_and_answers_like_one_node() {
     let Some(cluster) = require_cluster("luminate_test") else {
         return;
