@@ -236,6 +236,11 @@ fn make_client(config: &ClickHouseConfig, url: &str) -> clickhouse::Client {
         .with_user(&config.user)
         .with_password(&config.password)
         .with_validation(false)
+        .with_compression(if config.compression {
+            clickhouse::Compression::Lz4
+        } else {
+            clickhouse::Compression::None
+        })
         .with_setting("max_execution_time", max_seconds.to_string())
 }
 
