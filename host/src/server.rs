@@ -68,9 +68,10 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn MetricsStore>, StartE
         }
         StorageBackend::Memory => RocksStore::in_memory_with(options)?,
         StorageBackend::Clickhouse => {
-            return Err(StartError::Unsupported(
-                "the ClickHouse backend is not built yet; use --storage embedded".into(),
-            ));
+            let store =
+                crate::storage::clickhouse::ClickHouseStore::open(&config.storage.clickhouse)
+                    .await?;
+            return Ok(Arc::new(store));
         }
     };
     Ok(Arc::new(store))
