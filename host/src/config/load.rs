@@ -1,9 +1,9 @@
 use std::path::{Path, PathBuf};
 
-use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
 
-use super::{env_aliases, Config};
+use super::{Config, env_aliases};
 
 /// Settings given on the command line; they win over file and environment.
 #[derive(Debug, Default, Clone)]
@@ -64,6 +64,12 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     if config.validation.max_past_ms <= 0 || config.validation.max_future_ms < 0 {
         return invalid("validation.max_past_ms must be positive and max_future_ms not negative");
     }
+    if config.tls.cert_path.is_some() != config.tls.key_path.is_some() {
+        return invalid("tls.cert_path and tls.key_path must be set together");
+    }
+    if config.lifecycle.drain_delay.get() >= config.lifecycle.grace_period.get() {
+        return invalid("lifecycle.drain_delay must be shorter than lifecycle.grace_period");
+    }
     Ok(())
 }
 
@@ -95,7 +101,9 @@ mod tests {
         std::fs::write(&path, "listn = \"x\"\n").unwrap();
         assert!(load(Some(&path), &Overrides::default()).is_err());
         std::fs::write(&path, "[retention]\nperiod = \"forever\"\n").unwrap();
-        let err = load(Some(&path), &Overrides::default()).unwrap_err().to_string();
+        let err = load(Some(&path), &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("forever"), "{err}");
     }
 }

@@ -6,10 +6,16 @@
 //! a few common ones have short aliases (see [`env_aliases`]).
 
 mod duration;
+mod lifecycle;
 mod load;
+mod telemetry;
+mod tls;
 
 pub use duration::ConfigDuration;
-pub use load::{load, ConfigError, Overrides};
+pub use lifecycle::LifecycleConfig;
+pub use load::{ConfigError, Overrides, load};
+pub use telemetry::TelemetryConfig;
+pub use tls::TlsConfig;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +35,9 @@ pub struct Config {
     pub api: ApiConfig,
     pub validation: ValidationLimits,
     pub retention: RetentionConfig,
+    pub telemetry: TelemetryConfig,
+    pub lifecycle: LifecycleConfig,
+    pub tls: TlsConfig,
 }
 
 impl Default for Config {
@@ -41,6 +50,9 @@ impl Default for Config {
             api: ApiConfig::default(),
             validation: ValidationLimits::default(),
             retention: RetentionConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            lifecycle: LifecycleConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -152,5 +164,9 @@ pub fn env_aliases() -> &'static [(&'static str, &'static str)] {
         ("LUMINATE_STORAGE", "storage.backend"),
         ("LUMINATE_CLICKHOUSE_URL", "storage.clickhouse.url"),
         ("LUMINATE_CLICKHOUSE_CLUSTER", "storage.clickhouse.cluster"),
+        ("LUMINATE_LOG_LEVEL", "telemetry.log_level"),
+        ("LUMINATE_LOG_FORMAT", "telemetry.log_format"),
+        ("LUMINATE_TLS_CERT", "tls.cert_path"),
+        ("LUMINATE_TLS_KEY", "tls.key_path"),
     ]
 }

@@ -3,13 +3,18 @@
 //! `{"error":{"code":"...","message":"..."}}` with the right status.
 //! Internal errors are logged in full and answered with a generic message.
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::model::ValidationError;
 use crate::storage::StorageError;
+
+/// The `code` of an error response, kept in the response's extensions so the
+/// request log can report it without parsing the body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ErrorCode(pub &'static str);
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -73,6 +78,7 @@ impl IntoResponse for ApiError {
             error.extend(details);
         }
         let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        response.extensions_mut().insert(ErrorCode(self.code));
         for (name, value) in self.headers {
             response.headers_mut().insert(name, value);
         }

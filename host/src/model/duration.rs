@@ -1,7 +1,9 @@
 /// Durations in the API are written as `<integer><unit>` with unit one of
 /// `ms`, `s`, `m`, `h`, `d`, `w` (e.g. `30s`, `15m`, `7d`).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid duration {0:?}: expected a positive integer followed by ms, s, m, h, d or w (e.g. \"30s\", \"1h\")")]
+#[error(
+    "invalid duration {0:?}: expected a positive integer followed by ms, s, m, h, d or w (e.g. \"30s\", \"1h\")"
+)]
 pub struct DurationError(pub String);
 
 pub fn parse_duration_ms(text: &str) -> Result<i64, DurationError> {
@@ -34,7 +36,16 @@ mod tests {
         assert_eq!(parse_duration_ms("15m"), Ok(900_000));
         assert_eq!(parse_duration_ms("7d"), Ok(604_800_000));
         assert_eq!(parse_duration_ms("250ms"), Ok(250));
-        for bad in ["", "s", "0s", "-1s", "1.5h", "10y", "99999999999999999999d", "1h "] {
+        for bad in [
+            "",
+            "s",
+            "0s",
+            "-1s",
+            "1.5h",
+            "10y",
+            "99999999999999999999d",
+            "1h ",
+        ] {
             assert!(parse_duration_ms(bad).is_err(), "{bad:?}");
         }
     }

@@ -9,7 +9,7 @@ mod tenant;
 mod validation;
 
 pub use dimensions::{Dimensions, RESERVED_PREFIX, TENANT_DIMENSION};
-pub use duration::{parse_duration_ms, DurationError};
+pub use duration::{DurationError, parse_duration_ms};
 pub use metric::Metric;
 pub use query::{
     AggregateQuery, AggregateResult, AggregateRow, Aggregation, Filter, FilterOp, RangeQuery,

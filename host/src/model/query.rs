@@ -36,8 +36,14 @@ pub enum FilterOp {
     Eq(String),
     NotEq(String),
     /// Anchored; `pattern` is the user's text, `regex` is `^(?:pattern)$`.
-    Regex { pattern: String, regex: Regex },
-    NotRegex { pattern: String, regex: Regex },
+    Regex {
+        pattern: String,
+        regex: Regex,
+    },
+    NotRegex {
+        pattern: String,
+        regex: Regex,
+    },
     In(Vec<String>),
 }
 

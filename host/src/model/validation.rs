@@ -192,12 +192,18 @@ mod tests {
     }
 
     fn code(m: &Metric) -> Option<&'static str> {
-        Validator::default().validate(m, NOW).err().map(|e| e.code())
+        Validator::default()
+            .validate(m, NOW)
+            .err()
+            .map(|e| e.code())
     }
 
     #[test]
     fn accepts_a_typical_metric() {
-        assert_eq!(code(&metric("api.latency:p_1", &[("endpoint", "/a")])), None);
+        assert_eq!(
+            code(&metric("api.latency:p_1", &[("endpoint", "/a")])),
+            None
+        );
     }
 
     #[test]
@@ -213,13 +219,31 @@ mod tests {
         let mut m = metric("a", &[]);
         m.dimensions = Dimensions::from_pairs(many);
         assert_eq!(code(&m), Some("too_many_dimensions"));
-        assert_eq!(code(&metric("a", &[("9k", "v")])), Some("invalid_dimension_key"));
-        assert_eq!(code(&metric("a", &[("k:x", "v")])), Some("invalid_dimension_key"));
-        assert_eq!(code(&metric("a", &[(&"k".repeat(101), "v")])), Some("dimension_key_too_long"));
-        assert_eq!(code(&metric("a", &[("_tenant_id", "b")])), Some("reserved_dimension_key"));
-        assert_eq!(code(&metric("a", &[("k", "")])), Some("empty_dimension_value"));
+        assert_eq!(
+            code(&metric("a", &[("9k", "v")])),
+            Some("invalid_dimension_key")
+        );
+        assert_eq!(
+            code(&metric("a", &[("k:x", "v")])),
+            Some("invalid_dimension_key")
+        );
+        assert_eq!(
+            code(&metric("a", &[(&"k".repeat(101), "v")])),
+            Some("dimension_key_too_long")
+        );
+        assert_eq!(
+            code(&metric("a", &[("_tenant_id", "b")])),
+            Some("reserved_dimension_key")
+        );
+        assert_eq!(
+            code(&metric("a", &[("k", "")])),
+            Some("empty_dimension_value")
+        );
         let long = "v".repeat(1025);
-        assert_eq!(code(&metric("a", &[("k", &long)])), Some("dimension_value_too_long"));
+        assert_eq!(
+            code(&metric("a", &[("k", &long)])),
+            Some("dimension_value_too_long")
+        );
         let mut old = metric("a", &[]);
         old.timestamp_ms = NOW - 8 * 86_400_000;
         assert_eq!(code(&old), Some("timestamp_out_of_range"));
@@ -235,6 +259,9 @@ mod tests {
             ..Default::default()
         });
         let m = metric("a", &[("a", "1"), ("b", "2")]);
-        assert_eq!(v.validate(&m, NOW).unwrap_err().code(), "too_many_dimensions");
+        assert_eq!(
+            v.validate(&m, NOW).unwrap_err().code(),
+            "too_many_dimensions"
+        );
     }
 }

@@ -5,7 +5,10 @@ pub enum StorageError {
     /// The backend cannot take the request now (down, overloaded, closed);
     /// the client should retry after `retry_after_secs`.
     #[error("storage unavailable: {message}")]
-    Unavailable { message: String, retry_after_secs: u64 },
+    Unavailable {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// The query is well-formed but the backend cannot run it as asked.
     #[error("{0}")]
     InvalidQuery(String),

@@ -1,0 +1,147 @@
+use std::collections::BTreeSet;
+
+use serde_json::json;
+
+use crate::server::{Server, ServerOptions, token};
+
+/// `name{labels}` of every sample in a Prometheus text exposition.
+fn series(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.rsplit_once(' ').map(|(key, _)| key.to_owned()))
+        .collect()
+}
+
+fn sample(text: &str, key: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|rest| rest.strip_prefix(' ')))
+        .map(|v| v.parse().unwrap())
+}
+
+async fn scrape(client: &reqwest::Client, server: &Server) -> String {
+    let response = client.get(server.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    response.text().await.unwrap()
+}
+
+/// Writes, queries and discovers `names`, and probes some unknown paths.
+async fn traffic(client: &reqwest::Client, server: &Server, token: &str, names: &[String]) {
+    for name in names {
+        let body = json!({"metrics": [{"name": name, "value": 1.5, "dimensions": {"host": format!("h-{name}")}}]});
+        let response = client
+            .post(server.url("/api/v1/write"))
+            .bearer_auth(token)
+            .header("x-request-id", format!("req-{name}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+        let response = client
+            .get(server.url(&format!("/api/v1/metrics/{name}/dimensions")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let query = json!({"queryType": "aggregate", "metricName": name, "aggregation": "sum", "timeRange": {"relative": "1h"}});
+        let response = client
+            .post(server.url("/api/v1/query"))
+            .bearer_auth(token)
+            .json(&query)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+        let response = client
+            .get(server.url(&format!("/scanner/{name}/wp-login.php")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404);
+    }
+}
+
+#[tokio::test]
+async fn metrics_expose_required_series_whose_label_sets_do_not_grow_with_traffic() {
+    let mut server = Server::start(ServerOptions::default());
+    let client = reqwest::Client::new();
+    server.wait_started(&client).await;
+    let token = token("acme", "read,write");
+
+    let first: Vec<String> = (0..3).map(|i| format!("alpha_{i}")).collect();
+    traffic(&client, &server, &token, &first).await;
+    let after_first = scrape(&client, &server).await;
+
+    let second: Vec<String> = (0..12).map(|i| format!("beta_{i}")).collect();
+    traffic(&client, &server, &token, &second).await;
+    let after_second = scrape(&client, &server).await;
+
+    // Fifteen metric names, fifteen raw paths and request ids later, the
+    // server's own series are the same set: only the counts moved.
+    assert_eq!(series(&after_first), series(&after_second));
+    for raw in ["alpha_", "beta_", "wp-login", "req-"] {
+        assert!(
+            !after_second.contains(raw),
+            "a raw value leaked into a label: {raw}"
+        );
+    }
+
+    let requests = |endpoint: &str, method: &str, status: u16| {
+        sample(
+            &after_second,
+            &format!(r#"luminate_http_requests_total{{endpoint="{endpoint}",method="{method}",status="{status}"}}"#),
+        )
+        .unwrap_or(0.0)
+    };
+    assert_eq!(requests("/api/v1/write", "POST", 200), 15.0);
+    assert_eq!(requests("/api/v1/query", "POST", 200), 15.0);
+    assert_eq!(
+        requests("/api/v1/metrics/{name}/dimensions", "GET", 200),
+        15.0
+    );
+    assert_eq!(requests("unmatched", "GET", 404), 15.0);
+    assert!(
+        sample(
+            &after_second,
+            r#"luminate_http_request_duration_seconds_count{endpoint="/api/v1/write",method="POST"}"#
+        ) == Some(15.0)
+    );
+    assert!(sample(&after_second, "luminate_storage_writes_total").unwrap() >= 15.0);
+    assert!(
+        sample(
+            &after_second,
+            r#"luminate_storage_query_duration_seconds_count{operation="aggregate"}"#
+        )
+        .unwrap()
+            >= 15.0
+    );
+    for family in [
+        "luminate_http_requests_in_flight",
+        "luminate_batch_writer_queue_depth",
+        "luminate_build_info",
+        "process_resident_memory_bytes",
+    ] {
+        assert!(
+            after_second.contains(&format!("# TYPE {family} ")),
+            "{family} missing"
+        );
+    }
+}
+
+#[tokio::test]
+async fn metrics_endpoint_needs_no_token() {
+    let mut server = Server::start(ServerOptions::default());
+    let client = reqwest::Client::new();
+    server.wait_started(&client).await;
+    let text = scrape(&client, &server).await;
+    assert!(text.contains("# TYPE luminate_http_requests_total counter"));
+}
