@@ -448,6 +448,23 @@ fn grafana_dashboard_queries_only_metrics_the_server_exports() {
 }
 
 #[test]
+fn alert_rules_query_only_metrics_the_server_exports() {
+    let rules = yaml(&deploy_dir().join("prometheus/alerts.yml"));
+    let declared = luminate_host::telemetry::metrics().declared_names();
+    let mut count = 0;
+    for group in rules["groups"].as_array().unwrap() {
+        for rule in group["rules"].as_array().unwrap() {
+            let expr = rule["expr"].as_str().unwrap();
+            for name in metric_names_in(expr) {
+                assert!(declared.contains(&name), "alert {} uses unknown metric {name}", rule["alert"]);
+            }
+            count += 1;
+        }
+    }
+    assert!(count >= 5);
+}
+
+#[test]
 fn metric_name_extraction_folds_histogram_series() {
     let names = metric_names_in(
         "histogram_quantile(0.99, sum by (le) (rate(luminate_http_request_duration_seconds_bucket[5m]))) / luminate_storage_writes_total",

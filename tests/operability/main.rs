@@ -5,6 +5,8 @@
 mod deploy;
 mod docs;
 mod logs;
+mod openapi;
+mod schema;
 mod self_metrics;
 mod server;
 mod shutdown;

@@ -5,10 +5,12 @@ use tokio::net::TcpStream;
 
 use crate::server::{Server, ServerOptions, token};
 
-fn lifecycle(grace: &str, drain: &str) -> ServerOptions {
-    ServerOptions::default()
-        .env("LUMINATE_LIFECYCLE__GRACE_PERIOD", grace)
-        .env("LUMINATE_LIFECYCLE__DRAIN_DELAY", drain)
+fn lifecycle(grace: &str, drain: Option<&str>) -> ServerOptions {
+    let options = ServerOptions::default().env("LUMINATE_LIFECYCLE__GRACE_PERIOD", grace);
+    match drain {
+        Some(delay) => options.env("LUMINATE_LIFECYCLE__DRAIN_DELAY", delay),
+        None => options,
+    }
 }
 
 /// A write whose body arrives in two parts: the request is in flight
@@ -63,7 +65,7 @@ impl SlowWrite {
 
 #[tokio::test]
 async fn sigterm_drains_in_flight_requests_turns_unready_and_exits_zero() {
-    let mut server = Server::start(lifecycle("10s", "1500ms"));
+    let mut server = Server::start(lifecycle("10s", Some("1500ms")));
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()
@@ -142,7 +144,7 @@ async fn sigterm_drains_in_flight_requests_turns_unready_and_exits_zero() {
 
 #[tokio::test]
 async fn a_request_that_outlives_the_grace_period_does_not_hold_the_exit() {
-    let mut server = Server::start(lifecycle("2s", "0s"));
+    let mut server = Server::start(lifecycle("2s", None));
     let client = reqwest::Client::new();
     server.wait_started(&client).await;
     let token = token("acme", "read,write");
@@ -164,7 +166,7 @@ async fn a_request_that_outlives_the_grace_period_does_not_hold_the_exit() {
 
 #[tokio::test]
 async fn sigint_stops_the_server_like_sigterm() {
-    let mut server = Server::start(lifecycle("5s", "0s"));
+    let mut server = Server::start(lifecycle("5s", None));
     let client = reqwest::Client::new();
     server.wait_started(&client).await;
     server.signal("INT");

@@ -14,14 +14,21 @@ use super::ConfigDuration;
 #[serde(default, deny_unknown_fields)]
 pub struct LifecycleConfig {
     pub grace_period: ConfigDuration,
-    pub drain_delay: ConfigDuration,
+    /// Unset: close the listener as soon as the signal arrives.
+    pub drain_delay: Option<ConfigDuration>,
+}
+
+impl LifecycleConfig {
+    pub fn drain_delay(&self) -> std::time::Duration {
+        self.drain_delay.map(ConfigDuration::get).unwrap_or_default()
+    }
 }
 
 impl Default for LifecycleConfig {
     fn default() -> Self {
         Self {
             grace_period: ConfigDuration::from_millis(30_000),
-            drain_delay: ConfigDuration::from_millis(0),
+            drain_delay: None,
         }
     }
 }

@@ -67,7 +67,7 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     if config.tls.cert_path.is_some() != config.tls.key_path.is_some() {
         return invalid("tls.cert_path and tls.key_path must be set together");
     }
-    if config.lifecycle.drain_delay.get() >= config.lifecycle.grace_period.get() {
+    if config.lifecycle.drain_delay() >= config.lifecycle.grace_period.get() {
         return invalid("lifecycle.drain_delay must be shorter than lifecycle.grace_period");
     }
     Ok(())
