@@ -456,7 +456,11 @@ fn alert_rules_query_only_metrics_the_server_exports() {
         for rule in group["rules"].as_array().unwrap() {
             let expr = rule["expr"].as_str().unwrap();
             for name in metric_names_in(expr) {
-                assert!(declared.contains(&name), "alert {} uses unknown metric {name}", rule["alert"]);
+                assert!(
+                    declared.contains(&name),
+                    "alert {} uses unknown metric {name}",
+                    rule["alert"]
+                );
             }
             count += 1;
         }

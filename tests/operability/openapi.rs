@@ -69,7 +69,12 @@ fn routed_operations() -> BTreeSet<(String, String)> {
                     .captures_iter(&source[start..end])
                     .map(|m| m[1].to_owned())
                     .collect();
-                assert!(!methods.is_empty(), "{}: no method for route {}", path.display(), &found[1]);
+                assert!(
+                    !methods.is_empty(),
+                    "{}: no method for route {}",
+                    path.display(),
+                    &found[1]
+                );
                 for m in methods {
                     operations.insert((found[1].to_owned(), m));
                 }
@@ -110,7 +115,10 @@ fn example_url(server: &Server, path: &str, operation: &Value) -> String {
     for parameter in operation["parameters"].as_array().into_iter().flatten() {
         let name = parameter["name"].as_str().unwrap();
         let Some(example) = parameter.get("example") else {
-            assert_ne!(parameter["required"], true, "{path}: required parameter {name} has no example");
+            assert_ne!(
+                parameter["required"], true,
+                "{path}: required parameter {name} has no example"
+            );
             continue;
         };
         let text = match example {
@@ -133,16 +141,29 @@ fn example_url(server: &Server, path: &str, operation: &Value) -> String {
 #[tokio::test]
 async fn documented_examples_are_answered_with_documented_statuses_and_shapes() {
     let document = document();
-    let checker = Checker { document: &document };
+    let checker = Checker {
+        document: &document,
+    };
     let mut server = Server::start(ServerOptions::default());
     let client = reqwest::Client::new();
     server.wait_started(&client).await;
 
-    let served: Value = client.get(server.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(served, document, "the served document is the committed file");
+    let served: Value = client
+        .get(server.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        served, document,
+        "the served document is the committed file"
+    );
 
     // Writes first (they create what the reads discover), deletes last.
-    let mut operations: Vec<(String, String)> = documented_operations(&document).into_iter().collect();
+    let mut operations: Vec<(String, String)> =
+        documented_operations(&document).into_iter().collect();
     let rank = |(path, method): &(String, String)| match method.as_str() {
         _ if path.ends_with("/write") => 0,
         "delete" => 2,
@@ -156,7 +177,11 @@ async fn documented_examples_are_answered_with_documented_statuses_and_shapes() 
         let url = example_url(&server, path, operation);
         let mut request = client.request(method.to_uppercase().parse().unwrap(), &url);
         if let Some(scopes) = required_scopes(&document, operation) {
-            let scopes = if scopes.is_empty() { "read".to_owned() } else { scopes.join(",") };
+            let scopes = if scopes.is_empty() {
+                "read".to_owned()
+            } else {
+                scopes.join(",")
+            };
             request = request.bearer_auth(token("openapi-examples", &scopes));
         }
         if let Some(example) = operation.pointer("/requestBody/content/application~1json/example") {
@@ -178,20 +203,34 @@ async fn documented_examples_are_answered_with_documented_statuses_and_shapes() 
             .find(|code| code.starts_with('2'))
             .unwrap();
         if &status != expected {
-            problems.push(format!("{context}: the example should get {expected}; body: {body}"));
+            problems.push(format!(
+                "{context}: the example should get {expected}; body: {body}"
+            ));
             continue;
         }
         let documented = &operation["responses"][expected]["content"];
         if let Some(schema) = documented.pointer("/application~1json/schema") {
-            assert!(content_type.starts_with("application/json"), "{context}: content-type {content_type}");
-            let value: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{context}: {e}: {body}"));
+            assert!(
+                content_type.starts_with("application/json"),
+                "{context}: content-type {content_type}"
+            );
+            let value: Value =
+                serde_json::from_str(&body).unwrap_or_else(|e| panic!("{context}: {e}: {body}"));
             checker.check(schema, &value, "body", &mut problems);
             if let Some(example) = documented.pointer("/application~1json/example") {
-                checker.check(schema, example, &format!("{context} documented example"), &mut problems);
+                checker.check(
+                    schema,
+                    example,
+                    &format!("{context} documented example"),
+                    &mut problems,
+                );
             }
         } else {
             let documented_type = documented.as_object().unwrap().keys().next().unwrap();
-            assert!(content_type.starts_with(documented_type.as_str()), "{context}: {content_type}");
+            assert!(
+                content_type.starts_with(documented_type.as_str()),
+                "{context}: {content_type}"
+            );
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
@@ -214,7 +253,8 @@ async fn every_documented_operation_exists_on_a_live_server() {
         let status = response.status().as_u16();
         let body = response.text().await.unwrap();
         assert!(
-            status != 404 && status != 405 || !(body.contains("not_found") || body.contains("method_not_allowed")),
+            status != 404 && status != 405
+                || !(body.contains("not_found") || body.contains("method_not_allowed")),
             "{} {path} is documented but the server does not route it ({status}: {body})",
             method.to_uppercase()
         );

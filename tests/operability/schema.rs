@@ -50,7 +50,8 @@ impl Checker<'_> {
                 Value::Array(_) => "array",
                 Value::Object(_) => "object",
             };
-            let ok = allowed.contains(&actual) || (actual == "integer" && allowed.contains(&"number"));
+            let ok =
+                allowed.contains(&actual) || (actual == "integer" && allowed.contains(&"number"));
             if !ok {
                 problems.push(format!("{path}: is {actual}, documented as {allowed:?}"));
                 return;
@@ -62,7 +63,12 @@ impl Checker<'_> {
             }
         }
         if let Value::Object(object) = value {
-            for required in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+            for required in schema
+                .get("required")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let key = required.as_str().unwrap();
                 if !object.contains_key(key) {
                     problems.push(format!("{path}: required field `{key}` missing"));
@@ -77,7 +83,9 @@ impl Checker<'_> {
                         Some(Value::Bool(false)) => {
                             problems.push(format!("{field_path}: undocumented field"))
                         }
-                        Some(extra @ Value::Object(_)) => self.check(extra, field, &field_path, problems),
+                        Some(extra @ Value::Object(_)) => {
+                            self.check(extra, field, &field_path, problems)
+                        }
                         _ => {}
                     },
                 }

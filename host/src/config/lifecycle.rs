@@ -20,7 +20,9 @@ pub struct LifecycleConfig {
 
 impl LifecycleConfig {
     pub fn drain_delay(&self) -> std::time::Duration {
-        self.drain_delay.map(ConfigDuration::get).unwrap_or_default()
+        self.drain_delay
+            .map(ConfigDuration::get)
+            .unwrap_or_default()
     }
 }
 

@@ -36,7 +36,9 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, Config
         }
         figment = figment.merge(Toml::file_exact(path));
     }
-    figment = figment.merge(Env::prefixed("LUMINATE_").map(|key| {
+    // `LUMINATE_CONFIG` names the config file (a CLI setting), not a key.
+    let env = Env::prefixed("LUMINATE_").filter(|key| key != "config");
+    figment = figment.merge(env.map(|key| {
         let full = format!("LUMINATE_{}", key.as_str().to_ascii_uppercase());
         match env_aliases().iter().find(|(alias, _)| *alias == full) {
             Some((_, path)) => (*path).into(),

@@ -8,12 +8,14 @@
 mod duration;
 mod lifecycle;
 mod load;
+mod query;
 mod telemetry;
 mod tls;
 
 pub use duration::ConfigDuration;
 pub use lifecycle::LifecycleConfig;
 pub use load::{ConfigError, Overrides, load};
+pub use query::QueryConfig;
 pub use telemetry::TelemetryConfig;
 pub use tls::TlsConfig;
 
@@ -35,6 +37,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub validation: ValidationLimits,
     pub retention: RetentionConfig,
+    pub query: QueryConfig,
     pub telemetry: TelemetryConfig,
     pub lifecycle: LifecycleConfig,
     pub tls: TlsConfig,
@@ -50,6 +53,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             validation: ValidationLimits::default(),
             retention: RetentionConfig::default(),
+            query: QueryConfig::default(),
             telemetry: TelemetryConfig::default(),
             lifecycle: LifecycleConfig::default(),
             tls: TlsConfig::default(),

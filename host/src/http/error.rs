@@ -112,3 +112,29 @@ impl From<ValidationError> for ApiError {
         ApiError::bad_request(e.code(), e.to_string())
     }
 }
+
+impl From<crate::pipeline::WriteError> for ApiError {
+    fn from(e: crate::pipeline::WriteError) -> Self {
+        use crate::pipeline::WriteError;
+        match e {
+            WriteError::EmptyBatch => ApiError::bad_request("empty_batch", e.to_string()),
+            WriteError::TooManyMetrics { .. } => {
+                ApiError::bad_request("too_many_metrics", e.to_string())
+            }
+            WriteError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::pipeline::ReadError> for ApiError {
+    fn from(e: crate::pipeline::ReadError) -> Self {
+        use crate::pipeline::ReadError;
+        match e {
+            ReadError::Invalid { code, message } => ApiError::bad_request(code, message),
+            ReadError::PluginsUnavailable => {
+                ApiError::bad_request("plugins_unavailable", e.to_string())
+            }
+            ReadError::Storage(e) => e.into(),
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The conformance suite against both RocksDB modes, plus what only the
+//! embedded backend promises: persistence across reopen, safe concurrent
+//! creation of one series, and synchronous writes.
+
+use std::sync::Arc;
+
+use super::{RocksOptions, RocksStore};
+use crate::model::Aggregation;
+use crate::storage::MetricsStore;
+use crate::storage::conformance::StoreUnderTest;
+use crate::storage::conformance::fixtures::*;
+
+mod in_memory {
+    use super::*;
+    crate::conformance_suite!(|| async { StoreUnderTest::new(RocksStore::in_memory().unwrap()) });
+}
+
+mod on_disk {
+    use super::*;
+    crate::conformance_suite!(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RocksStore::open(dir.path(), RocksOptions::default()).unwrap();
+        StoreUnderTest::keeping(store, dir)
+    });
+}
+
+#[tokio::test]
+async fn data_and_series_survive_close_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tenant("acme");
+    {
+        let store = RocksStore::open(dir.path(), RocksOptions::default()).unwrap();
+        store
+            .write(&t, vec![metric("m", BASE_MS, 1.0, &[("k", "a")])])
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+    }
+    {
+        // Reopen without close: the WAL alone must bring the write back.
+        let store = RocksStore::open(dir.path(), RocksOptions::default()).unwrap();
+        assert_eq!(store.series_count().await.unwrap(), 1);
+        store
+            .write(&t, vec![metric("m", BASE_MS + 1, 2.0, &[("k", "a")])])
+            .await
+            .unwrap();
+        store
+            .write(&t, vec![metric("m", BASE_MS + 2, 4.0, &[("k", "b")])])
+            .await
+            .unwrap();
+        drop(store);
+    }
+    let store = RocksStore::open(dir.path(), RocksOptions::default()).unwrap();
+    // The known series kept its id (no duplicate), the new one got a fresh one.
+    assert_eq!(store.series_count().await.unwrap(), 2);
+    let q = aggregate(select("m", all_time(), vec![]), Aggregation::Sum, &["k"]);
+    let rows = store.query_aggregate(&t, &q).await.unwrap().rows;
+    assert_eq!(
+        rows.iter().map(|r| r.value).collect::<Vec<_>>(),
+        vec![3.0, 4.0]
+    );
+    let got = store
+        .query_range(&t, &raw_range(select("m", all_time(), vec![])))
+        .await
+        .unwrap();
+    assert_eq!(got.series.len(), 2);
+    assert_eq!(
+        store.list_dimension_values(&t, "m", "k", 10).await.unwrap(),
+        vec!["a", "b"]
+    );
+    // New series after reopen do not reuse ids of old ones.
+    store
+        .write(&t, vec![metric("m", BASE_MS + 3, 8.0, &[("k", "c")])])
+        .await
+        .unwrap();
+    let rows = store.query_aggregate(&t, &q).await.unwrap().rows;
+    assert_eq!(
+        rows.iter().map(|r| r.value).collect::<Vec<_>>(),
+        vec![3.0, 4.0, 8.0]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_creating_the_same_series_agree_on_one_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tenant("acme");
+    let store = Arc::new(RocksStore::open(dir.path(), RocksOptions::default()).unwrap());
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let (store, t) = (store.clone(), t.clone());
+            tokio::spawn(async move {
+                for round in 0..50i64 {
+                    // Every writer creates the same 20 new series each round.
+                    let batch = (0..20)
+                        .map(|s| {
+                            metric(
+                                "m",
+                                BASE_MS + round * 1_000 + w,
+                                1.0,
+                                &[("s", &format!("{round}-{s}"))],
+                            )
+                        })
+                        .collect();
+                    store.write(&t, batch).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert_eq!(store.series_count().await.unwrap(), 50 * 20);
+    let q = aggregate(select("m", all_time(), vec![]), Aggregation::Count, &["s"]);
+    let rows = store.query_aggregate(&t, &q).await.unwrap().rows;
+    assert_eq!(rows.len(), 1000);
+    assert!(
+        rows.iter().all(|r| r.value == 8.0),
+        "every series has one point per writer"
+    );
+    drop(store);
+    // After a restart every point still resolves to a known series.
+    let store = RocksStore::open(dir.path(), RocksOptions::default()).unwrap();
+    assert_eq!(store.series_count().await.unwrap(), 1000);
+    let rows = store.query_aggregate(&t, &q).await.unwrap().rows;
+    assert_eq!(rows.len(), 1000);
+    assert!(rows.iter().all(|r| r.group[0].is_some()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_writes_mode_stores_and_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tenant("acme");
+    let opts = RocksOptions {
+        sync_writes: true,
+        ..RocksOptions::default()
+    };
+    let store = Arc::new(RocksStore::open(dir.path(), opts.clone()).unwrap());
+    let tasks: Vec<_> = (0..4)
+        .map(|i| {
+            let (store, t) = (store.clone(), t.clone());
+            tokio::spawn(async move {
+                store
+                    .write(&t, vec![metric("m", BASE_MS + i, 1.0, &[])])
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    drop(store);
+    let store = RocksStore::open(dir.path(), opts).unwrap();
+    let q = aggregate(select("m", all_time(), vec![]), Aggregation::Count, &[]);
+    assert_eq!(
+        store.query_aggregate(&t, &q).await.unwrap().rows[0].value,
+        4.0
+    );
+}
+
+#[tokio::test]
+async fn in_memory_stores_share_nothing() {
+    let t = tenant("acme");
+    let a = RocksStore::in_memory().unwrap();
+    let b = RocksStore::in_memory().unwrap();
+    a.write(&t, vec![metric("m", BASE_MS, 1.0, &[])])
+        .await
+        .unwrap();
+    assert!(b.list_metrics(&t).await.unwrap().is_empty());
+}
