@@ -20,8 +20,10 @@ fn read(path: &Path) -> String {
 }
 
 fn yaml(path: &Path) -> Value {
-    let parsed: serde_yaml_ng::Value =
+    let mut parsed: serde_yaml_ng::Value =
         serde_yaml_ng::from_str(&read(path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    // Compose files share settings through `<<: *anchor` merge keys.
+    parsed.apply_merge().unwrap();
     serde_json::to_value(parsed).expect("YAML maps to JSON")
 }
 
@@ -186,7 +188,7 @@ fn pods_get_their_whole_shutdown_grace_period_before_sigkill() {
         "terminationGracePeriodSeconds {kubernetes_grace} must exceed lifecycle.grace_period {server_grace}s"
     );
     assert!(
-        config.lifecycle.drain_delay.get().as_secs() > 0,
+        config.lifecycle.drain_delay().as_secs() > 0,
         "pods must leave the Service before closing the listener"
     );
 }

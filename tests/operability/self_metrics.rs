@@ -35,7 +35,10 @@ async fn scrape(client: &reqwest::Client, server: &Server) -> String {
 /// Writes, queries and discovers `names`, and probes some unknown paths.
 async fn traffic(client: &reqwest::Client, server: &Server, token: &str, names: &[String]) {
     for name in names {
-        let body = json!({"metrics": [{"name": name, "value": 1.5, "dimensions": {"host": format!("h-{name}")}}]});
+        let body = json!({"metrics": [
+            {"name": name, "value": 1.5, "dimensions": {"host": format!("h-{name}")}},
+            {"name": "1-not-a-name", "value": 1.0}
+        ]});
         let response = client
             .post(server.url("/api/v1/write"))
             .bearer_auth(token)
@@ -76,6 +79,8 @@ async fn metrics_expose_required_series_whose_label_sets_do_not_grow_with_traffi
     let client = reqwest::Client::new();
     server.wait_started(&client).await;
     let token = token("acme", "read,write");
+    // The scrape itself is a request: let its own series exist from the start.
+    scrape(&client, &server).await;
 
     let first: Vec<String> = (0..3).map(|i| format!("alpha_{i}")).collect();
     traffic(&client, &server, &token, &first).await;
@@ -87,7 +92,13 @@ async fn metrics_expose_required_series_whose_label_sets_do_not_grow_with_traffi
 
     // Fifteen metric names, fifteen raw paths and request ids later, the
     // server's own series are the same set: only the counts moved.
-    assert_eq!(series(&after_first), series(&after_second));
+    let (before, after) = (series(&after_first), series(&after_second));
+    let appeared: Vec<_> = after.difference(&before).collect();
+    let vanished: Vec<_> = before.difference(&after).collect();
+    assert!(
+        appeared.is_empty() && vanished.is_empty(),
+        "series appeared: {appeared:#?}\nseries vanished: {vanished:#?}"
+    );
     for raw in ["alpha_", "beta_", "wp-login", "req-"] {
         assert!(
             !after_second.contains(raw),
@@ -116,6 +127,13 @@ async fn metrics_expose_required_series_whose_label_sets_do_not_grow_with_traffi
         ) == Some(15.0)
     );
     assert!(sample(&after_second, "luminate_storage_writes_total").unwrap() >= 15.0);
+    assert_eq!(
+        sample(
+            &after_second,
+            r#"luminate_ingest_metrics_total{code="invalid_name",outcome="rejected"}"#
+        ),
+        Some(15.0)
+    );
     assert!(
         sample(
             &after_second,

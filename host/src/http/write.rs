@@ -57,6 +57,10 @@ pub async fn write(
     let items = decode_write_body(&body, now, state.writes.max_metrics_per_request())?;
     drop(body);
     let outcome = state.writes.write(&tenant, items, now).await?;
+    crate::telemetry::metrics().ingest.record(
+        outcome.accepted as u64,
+        outcome.rejected.iter().map(|r| r.code),
+    );
     Ok(Json(outcome.into()))
 }
 

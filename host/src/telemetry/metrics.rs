@@ -223,6 +223,14 @@ impl IngestMetrics {
     pub fn rejected(&self, code: &'static str) {
         self.rejected.with_label_values(&["rejected", code]).inc();
     }
+
+    /// One batch's outcome: how many were accepted, and each rejection's code.
+    pub fn record(&self, accepted: u64, rejected_codes: impl Iterator<Item = &'static str>) {
+        self.accepted(accepted);
+        for code in rejected_codes {
+            self.rejected(code);
+        }
+    }
 }
 
 /// Storage operations, whatever the backend.
