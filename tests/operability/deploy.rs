@@ -291,16 +291,14 @@ fn compose_files_wire_luminate_to_clickhouse_with_real_settings() {
         }
     }
     assert_eq!(pods, 2, "the cluster example runs two Luminate pods");
+    let host_pattern = regex::Regex::new(r"<host>([^<]+)</host>").unwrap();
     for file in ["remote_servers.xml", "remote_servers.single-replica.xml"] {
         let xml = read(&deploy_dir().join("clickhouse").join(file));
         assert!(
             xml.contains("<luminate>"),
             "{file} defines the `luminate` cluster"
         );
-        for host in regex::Regex::new(r"<host>([^<]+)</host>")
-            .unwrap()
-            .captures_iter(&xml)
-        {
+        for host in host_pattern.captures_iter(&xml) {
             if file.contains("single") {
                 assert!(
                     cluster["services"].get(&host[1]).is_some(),

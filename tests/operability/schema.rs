@@ -57,10 +57,10 @@ impl Checker<'_> {
                 return;
             }
         }
-        if let Some(options) = schema.get("enum").and_then(Value::as_array) {
-            if !options.contains(value) {
-                problems.push(format!("{path}: {value} is not one of {options:?}"));
-            }
+        if let Some(options) = schema.get("enum").and_then(Value::as_array)
+            && !options.contains(value)
+        {
+            problems.push(format!("{path}: {value} is not one of {options:?}"));
         }
         if let Value::Object(object) = value {
             for required in schema
@@ -92,10 +92,10 @@ impl Checker<'_> {
             }
         }
         if let Value::Array(items) = value {
-            if let Some(min) = schema.get("minItems").and_then(Value::as_u64) {
-                if (items.len() as u64) < min {
-                    problems.push(format!("{path}: fewer than {min} items"));
-                }
+            if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
+                && (items.len() as u64) < min
+            {
+                problems.push(format!("{path}: fewer than {min} items"));
             }
             if let Some(item_schema) = schema.get("items") {
                 for (i, item) in items.iter().enumerate() {

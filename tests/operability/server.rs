@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -120,10 +120,10 @@ impl Server {
     pub async fn wait_started(&mut self, client: &reqwest::Client) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(response) = client.get(self.url("/startupz")).send().await {
-                if response.status() == 200 {
-                    return;
-                }
+            if let Ok(response) = client.get(self.url("/startupz")).send().await
+                && response.status() == 200
+            {
+                return;
             }
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!(
@@ -200,10 +200,6 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
         None
-    }
-
-    pub fn data_dir(&self) -> &Path {
-        self._data.path()
     }
 }
 
