@@ -60,10 +60,23 @@ struct Args {
     /// Extra arguments for the started server (repeatable).
     #[arg(long = "server-arg", allow_hyphen_values = true)]
     server_args: Vec<String>,
+    /// Extra environment for the started server, KEY=VALUE (repeatable),
+    /// e.g. LUMINATE_AUTH__ENABLED=false to measure without authentication.
+    #[arg(long = "server-env", value_parser = parse_env_pair)]
+    server_env: Vec<(String, String)>,
     /// cargo bench passes --bench; ignored.
     #[arg(long, hide = true)]
     bench: bool,
 }
+
+fn parse_env_pair(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {text:?}"))
+}
+
+/// The HS256 secret the started server verifies tokens with.
+const BENCH_SECRET: &str = "luminate-loadgen-secret-0123456789abcdef";
 
 /// xorshift64*: a tiny deterministic generator, so the data set is fixed.
 struct Rng(u64);
@@ -213,7 +226,9 @@ impl Drop for Server {
     }
 }
 
-fn start_server(args: &Args) -> (Server, String) {
+/// Starts the server binary; returns it, its URL and (when the binary has
+/// authentication) a token for a tenant on the `unlimited` tier.
+fn start_server(args: &Args) -> (Server, String, Option<String>) {
     let binary = args.binary.clone().unwrap_or_else(|| {
         let exe = std::env::current_exe().unwrap();
         exe.parent().unwrap().parent().unwrap().join("luminate")
@@ -223,6 +238,30 @@ fn start_server(args: &Args) -> (Server, String) {
         "{} not found: run `cargo build --release -p luminate-host --bin luminate` first, or pass --url",
         binary.display()
     );
+    let has_auth = Command::new(&binary)
+        .args(["token", "--help"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut token = None;
+    if has_auth {
+        env.push(("LUMINATE_JWT_HS256_SECRET".into(), BENCH_SECRET.into()));
+        let out = Command::new(&binary)
+            .args(["token", "--tenant", "loadgen", "--scopes", "read,write"])
+            .args(["--tier", "unlimited", "--ttl", "12h"])
+            .envs(env.iter().cloned())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "luminate token failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        token = Some(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+    }
+    env.extend(args.server_env.iter().cloned());
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -234,16 +273,26 @@ fn start_server(args: &Args) -> (Server, String) {
         .args(["serve", "--listen", &listen, "--data-dir"])
         .arg(dir.path())
         .args(&args.server_args)
+        .envs(env)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
     eprintln!(
-        "started {} on {listen} (data in {})",
+        "started {} on {listen} (data in {}){}",
         binary.display(),
-        dir.path().display()
+        dir.path().display(),
+        if has_auth {
+            ", authenticating as tenant loadgen (tier unlimited)"
+        } else {
+            ""
+        }
     );
-    (Server { child, _dir: dir }, format!("http://{listen}"))
+    (
+        Server { child, _dir: dir },
+        format!("http://{listen}"),
+        token,
+    )
 }
 
 async fn wait_ready(client: &reqwest::Client, url: &str) {
@@ -269,11 +318,11 @@ fn now_ms() -> i64 {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let (server, url) = match &args.url {
-        Some(url) => (None, url.trim_end_matches('/').to_owned()),
+    let (server, url, minted) = match &args.url {
+        Some(url) => (None, url.trim_end_matches('/').to_owned(), None),
         None => {
-            let (s, u) = start_server(&args);
-            (Some(s), u)
+            let (s, u, t) = start_server(&args);
+            (Some(s), u, t)
         }
     };
     let client = reqwest::Client::builder()
@@ -283,7 +332,7 @@ async fn main() {
         .build()
         .unwrap();
     wait_ready(&client, &url).await;
-    let auth = args.token.as_ref().map(|t| format!("Bearer {t}"));
+    let auth = args.token.clone().or(minted).map(|t| format!("Bearer {t}"));
 
     // Points spread over the last hour (ending a minute ago).
     let span_ms = 3_600_000;

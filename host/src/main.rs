@@ -19,6 +19,18 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Mint an HS256 token with the configured secret (auth.hs256_secret or
+    /// LUMINATE_JWT_HS256_SECRET) and print it.
+    Token(TokenCommandArgs),
+}
+
+#[derive(Args)]
+struct TokenCommandArgs {
+    #[command(flatten)]
+    token: luminate_host::auth::cli::TokenArgs,
+    /// A TOML config file (for the secret, issuer and audience).
+    #[arg(long, value_name = "FILE", env = "LUMINATE_CONFIG")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -44,6 +56,27 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Token(args) => token(args),
+    }
+}
+
+fn token(args: TokenCommandArgs) -> ExitCode {
+    let config = match config::load(args.config.as_deref(), &Overrides::default()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("luminate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match luminate_host::auth::cli::token_command(&config.auth, &args.token) {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("luminate token: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -57,6 +90,9 @@ fn serve(args: ServeArgs) -> ExitCode {
     if let Some(dir) = &args.data_dir {
         overrides.set("data_dir", dir.display().to_string());
     }
+    if args.dev && args.storage.is_none() {
+        overrides.set("storage.backend", "embedded");
+    }
     if let Some(storage) = args.storage {
         let name = match storage {
             StorageBackend::Embedded => "embedded",
@@ -65,7 +101,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         };
         overrides.set("storage.backend", name);
     }
-    let config = match config::load(args.config.as_deref(), &overrides) {
+    let mut config = match config::load(args.config.as_deref(), &overrides) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("luminate: {e}");
@@ -76,6 +112,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         eprintln!("luminate: {e}");
         return ExitCode::from(2);
     }
+    let secret_generated = args.dev && luminate_host::auth::cli::prepare_dev(&mut config.auth);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -83,19 +120,23 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(config, args.dev))
+    runtime.block_on(run(config, args.dev, secret_generated))
 }
 
-async fn run(config: Config, dev: bool) -> ExitCode {
+async fn run(config: Config, dev: bool, secret_generated: bool) -> ExitCode {
     let running = match server::start(config.clone()).await {
         Ok(running) => running,
+        Err(e @ server::StartError::Auth(_)) => {
+            eprintln!("luminate: {e}");
+            return ExitCode::from(2);
+        }
         Err(e) => {
             eprintln!("luminate: {e}");
             return ExitCode::FAILURE;
         }
     };
     if dev {
-        print_dev_banner(&config, running.local_addr());
+        print_dev_banner(&config, running.local_addr(), secret_generated);
     }
     let signal = luminate_host::http::shutdown::stop_signal().await;
     tracing::info!(?signal, "stop signal received");
@@ -123,13 +164,14 @@ fn init_logging(
     luminate_host::telemetry::logging::init(format, &config.telemetry.log_level)
 }
 
-fn print_dev_banner(config: &Config, addr: SocketAddr) {
-    let url = format!("http://{addr}");
+fn print_dev_banner(config: &Config, addr: SocketAddr, secret_generated: bool) {
     println!(
-        "\nLuminate (dev) on {url}, storage {:?} in {}\n\
-         \n  write:  curl -s {url}/api/v1/write -d '{{\"metrics\":[{{\"name\":\"api_latency\",\"value\":0.12,\"dimensions\":{{\"endpoint\":\"/api\"}}}}]}}'\
-         \n  query:  curl -s {url}/api/v1/query -d '{{\"queryType\":\"aggregate\",\"metricName\":\"api_latency\",\"aggregation\":\"p95\",\"timeRange\":{{\"relative\":\"1h\"}},\"groupBy\":[\"endpoint\"]}}'\n",
+        "\nLuminate (dev) on http://{addr}, storage {:?} in {}",
         config.storage.backend,
         config.data_dir.display()
     );
+    match luminate_host::auth::cli::dev_banner(&config.auth, addr, secret_generated) {
+        Ok(banner) => println!("{banner}"),
+        Err(e) => eprintln!("luminate: cannot mint a development token: {e}"),
+    }
 }

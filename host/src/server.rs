@@ -10,10 +10,16 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::auth::Verifier;
 use crate::config::{Config, LifecycleConfig, StorageBackend};
+use crate::http::auth::AccessControl;
 use crate::http::shutdown::GraceDeadline;
 use crate::http::tls::{TlsError, TlsListener, load_server_config};
 use crate::http::{self, AppState, Lifecycle};
+use crate::limits::{
+    CardinalityStage, CardinalityTracker, FileSketchStore, LimitsConfig, MemorySketchStore,
+    RateLimiter, SketchStore,
+};
 use crate::model::{TenantId, Validator};
 use crate::pipeline::{ReadPipeline, WritePipeline};
 use crate::storage::rocks::{RocksOptions, RocksStore};
@@ -32,6 +38,11 @@ pub enum StartError {
     Tls(#[from] TlsError),
     #[error("{0}")]
     Unsupported(String),
+    /// A configuration problem with keys (exit code 2, like other config errors).
+    #[error(transparent)]
+    Auth(#[from] crate::auth::KeyError),
+    #[error("cannot load cardinality sketches: {0}")]
+    Sketches(#[from] crate::limits::SketchStoreError),
 }
 
 /// Opens the storage backend the configuration names.
@@ -68,14 +79,21 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn MetricsStore>, StartE
 /// Subsystems that join the request path (auth, limits, plugins) are
 /// assembled here: write stages go into the write pipeline in order
 /// (plugin validators, enrichers, then limits).
-pub fn build_state(config: &Config, store: Arc<dyn MetricsStore>) -> Result<AppState, StartError> {
+pub async fn build_state(
+    config: &Config,
+    store: Arc<dyn MetricsStore>,
+) -> Result<AppState, StartError> {
     let default_tenant = TenantId::new(&config.default_tenant)
         .map_err(|e| StartError::Unsupported(format!("default_tenant: {e}")))?;
-    let writes = WritePipeline::new(
+    let (access, rates, cardinality) = auth_and_limits(config, &default_tenant).await?;
+    let mut writes = WritePipeline::new(
         Validator::new(config.validation.clone()),
         store.clone(),
         config.api.max_metrics_per_request,
     );
+    if config.limits.enabled {
+        writes = writes.with_stage(Arc::new(CardinalityStage::new(cardinality.clone(), rates)));
+    }
     let reads = ReadPipeline::new(store.clone(), config.query.limits());
     Ok(AppState {
         writes: Arc::new(writes),
@@ -84,7 +102,49 @@ pub fn build_state(config: &Config, store: Arc<dyn MetricsStore>) -> Result<AppS
         api: Arc::new(config.api.clone()),
         default_tenant,
         lifecycle: Arc::new(Lifecycle::default()),
+        access,
+        cardinality,
+        cardinality_top_n: config.limits.cardinality.report_top_n,
     })
+}
+
+/// The token verifier (or the anonymous tenant), the rate buckets and the
+/// cardinality tracker with its persisted sketches.
+async fn auth_and_limits(
+    config: &Config,
+    default_tenant: &TenantId,
+) -> Result<(AccessControl, Arc<RateLimiter>, Arc<CardinalityTracker>), StartError> {
+    let limits = if config.limits.enabled {
+        config.limits.clone()
+    } else {
+        tracing::warn!("limits.enabled = false: no rate or cardinality limits for any tenant");
+        LimitsConfig::disabled()
+    };
+    let rates = Arc::new(RateLimiter::new(Arc::new(limits)));
+    let access = if config.auth.enabled {
+        AccessControl::new(
+            Arc::new(Verifier::from_config(&config.auth)?),
+            rates.clone(),
+        )
+    } else {
+        tracing::warn!(tenant = %default_tenant,
+            "auth.enabled = false: every request acts as the default tenant with every scope");
+        AccessControl::disabled(default_tenant.clone(), rates.clone())
+    };
+    let sketches: Arc<dyn SketchStore> = match config.storage.backend {
+        StorageBackend::Memory => Arc::new(MemorySketchStore::default()),
+        StorageBackend::Embedded | StorageBackend::Clickhouse => {
+            Arc::new(FileSketchStore::open(config.data_dir.join("cardinality"))?)
+        }
+    };
+    let cardinality = Arc::new(
+        CardinalityTracker::open(
+            sketches,
+            config.limits.cardinality.max_tracked_series_per_tenant,
+        )
+        .await?,
+    );
+    Ok((access, rates, cardinality))
 }
 
 /// A server that is accepting requests.
@@ -95,6 +155,7 @@ pub struct RunningServer {
     serve: JoinHandle<std::io::Result<()>>,
     retention: Option<JoinHandle<()>>,
     lifecycle: LifecycleConfig,
+    sketch_persister: JoinHandle<()>,
 }
 
 /// Opens storage from `config` and starts serving.
@@ -115,7 +176,7 @@ pub async fn start_with_store(
         (Some(cert), Some(key)) => Some(load_server_config(cert, key)?),
         _ => None,
     };
-    let state = build_state(&config, store.clone())?;
+    let state = build_state(&config, store.clone()).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -166,6 +227,9 @@ pub async fn start_with_store(
             stop,
         )
     });
+    let sketch_persister = state
+        .cardinality
+        .spawn_persister(config.limits.cardinality.persist_interval.get());
     state.lifecycle.mark_started();
     tracing::info!(%local_addr, backend = ?config.storage.backend, tls = config.tls.enabled(), "luminate is serving");
     Ok(RunningServer {
@@ -175,6 +239,7 @@ pub async fn start_with_store(
         serve,
         retention,
         lifecycle: config.lifecycle.clone(),
+        sketch_persister,
     })
 }
 
@@ -220,6 +285,10 @@ impl RunningServer {
         }
         if let Some(retention) = self.retention {
             let _ = tokio::time::timeout_at(deadline.instant(), retention).await;
+        }
+        self.sketch_persister.abort();
+        if let Err(e) = self.state.cardinality.persist().await {
+            tracing::error!(error = %e, "could not persist cardinality sketches at shutdown");
         }
         // Flushing gets at least a moment even when draining used the grace period.
         let flush_time = deadline.remaining_at_least(std::time::Duration::from_secs(2));

@@ -22,8 +22,27 @@ pub fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
+/// The HS256 secret of every test server.
+pub const TEST_JWT_SECRET: &str = "luminate-test-secret-0123456789abcdef";
+/// The tenant [`Api`] authenticates as by default.
+pub const TEST_TENANT: &str = "test";
+
+/// A token for `TEST_TENANT` with every scope on the `unlimited` tier.
+pub fn test_token() -> String {
+    let spec = luminate_host::auth::TokenSpec {
+        tenant: luminate_host::model::TenantId::new(TEST_TENANT).unwrap(),
+        scopes: luminate_host::auth::Scopes::all(),
+        tier: Some("unlimited".into()),
+        org_id: None,
+        ttl: Duration::from_secs(24 * 3600),
+    };
+    let secret = luminate_host::auth::Secret::new(TEST_JWT_SECRET);
+    luminate_host::auth::mint::mint_with_secret(&secret, None, None, &spec).unwrap()
+}
+
 /// The configuration every test server starts from: loopback, a port of the
-/// OS's choosing, embedded RocksDB in `data_dir`, no background sweep.
+/// OS's choosing, embedded RocksDB in `data_dir`, no background sweep,
+/// tokens signed with [`TEST_JWT_SECRET`].
 pub fn test_config(data_dir: &Path) -> Config {
     let mut config = Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -32,6 +51,7 @@ pub fn test_config(data_dir: &Path) -> Config {
     };
     config.storage.backend = StorageBackend::Embedded;
     config.retention.period = None;
+    config.auth.hs256_secret = Some(luminate_host::auth::Secret::new(TEST_JWT_SECRET));
     config
 }
 
@@ -78,12 +98,19 @@ impl Reply {
 }
 
 impl Api {
+    /// A client that authenticates as [`TEST_TENANT`] (every scope, unlimited tier).
     pub fn new(addr: SocketAddr) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {}", test_token()).parse().unwrap(),
+        );
         Self {
             base: format!("http://{addr}"),
             http: reqwest::Client::builder()
                 .no_proxy()
                 .timeout(Duration::from_secs(60))
+                .default_headers(headers)
                 .build()
                 .unwrap(),
         }
@@ -146,6 +173,7 @@ impl Api {
 pub struct TestServer {
     pub api: Api,
     running: Option<RunningServer>,
+    config: Config,
     dir: TempDir,
 }
 
@@ -159,10 +187,13 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut config = test_config(dir.path());
         adjust(&mut config);
-        let running = server::start(config).await.expect("server failed to start");
+        let running = server::start(config.clone())
+            .await
+            .expect("server failed to start");
         Self {
             api: Api::new(running.local_addr()),
             running: Some(running),
+            config,
             dir,
         }
     }
@@ -171,11 +202,12 @@ impl TestServer {
         self.dir.path()
     }
 
-    /// Shuts down cleanly and starts again on the same data directory.
+    /// Shuts down cleanly and starts again on the same data directory and config.
     pub async fn restart(mut self) -> Self {
         self.running.take().unwrap().shutdown().await.unwrap();
-        let config = test_config(self.dir.path());
-        let running = server::start(config).await.expect("restart failed");
+        let running = server::start(self.config.clone())
+            .await
+            .expect("restart failed");
         self.api = Api::new(running.local_addr());
         self.running = Some(running);
         self
@@ -232,6 +264,7 @@ impl ServerProcess {
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra_args)
+            .env("LUMINATE_JWT_HS256_SECRET", TEST_JWT_SECRET)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -433,13 +433,13 @@ async fn the_tenant_dimension_is_the_callers_own() {
         .ok();
     assert_eq!(
         body["results"],
-        json!([{"_tenant_id": "default", "value": 161.0}])
+        json!([{"_tenant_id": crate::common::TEST_TENANT, "value": 161.0}])
     );
     for (op, value) in [
         ("=", json!("other")),
         ("=~", json!("oth.*")),
         ("in", json!(["x", "y"])),
-        ("!=", json!("default")),
+        ("!=", json!(crate::common::TEST_TENANT)),
     ] {
         let body = server
             .query(aggregate(

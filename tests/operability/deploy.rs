@@ -197,10 +197,6 @@ fn pods_get_their_whole_shutdown_grace_period_before_sigkill() {
 /// from `config::env_aliases`, or `LUMINATE_<SECTION>__<FIELD>` of a field
 /// that exists.
 fn assert_names_a_setting(variable: &str, source: &str) {
-    // Read by the auth subsystem directly, as issue 3 specifies.
-    if variable == "LUMINATE_JWT_HS256_SECRET" {
-        return;
-    }
     let path = match luminate_host::config::env_aliases()
         .iter()
         .find(|(alias, _)| *alias == variable)

@@ -27,6 +27,20 @@ fn operations_guide_documents_every_setting_and_its_environment_variable() {
     let defaults = serde_json::to_value(luminate_host::config::Config::default()).unwrap();
     let mut settings = Vec::new();
     leaf_paths("", &defaults, &mut settings);
+    // Maps keyed by a name the operator chooses are documented once, with a
+    // placeholder for the key.
+    let mut settings: Vec<String> = settings
+        .into_iter()
+        .map(|path| match path.strip_prefix("limits.tiers.") {
+            Some(rest) => format!(
+                "limits.tiers.<tier>.{}",
+                rest.split_once('.').map_or(rest, |(_, field)| field)
+            ),
+            None => path,
+        })
+        .collect();
+    settings.sort();
+    settings.dedup();
     assert!(settings.len() > 20, "{settings:?}");
     let doc = operations_md();
     let aliases = luminate_host::config::env_aliases();

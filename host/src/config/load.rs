@@ -72,6 +72,7 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     if config.lifecycle.drain_delay() >= config.lifecycle.grace_period.get() {
         return invalid("lifecycle.drain_delay must be shorter than lifecycle.grace_period");
     }
+    config.limits.validate().map_err(ConfigError::Invalid)?;
     Ok(())
 }
 

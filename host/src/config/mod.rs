@@ -41,6 +41,8 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     pub lifecycle: LifecycleConfig,
     pub tls: TlsConfig,
+    pub auth: crate::auth::AuthConfig,
+    pub limits: crate::limits::LimitsConfig,
 }
 
 impl Default for Config {
@@ -57,6 +59,8 @@ impl Default for Config {
             telemetry: TelemetryConfig::default(),
             lifecycle: LifecycleConfig::default(),
             tls: TlsConfig::default(),
+            auth: crate::auth::AuthConfig::default(),
+            limits: crate::limits::LimitsConfig::default(),
         }
     }
 }
@@ -172,5 +176,6 @@ pub fn env_aliases() -> &'static [(&'static str, &'static str)] {
         ("LUMINATE_LOG_FORMAT", "telemetry.log_format"),
         ("LUMINATE_TLS_CERT", "tls.cert_path"),
         ("LUMINATE_TLS_KEY", "tls.key_path"),
+        ("LUMINATE_JWT_HS256_SECRET", "auth.hs256_secret"),
     ]
 }

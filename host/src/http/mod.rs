@@ -12,13 +12,17 @@
 //! - [`retention`]: `DELETE /api/v1/metrics/{name}`.
 //! - [`probes`]: `/healthz`, `/readyz`, `/startupz`.
 //! - [`timestamp`]: RFC 3339 or ms timestamps in requests.
+//! - [`auth`]: token, scope and request-rate checks as route layers; [`Caller`](auth::Caller).
+//! - [`limits`]: rate-limit errors as 429/413, `GET /api/v1/cardinality`.
 //! - [`request_log`]: request ids, one log line and metrics sample per request.
 //! - [`self_metrics`]: `GET /metrics`; [`openapi`]: `GET /api/v1/openapi.json`.
 //! - [`shutdown`]: stop signals and the grace period; [`tls`]: HTTPS.
 
+pub mod auth;
 pub mod discovery;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod openapi;
 pub mod probes;
 pub mod query;

@@ -11,9 +11,11 @@ use axum::routing::{delete, get, post};
 use tower_http::decompression::RequestDecompressionLayer;
 
 use super::{
-    ApiError, AppState, discovery, openapi, probes, query, request_log, retention, self_metrics,
-    write,
+    ApiError, AppState, discovery, limits, openapi, probes, query, request_log, retention,
+    self_metrics, write,
 };
+use crate::auth::Scope;
+use crate::limits::RateKind;
 
 /// Routes that ingest data (scope `write`).
 pub fn write_routes() -> Router<AppState> {
@@ -33,6 +35,7 @@ pub fn read_routes() -> Router<AppState> {
             "/api/v1/metrics/{name}/dimensions/{key}/values",
             get(discovery::list_dimension_values),
         )
+        .route("/api/v1/cardinality", get(limits::cardinality))
 }
 
 /// Routes that delete or reconfigure (scope `admin`).
@@ -58,10 +61,12 @@ pub fn operations_routes() -> Router<AppState> {
 /// The whole API. Bodies are decompressed (gzip, zstd) before the size limit
 /// applies, so the limit caps the decompressed size.
 pub fn router(state: AppState) -> Router {
+    // Each group is guarded by its scope and request bucket (before the body).
+    let access = state.access.clone();
     let api = Router::new()
-        .merge(write_routes())
-        .merge(read_routes())
-        .merge(admin_routes())
+        .merge(access.protect(write_routes(), Scope::Write, RateKind::WriteRequests))
+        .merge(access.protect(read_routes(), Scope::Read, RateKind::QueryRequests))
+        .merge(access.protect(admin_routes(), Scope::Admin, RateKind::QueryRequests))
         .layer(DefaultBodyLimit::max(state.api.max_body_bytes))
         .layer(
             // Only the gzip and zstd decoders are compiled in.

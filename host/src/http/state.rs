@@ -17,6 +17,11 @@ pub struct AppState {
     /// The tenant every request acts for until authentication decides it.
     pub default_tenant: TenantId,
     pub lifecycle: Arc<Lifecycle>,
+    /// Authentication, scopes and request-rate limits (route layers).
+    pub access: super::auth::AccessControl,
+    /// Series estimates for `GET /api/v1/cardinality`; persisted on shutdown.
+    pub cardinality: Arc<crate::limits::CardinalityTracker>,
+    pub cardinality_top_n: usize,
 }
 
 /// Startup and shutdown flags the probes report.

@@ -4,10 +4,11 @@ use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 
+use super::auth::Caller;
 use super::extract::{RawBody, json_error};
 use super::timestamp::now_ms;
 use super::write_body::{WriteBodyError, decode_write_body};
-use super::{ApiError, AppState, Tenant};
+use super::{ApiError, AppState};
 use crate::pipeline::{Rejection, WriteOutcome};
 
 #[derive(Serialize)]
@@ -50,13 +51,19 @@ impl From<WriteOutcome> for WriteResponse {
 
 pub async fn write(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    caller: Caller,
     RawBody(body): RawBody,
 ) -> Result<Json<WriteResponse>, ApiError> {
     let now = now_ms();
     let items = decode_write_body(&body, now, state.writes.max_metrics_per_request())?;
     drop(body);
-    let outcome = state.writes.write(&tenant, items, now).await?;
+    // A batch costs its size, decoded or not: a flood of bad metrics is
+    // still a flood.
+    if let Err(e) = caller.rates.check_metrics(items.len()) {
+        crate::telemetry::metrics().rate_limit_rejected(caller.tenant().as_str(), "metrics");
+        return Err(e.into());
+    }
+    let outcome = state.writes.write(caller.tenant(), items, now).await?;
     crate::telemetry::metrics().ingest.record(
         outcome.accepted as u64,
         outcome.rejected.iter().map(|r| r.code),

@@ -69,6 +69,9 @@ impl NewSeries<'_> {
     }
 }
 
+/// (series id, timestamp, value), as `block::encode` takes them.
+type PendingPoint = (u64, i64, f64);
+
 pub fn write(inner: &Inner, tenant: &TenantId, metrics: &[Metric]) -> Result<(), StorageError> {
     if metrics.is_empty() {
         return Ok(());
@@ -81,7 +84,7 @@ pub fn write(inner: &Inner, tenant: &TenantId, metrics: &[Metric]) -> Result<(),
         staged: FxHashSet::default(),
         catalog_keys: Vec::new(),
     };
-    let mut blocks: FxHashMap<(&str, i64), Vec<(u64, i64, f64)>> = FxHashMap::default();
+    let mut blocks: FxHashMap<(&str, i64), Vec<PendingPoint>> = FxHashMap::default();
     let mut canonical = Vec::with_capacity(256);
 
     for metric in metrics {
