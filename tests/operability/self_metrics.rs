@@ -163,3 +163,63 @@ async fn metrics_endpoint_needs_no_token() {
     let text = scrape(&client, &server).await;
     assert!(text.contains("# TYPE luminate_http_requests_total counter"));
 }
+
+#[tokio::test]
+async fn rate_limit_rejections_and_cardinality_estimates_are_counted_per_tenant() {
+    let mut server = Server::start(ServerOptions::default().env(
+        "LUMINATE_LIMITS__TIERS__FREE__WRITE_REQUESTS_PER_SECOND",
+        "2",
+    ));
+    let client = reqwest::Client::new();
+    server.wait_started(&client).await;
+    let token = token("acme", "read,write");
+    let mut rejected = 0;
+    for i in 0..10 {
+        let body = json!({"metrics": [{"name": "limited", "value": 1.0, "dimensions": {"host": format!("h{i}")}}]});
+        let response = client
+            .post(server.url("/api/v1/write"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        match response.status().as_u16() {
+            200 => {}
+            429 => rejected += 1,
+            other => panic!("unexpected {other}: {}", response.text().await.unwrap()),
+        }
+    }
+    assert!(
+        rejected >= 5,
+        "only {rejected} of 10 writes were limited at 2/s"
+    );
+    let text = scrape(&client, &server).await;
+    assert_eq!(
+        sample(
+            &text,
+            r#"luminate_rate_limit_rejected_total{limit="write_requests",tenant="acme"}"#
+        ),
+        Some(rejected as f64)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"luminate_http_requests_total{endpoint="/api/v1/write",method="POST",status="429"}"#
+        ),
+        Some(rejected as f64)
+    );
+    let limited = server
+        .wait_for_log(|l| l["message"] == "request" && l["status"] == 429)
+        .await;
+    assert_eq!(limited["tenant_id"], "acme", "{limited}");
+    assert_eq!(limited["error_code"], "rate_limited", "{limited}");
+    let accepted = 10 - rejected;
+    assert_eq!(
+        sample(
+            &text,
+            r#"luminate_cardinality_series_estimate{tenant="acme"}"#
+        ),
+        Some(accepted as f64),
+        "one new series per accepted write"
+    );
+}
