@@ -6,12 +6,18 @@
 //! a few common ones have short aliases (see [`env_aliases`]).
 
 mod duration;
+mod lifecycle;
 mod load;
 mod query;
+mod telemetry;
+mod tls;
 
 pub use duration::ConfigDuration;
+pub use lifecycle::LifecycleConfig;
 pub use load::{ConfigError, Overrides, load};
 pub use query::QueryConfig;
+pub use telemetry::TelemetryConfig;
+pub use tls::TlsConfig;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,6 +39,9 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub plugins: crate::plugins::PluginsConfig,
     pub query: QueryConfig,
+    pub telemetry: TelemetryConfig,
+    pub lifecycle: LifecycleConfig,
+    pub tls: TlsConfig,
     pub auth: crate::auth::AuthConfig,
     pub limits: crate::limits::LimitsConfig,
 }
@@ -49,6 +58,9 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             plugins: crate::plugins::PluginsConfig::default(),
             query: QueryConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            lifecycle: LifecycleConfig::default(),
+            tls: TlsConfig::default(),
             auth: crate::auth::AuthConfig::default(),
             limits: crate::limits::LimitsConfig::default(),
         }
@@ -181,6 +193,10 @@ pub fn env_aliases() -> &'static [(&'static str, &'static str)] {
         ("LUMINATE_STORAGE", "storage.backend"),
         ("LUMINATE_CLICKHOUSE_URL", "storage.clickhouse.url"),
         ("LUMINATE_CLICKHOUSE_CLUSTER", "storage.clickhouse.cluster"),
+        ("LUMINATE_LOG_LEVEL", "telemetry.log_level"),
+        ("LUMINATE_LOG_FORMAT", "telemetry.log_format"),
+        ("LUMINATE_TLS_CERT", "tls.cert_path"),
+        ("LUMINATE_TLS_KEY", "tls.key_path"),
         ("LUMINATE_JWT_HS256_SECRET", "auth.hs256_secret"),
     ]
 }
