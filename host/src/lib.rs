@@ -10,12 +10,18 @@
 //! - [`limits`]: per-tenant rate limits and cardinality.
 //! - [`plugins`]: sandboxed WebAssembly plugins.
 //! - [`telemetry`]: the server's own metrics and logs.
+//! - [`pipeline`]: the write and read paths between HTTP and storage.
+//! - [`server`]: assembles and runs the server (used by `main` and tests).
+//! - [`retention`]: the background retention sweep.
 
 pub mod auth;
 pub mod config;
 pub mod http;
 pub mod limits;
 pub mod model;
+pub mod pipeline;
 pub mod plugins;
+pub mod retention;
+pub mod server;
 pub mod storage;
 pub mod telemetry;

@@ -36,7 +36,9 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, Config
         }
         figment = figment.merge(Toml::file_exact(path));
     }
-    figment = figment.merge(Env::prefixed("LUMINATE_").map(|key| {
+    // `LUMINATE_CONFIG` names the config file (a CLI setting), not a key.
+    let env = Env::prefixed("LUMINATE_").filter(|key| key != "config");
+    figment = figment.merge(env.map(|key| {
         let full = format!("LUMINATE_{}", key.as_str().to_ascii_uppercase());
         match env_aliases().iter().find(|(alias, _)| *alias == full) {
             Some((_, path)) => (*path).into(),
@@ -64,6 +66,13 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     if config.validation.max_past_ms <= 0 || config.validation.max_future_ms < 0 {
         return invalid("validation.max_past_ms must be positive and max_future_ms not negative");
     }
+    if config.tls.cert_path.is_some() != config.tls.key_path.is_some() {
+        return invalid("tls.cert_path and tls.key_path must be set together");
+    }
+    if config.lifecycle.drain_delay() >= config.lifecycle.grace_period.get() {
+        return invalid("lifecycle.drain_delay must be shorter than lifecycle.grace_period");
+    }
+    config.limits.validate().map_err(ConfigError::Invalid)?;
     Ok(())
 }
 

@@ -1,5 +1,3 @@
-use std::collections::BTreeMap;
-
 /// Dimension keys starting with this prefix belong to the server.
 pub const RESERVED_PREFIX: char = '_';
 /// The reserved dimension that carries a metric's tenant. Storage keys data by
@@ -18,8 +16,20 @@ impl Dimensions {
 
     /// Builds from pairs in any order; a later duplicate key wins.
     pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
-        let map: BTreeMap<String, String> = pairs.into_iter().collect();
-        Self(map.into_iter().collect())
+        // A sort of the few pairs a metric has is much cheaper than building
+        // a BTreeMap; this runs once per ingested metric.
+        let mut pairs: Vec<(String, String)> = pairs.into_iter().collect();
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        // The sort is stable, so among equal keys the last given is last:
+        // keep it.
+        let mut canonical: Vec<(String, String)> = Vec::with_capacity(pairs.len());
+        for pair in pairs {
+            match canonical.last_mut() {
+                Some(last) if last.0 == pair.0 => *last = pair,
+                _ => canonical.push(pair),
+            }
+        }
+        Self(canonical)
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -80,5 +90,16 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.get("b"), Some("2"));
         assert_eq!(a.get("c"), None);
+    }
+
+    #[test]
+    fn a_later_duplicate_key_wins() {
+        let d = Dimensions::from_pairs([
+            ("k".into(), "1".into()),
+            ("a".into(), "x".into()),
+            ("k".into(), "2".into()),
+        ]);
+        assert_eq!(d.len(), 2);
+        assert_eq!(d.get("k"), Some("2"));
     }
 }

@@ -17,3 +17,4 @@ pub use query::{
 };
 pub use tenant::{TenantId, TenantIdError};
 pub use validation::{ValidationError, ValidationLimits, Validator};
+pub(crate) use validation::{is_valid_key, is_valid_name};

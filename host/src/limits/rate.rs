@@ -1,0 +1,376 @@
+//! Per-tenant request and ingest rate limits: one GCRA token bucket
+//! (crate `governor`) per tenant and kind of limit. Buckets are independent
+//! atomics, so a tenant far over its quota costs the others one failed
+//! compare-and-swap of its own, never a shared lock.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use governor::Quota;
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+
+use super::config::{Limit, LimitsConfig, MAX_RATE, ResolvedLimits};
+use crate::model::TenantId;
+
+type Bucket =
+    governor::RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
+
+/// Which rate a decision is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateKind {
+    WriteRequests,
+    QueryRequests,
+    Metrics,
+}
+
+impl RateKind {
+    /// The name used in errors and in the `RateLimit-Policy` header.
+    pub fn name(self) -> &'static str {
+        match self {
+            RateKind::WriteRequests => "write_requests",
+            RateKind::QueryRequests => "query_requests",
+            RateKind::Metrics => "metrics",
+        }
+    }
+
+    /// The config field that sets it.
+    pub fn setting(self) -> &'static str {
+        match self {
+            RateKind::WriteRequests => "write_requests_per_second",
+            RateKind::QueryRequests => "query_requests_per_second",
+            RateKind::Metrics => "metrics_per_second",
+        }
+    }
+}
+
+/// A positive decision, with what is left (for `RateLimit` headers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Allowance {
+    pub kind: RateKind,
+    /// Units per second; `None` when the tenant's tier has no such limit.
+    pub quota: Option<u32>,
+    pub remaining: u32,
+    /// Time until the bucket is full again.
+    pub reset: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RateLimitError {
+    #[error("{} rate limit exceeded: tier {tier:?} allows {quota} per second; retry in {:.3} s", kind.name(), retry_after.as_secs_f64())]
+    Exceeded {
+        kind: RateKind,
+        quota: u32,
+        tier: Arc<str>,
+        retry_after: Duration,
+    },
+    #[error(
+        "a batch of {requested} metrics can never fit: tier {tier:?} allows {quota} metrics per second (the bucket's burst); send batches of at most {quota}"
+    )]
+    BatchTooLarge {
+        requested: usize,
+        quota: u32,
+        tier: Arc<str>,
+    },
+}
+
+/// One bucket and its rate (which is also its burst).
+struct Metered {
+    bucket: Bucket,
+    per_second: u32,
+}
+
+struct Buckets {
+    write_requests: Option<Metered>,
+    query_requests: Option<Metered>,
+    metrics: Option<Metered>,
+}
+
+/// A tenant's buckets and the limits they were built from.
+pub struct TenantRates {
+    pub resolved: ResolvedLimits,
+    tier_claim: Option<Arc<str>>,
+    buckets: Arc<Buckets>,
+}
+
+impl TenantRates {
+    fn new(resolved: ResolvedLimits, tier_claim: Option<&str>) -> Self {
+        let l = &resolved.limits;
+        let buckets = Arc::new(Buckets {
+            write_requests: metered(l.write_requests_per_second),
+            query_requests: metered(l.query_requests_per_second),
+            metrics: metered(l.metrics_per_second),
+        });
+        Self {
+            tier_claim: tier_claim.map(Arc::from),
+            resolved,
+            buckets,
+        }
+    }
+
+    /// Takes one request of `kind` (`WriteRequests` or `QueryRequests`).
+    pub fn check_request(&self, kind: RateKind) -> Result<Allowance, RateLimitError> {
+        self.take(kind, 1)
+    }
+
+    /// Takes `count` metrics from the ingest bucket: a batch costs its size.
+    pub fn check_metrics(&self, count: usize) -> Result<Allowance, RateLimitError> {
+        self.take(RateKind::Metrics, count)
+    }
+
+    fn take(&self, kind: RateKind, count: usize) -> Result<Allowance, RateLimitError> {
+        let metered = match kind {
+            RateKind::WriteRequests => &self.buckets.write_requests,
+            RateKind::QueryRequests => &self.buckets.query_requests,
+            RateKind::Metrics => &self.buckets.metrics,
+        };
+        let Some(Metered { bucket, per_second }) = metered else {
+            return Ok(Allowance {
+                kind,
+                quota: None,
+                remaining: u32::MAX,
+                reset: Duration::ZERO,
+            });
+        };
+        let quota = *per_second;
+        let too_large = || RateLimitError::BatchTooLarge {
+            requested: count,
+            quota,
+            tier: self.resolved.tier.clone(),
+        };
+        let Some(n) = u32::try_from(count).ok().and_then(NonZeroU32::new) else {
+            return if count == 0 {
+                Ok(Allowance {
+                    kind,
+                    quota: Some(quota),
+                    remaining: quota,
+                    reset: Duration::ZERO,
+                })
+            } else {
+                Err(too_large())
+            };
+        };
+        match bucket.check_n(n) {
+            Ok(Ok(snapshot)) => {
+                let remaining = snapshot.remaining_burst_capacity();
+                let missing = quota.saturating_sub(remaining);
+                Ok(Allowance {
+                    kind,
+                    quota: Some(quota),
+                    remaining,
+                    reset: Duration::from_secs_f64(f64::from(missing) / f64::from(quota)),
+                })
+            }
+            Ok(Err(not_until)) => Err(RateLimitError::Exceeded {
+                kind,
+                quota,
+                tier: self.resolved.tier.clone(),
+                retry_after: not_until.wait_time_from(bucket.clock().now()),
+            }),
+            Err(_insufficient_capacity) => Err(too_large()),
+        }
+    }
+}
+
+fn metered(limit: Limit) -> Option<Metered> {
+    let per_second = limit.max()?;
+    // Validated to 1..=MAX_RATE; clamp rather than panic if it was not.
+    let per_second = u32::try_from(per_second.clamp(1, MAX_RATE)).unwrap_or(u32::MAX);
+    let quota = Quota::per_second(NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN));
+    Some(Metered {
+        bucket: governor::RateLimiter::direct(quota)
+            .with_middleware::<StateInformationMiddleware>(),
+        per_second,
+    })
+}
+
+/// All tenants' buckets.
+pub struct RateLimiter {
+    config: Arc<LimitsConfig>,
+    tenants: DashMap<TenantId, Arc<TenantRates>>,
+}
+
+impl RateLimiter {
+    pub fn new(config: Arc<LimitsConfig>) -> Self {
+        Self {
+            config,
+            tenants: DashMap::new(),
+        }
+    }
+
+    /// The buckets of `tenant` for a token with `tier_claim`. A token with a
+    /// different tier claim than the last one re-resolves the limits; the
+    /// buckets are kept when the resulting limits are the same, so switching
+    /// between tokens never refills a bucket.
+    pub fn tenant(&self, tenant: &TenantId, tier_claim: Option<&str>) -> Arc<TenantRates> {
+        if let Some(rates) = self.tenants.get(tenant)
+            && rates.tier_claim.as_deref() == tier_claim
+        {
+            return rates.clone();
+        }
+        let resolved = self.config.resolve(tenant.as_str(), tier_claim);
+        let mut entry = self
+            .tenants
+            .entry(tenant.clone())
+            .or_insert_with(|| Arc::new(TenantRates::new(resolved.clone(), tier_claim)));
+        if entry.tier_claim.as_deref() != tier_claim {
+            let replacement = if entry.resolved == resolved {
+                TenantRates {
+                    resolved,
+                    tier_claim: tier_claim.map(Arc::from),
+                    buckets: entry.buckets.clone(),
+                }
+            } else {
+                TenantRates::new(resolved, tier_claim)
+            };
+            *entry = Arc::new(replacement);
+        }
+        entry.clone()
+    }
+
+    /// The buckets `tenant` was last resolved with (by its latest request),
+    /// or those of a token without a tier claim.
+    pub fn current(&self, tenant: &TenantId) -> Arc<TenantRates> {
+        match self.tenants.get(tenant) {
+            Some(rates) => rates.clone(),
+            None => self.tenant(tenant, None),
+        }
+    }
+
+    pub fn config(&self) -> &LimitsConfig {
+        &self.config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::config::{TenantOverride, TierLimits, UNLIMITED_TIER};
+
+    fn tenant(id: &str) -> TenantId {
+        TenantId::new(id).unwrap()
+    }
+
+    fn limiter() -> RateLimiter {
+        let mut c = LimitsConfig::default();
+        c.tiers.insert(
+            "tiny".into(),
+            TierLimits {
+                write_requests_per_second: Limit::Max(3),
+                query_requests_per_second: Limit::Max(2),
+                metrics_per_second: Limit::Max(10),
+                ..TierLimits::default()
+            },
+        );
+        c.tenants.insert(
+            "vip".into(),
+            TenantOverride {
+                write_requests_per_second: Some(Limit::Max(5)),
+                ..Default::default()
+            },
+        );
+        RateLimiter::new(Arc::new(c))
+    }
+
+    #[test]
+    fn requests_beyond_the_burst_are_refused_with_a_retry_time() {
+        let l = limiter();
+        let t = l.tenant(&tenant("a"), Some("tiny"));
+        for expected_remaining in [2, 1, 0] {
+            assert_eq!(
+                t.check_request(RateKind::WriteRequests).unwrap().remaining,
+                expected_remaining
+            );
+        }
+        match t.check_request(RateKind::WriteRequests).unwrap_err() {
+            RateLimitError::Exceeded {
+                kind,
+                quota,
+                retry_after,
+                tier,
+            } => {
+                assert_eq!((kind, quota, &*tier), (RateKind::WriteRequests, 3, "tiny"));
+                assert!(retry_after > Duration::ZERO && retry_after <= Duration::from_millis(334));
+            }
+            other => panic!("{other:?}"),
+        }
+        // The query bucket is separate.
+        assert!(t.check_request(RateKind::QueryRequests).is_ok());
+    }
+
+    #[test]
+    fn a_batch_costs_its_size_and_one_over_the_burst_never_fits() {
+        let l = limiter();
+        let t = l.tenant(&tenant("a"), Some("tiny"));
+        assert_eq!(t.check_metrics(7).unwrap().remaining, 3);
+        assert!(matches!(
+            t.check_metrics(4),
+            Err(RateLimitError::Exceeded { .. })
+        ));
+        let err = t.check_metrics(11).unwrap_err();
+        assert!(matches!(
+            err,
+            RateLimitError::BatchTooLarge {
+                requested: 11,
+                quota: 10,
+                ..
+            }
+        ));
+        assert!(err.to_string().contains("at most 10"), "{err}");
+    }
+
+    #[test]
+    fn tenants_have_separate_buckets() {
+        let l = limiter();
+        let a = l.tenant(&tenant("a"), Some("tiny"));
+        while a.check_request(RateKind::WriteRequests).is_ok() {}
+        let b = l.tenant(&tenant("b"), Some("tiny"));
+        for _ in 0..3 {
+            b.check_request(RateKind::WriteRequests).unwrap();
+        }
+    }
+
+    #[test]
+    fn unlimited_tier_never_refuses() {
+        let l = limiter();
+        let t = l.tenant(&tenant("a"), Some(UNLIMITED_TIER));
+        for _ in 0..10_000 {
+            t.check_request(RateKind::WriteRequests).unwrap();
+        }
+        assert_eq!(t.check_metrics(usize::MAX).unwrap().quota, None);
+    }
+
+    #[test]
+    fn overrides_win_and_switching_tokens_does_not_refill_buckets() {
+        let l = limiter();
+        let vip = l.tenant(&tenant("vip"), None);
+        assert_eq!(
+            vip.check_request(RateKind::WriteRequests).unwrap().quota,
+            Some(5)
+        );
+
+        // "vip" resolves to the same limits whatever its token's tier claim
+        // (the override pins write requests; the claim picks the rest, which
+        // for both of these claims is the default tier's).
+        let with_claim = l.tenant(&tenant("vip"), Some("free"));
+        for _ in 0..4 {
+            with_claim.check_request(RateKind::WriteRequests).unwrap();
+        }
+        let again = l.tenant(&tenant("vip"), None);
+        assert!(
+            again.check_request(RateKind::WriteRequests).is_err(),
+            "bucket was not refilled"
+        );
+
+        // A claim that changes the limits gets buckets with the new quota.
+        let pro = l.tenant(&tenant("vip"), Some("pro"));
+        assert_eq!(pro.resolved.limits.metrics_per_second, Limit::Max(100_000));
+        assert_eq!(
+            pro.check_request(RateKind::WriteRequests).unwrap().quota,
+            Some(5)
+        );
+    }
+}

@@ -1,1 +1,0 @@
-//! End-to-end tests of the HTTP API over loopback (filled in by the foundation work).
