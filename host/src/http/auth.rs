@@ -143,9 +143,14 @@ async fn guard_request(State(guard): State<Guard>, mut request: Request, next: N
         Ok(caller) => caller,
         Err(e) => return ApiError::from(e).into_response(),
     };
+    super::request_log::record_tenant(request.extensions(), caller.tenant().as_str());
     let allowance = match caller.rates.check_request(guard.kind) {
         Ok(a) => a,
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(e) => {
+            crate::telemetry::metrics()
+                .rate_limit_rejected(caller.tenant().as_str(), guard.kind.name());
+            return ApiError::from(e).into_response();
+        }
     };
     request.extensions_mut().insert(caller);
     let mut response = next.run(request).await;

@@ -10,23 +10,34 @@
 //! - [`query`]: `POST /api/v1/query` (aggregate, range, rate).
 //! - [`discovery`]: metric names, dimension keys and values.
 //! - [`retention`]: `DELETE /api/v1/metrics/{name}`.
+//! - [`plugins`] + [`bindings`]: plugin management and tenants' plugin chains.
 //! - [`probes`]: `/healthz`, `/readyz`, `/startupz`.
 //! - [`timestamp`]: RFC 3339 or ms timestamps in requests.
 //! - [`auth`]: token, scope and request-rate checks as route layers; [`Caller`](auth::Caller).
 //! - [`limits`]: rate-limit errors as 429/413, `GET /api/v1/cardinality`.
+//! - [`request_log`]: request ids, one log line and metrics sample per request.
+//! - [`self_metrics`]: `GET /metrics`; [`openapi`]: `GET /api/v1/openapi.json`.
+//! - [`shutdown`]: stop signals and the grace period; [`tls`]: HTTPS.
 
 pub mod auth;
+pub mod bindings;
 pub mod discovery;
 pub mod error;
 pub mod extract;
 pub mod limits;
+pub mod openapi;
+pub mod plugins;
 pub mod probes;
 pub mod query;
+pub mod request_log;
 pub mod retention;
 pub mod router;
+pub mod self_metrics;
+pub mod shutdown;
 pub mod state;
 pub mod tenant;
 pub mod timestamp;
+pub mod tls;
 pub mod write;
 pub mod write_body;
 

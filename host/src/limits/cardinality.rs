@@ -224,6 +224,11 @@ impl CardinalityTracker {
                 refused.push((i, e));
             }
         }
+        let telemetry = crate::telemetry::metrics();
+        telemetry.set_cardinality_estimate(tenant.as_str(), state.series.estimate());
+        for (_, e) in &refused {
+            telemetry.rate_limit_rejected(tenant.as_str(), e.code());
+        }
         refused
     }
 
