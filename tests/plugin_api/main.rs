@@ -748,3 +748,36 @@ async fn hostile_plugins_are_contained_while_another_tenants_writes_keep_succeed
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn operator_default_chain_applies_until_a_tenant_sets_its_own() {
+    let plugins_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        plugins_dir.path().join("house-rules.wasm"),
+        wasm(NAME_POLICY),
+    )
+    .unwrap();
+    let server = TestServer::start_with(|c| {
+        c.plugins.dir = Some(plugins_dir.path().to_path_buf());
+        c.plugins.defaults =
+            serde_json::from_value(json!({"validators": [{"plugin": "house-rules",
+            "params": {"requiredDimensions": ["team"]}, "onFailure": "fail-closed"}]}))
+            .unwrap();
+    })
+    .await;
+    let reply = server.write(json!([point("a", 1.0, json!({}))])).await.ok();
+    assert_eq!(reply["errors"][0]["code"], "plugin_rejected", "{reply}");
+    assert_eq!(
+        server.get("/api/v1/bindings").await.ok()["validators"][0]["plugin"],
+        "house-rules"
+    );
+    let row = listed(&server.get("/api/v1/plugins").await.ok(), "house-rules");
+    assert_eq!(
+        (row["scope"].as_str(), row["bindings"].clone()),
+        (Some("global"), json!(["*"]))
+    );
+    put_bindings(&server, json!({"validators": []})).await.ok();
+    let reply = server.write(json!([point("a", 1.0, json!({}))])).await.ok();
+    assert_eq!(reply["accepted"], 1, "{reply}");
+    server.stop().await;
+}
