@@ -12,10 +12,7 @@
 //!     [--batch 1000] [--connections 8] [--url http://127.0.0.1:8080]
 //! ```
 //! Without `--url` it starts `<target>/release/luminate` on a temp dir
-//! (embedded RocksDB) and reports its RSS. That server authenticates every
-//! request (a token minted here for a tenant on the `unlimited` tier, so JWT
-//! verification, limits and cardinality tracking all run); `--no-auth`
-//! turns authentication and limits off for the baseline.
+//! (embedded RocksDB) and reports its RSS.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -54,26 +51,32 @@ struct Args {
     /// Target a running server instead of starting one.
     #[arg(long)]
     url: Option<String>,
-    /// Bearer token to send to a server given with --url. A server this
-    /// tool starts gets a random secret and the tool mints its own token for
-    /// tenant `bench` on the `unlimited` tier (no rate or series limits).
+    /// Bearer token to send (for servers with authentication).
     #[arg(long, env = "LUMINATE_TOKEN")]
     token: Option<String>,
-    /// Start the server with authentication and limits turned off
-    /// (auth.enabled = false, limits.enabled = false): the baseline for the
-    /// auth + limits overhead comparison.
-    #[arg(long)]
-    no_auth: bool,
     /// The server binary to start [default: <target>/release/luminate].
     #[arg(long)]
     binary: Option<PathBuf>,
     /// Extra arguments for the started server (repeatable).
     #[arg(long = "server-arg", allow_hyphen_values = true)]
     server_args: Vec<String>,
+    /// Extra environment for the started server, KEY=VALUE (repeatable),
+    /// e.g. LUMINATE_AUTH__ENABLED=false to measure without authentication.
+    #[arg(long = "server-env", value_parser = parse_env_pair)]
+    server_env: Vec<(String, String)>,
     /// cargo bench passes --bench; ignored.
     #[arg(long, hide = true)]
     bench: bool,
 }
+
+fn parse_env_pair(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {text:?}"))
+}
+
+/// The HS256 secret the started server verifies tokens with.
+const BENCH_SECRET: &str = "luminate-loadgen-secret-0123456789abcdef";
 
 /// xorshift64*: a tiny deterministic generator, so the data set is fixed.
 struct Rng(u64);
@@ -223,7 +226,8 @@ impl Drop for Server {
     }
 }
 
-/// Starts the server; returns it, its URL and the token to use (if any).
+/// Starts the server binary; returns it, its URL and (when the binary has
+/// authentication) a token for a tenant on the `unlimited` tier.
 fn start_server(args: &Args) -> (Server, String, Option<String>) {
     let binary = args.binary.clone().unwrap_or_else(|| {
         let exe = std::env::current_exe().unwrap();
@@ -234,6 +238,30 @@ fn start_server(args: &Args) -> (Server, String, Option<String>) {
         "{} not found: run `cargo build --release -p luminate-host --bin luminate` first, or pass --url",
         binary.display()
     );
+    let has_auth = Command::new(&binary)
+        .args(["token", "--help"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut token = None;
+    if has_auth {
+        env.push(("LUMINATE_JWT_HS256_SECRET".into(), BENCH_SECRET.into()));
+        let out = Command::new(&binary)
+            .args(["token", "--tenant", "loadgen", "--scopes", "read,write"])
+            .args(["--tier", "unlimited", "--ttl", "12h"])
+            .envs(env.iter().cloned())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "luminate token failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        token = Some(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+    }
+    env.extend(args.server_env.iter().cloned());
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -241,38 +269,24 @@ fn start_server(args: &Args) -> (Server, String, Option<String>) {
         .unwrap()
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let mut command = Command::new(&binary);
-    command
+    let child = Command::new(&binary)
         .args(["serve", "--listen", &listen, "--data-dir"])
         .arg(dir.path())
         .args(&args.server_args)
+        .envs(env)
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null());
-    let token = if args.no_auth {
-        command
-            .env("LUMINATE_AUTH__ENABLED", "false")
-            .env("LUMINATE_LIMITS__ENABLED", "false");
-        None
-    } else {
-        let secret = luminate_host::auth::random_secret();
-        command.env(
-            "LUMINATE_JWT_HS256_SECRET",
-            String::from_utf8_lossy(secret.expose()).into_owned(),
-        );
-        let spec = luminate_host::auth::TokenSpec {
-            tenant: luminate_host::model::TenantId::new("bench").unwrap(),
-            scopes: luminate_host::auth::Scopes::all(),
-            tier: Some(luminate_host::limits::UNLIMITED_TIER.into()),
-            org_id: None,
-            ttl: Duration::from_secs(24 * 3600),
-        };
-        Some(luminate_host::auth::mint::mint_with_secret(&secret, None, None, &spec).unwrap())
-    };
-    let child = command.spawn().unwrap();
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
     eprintln!(
-        "started {} on {listen} (data in {})",
+        "started {} on {listen} (data in {}){}",
         binary.display(),
-        dir.path().display()
+        dir.path().display(),
+        if has_auth {
+            ", authenticating as tenant loadgen (tier unlimited)"
+        } else {
+            ""
+        }
     );
     (
         Server { child, _dir: dir },
@@ -304,12 +318,8 @@ fn now_ms() -> i64 {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let (server, url, token) = match &args.url {
-        Some(url) => (
-            None,
-            url.trim_end_matches('/').to_owned(),
-            args.token.clone(),
-        ),
+    let (server, url, minted) = match &args.url {
+        Some(url) => (None, url.trim_end_matches('/').to_owned(), None),
         None => {
             let (s, u, t) = start_server(&args);
             (Some(s), u, t)
@@ -322,15 +332,7 @@ async fn main() {
         .build()
         .unwrap();
     wait_ready(&client, &url).await;
-    let auth = token.as_ref().map(|t| format!("Bearer {t}"));
-    eprintln!(
-        "auth: {}",
-        if auth.is_some() {
-            "bearer token (tenant on the unlimited tier)"
-        } else {
-            "none"
-        }
-    );
+    let auth = args.token.clone().or(minted).map(|t| format!("Bearer {t}"));
 
     // Points spread over the last hour (ending a minute ago).
     let span_ms = 3_600_000;

@@ -33,3 +33,18 @@ ensure_build_deps() {
 ensure_wasm_target() {
     rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 }
+
+# deploy/ manifests are validated against the Kubernetes API schemas, which
+# this PyPI package ships (no cluster needed).
+ensure_kubernetes_validate() {
+    command -v kubernetes-validate >/dev/null && return 0
+    command -v python3 >/dev/null || apt_install python3
+    python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+    echo "==> installing kubernetes-validate"
+    python3 -m pip install --quiet kubernetes-validate 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages kubernetes-validate
+    command -v kubernetes-validate >/dev/null || {
+        echo "kubernetes-validate installed but not on PATH ($(python3 -m site --user-base)/bin?)" >&2
+        exit 1
+    }
+}

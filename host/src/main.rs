@@ -47,6 +47,12 @@ struct ServeArgs {
     /// Storage backend [default: embedded].
     #[arg(long, value_enum)]
     storage: Option<StorageBackend>,
+    /// ClickHouse HTTP URL, with `--storage clickhouse` [default: http://127.0.0.1:8123].
+    #[arg(long, value_name = "URL")]
+    clickhouse_url: Option<String>,
+    /// ClickHouse cluster (from `remote_servers`) to shard the tables over.
+    #[arg(long, value_name = "NAME")]
+    clickhouse_cluster: Option<String>,
     /// Development mode: loopback only, readable logs, a quick-start banner.
     #[arg(long)]
     dev: bool,
@@ -101,6 +107,12 @@ fn serve(args: ServeArgs) -> ExitCode {
         };
         overrides.set("storage.backend", name);
     }
+    if let Some(url) = &args.clickhouse_url {
+        overrides.set("storage.clickhouse.url", url.as_str());
+    }
+    if let Some(cluster) = &args.clickhouse_cluster {
+        overrides.set("storage.clickhouse.cluster", cluster.as_str());
+    }
     let mut config = match config::load(args.config.as_deref(), &overrides) {
         Ok(config) => config,
         Err(e) => {
@@ -108,7 +120,10 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(args.dev);
+    if let Err(e) = init_logging(&config, args.dev) {
+        eprintln!("luminate: {e}");
+        return ExitCode::from(2);
+    }
     let secret_generated = args.dev && luminate_host::auth::cli::prepare_dev(&mut config.auth);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -135,8 +150,8 @@ async fn run(config: Config, dev: bool, secret_generated: bool) -> ExitCode {
     if dev {
         print_dev_banner(&config, running.local_addr(), secret_generated);
     }
-    wait_for_signal().await;
-    tracing::info!("shutting down");
+    let signal = luminate_host::http::shutdown::stop_signal().await;
+    tracing::info!(?signal, "stop signal received");
     match running.shutdown().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -146,15 +161,19 @@ async fn run(config: Config, dev: bool, secret_generated: bool) -> ExitCode {
     }
 }
 
-fn init_logging(dev: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if dev {
-        builder.init();
+/// JSON lines in server mode, readable lines in `--dev`, unless configured.
+fn init_logging(
+    config: &Config,
+    dev: bool,
+) -> Result<(), luminate_host::telemetry::logging::LoggingError> {
+    use luminate_host::telemetry::LogFormat;
+    let default = if dev {
+        LogFormat::Pretty
     } else {
-        builder.json().init();
-    }
+        LogFormat::Json
+    };
+    let format = config.telemetry.log_format.unwrap_or(default);
+    luminate_host::telemetry::logging::init(format, &config.telemetry.log_level)
 }
 
 fn print_dev_banner(config: &Config, addr: SocketAddr, secret_generated: bool) {
@@ -166,26 +185,5 @@ fn print_dev_banner(config: &Config, addr: SocketAddr, secret_generated: bool) {
     match luminate_host::auth::cli::dev_banner(&config.auth, addr, secret_generated) {
         Ok(banner) => println!("{banner}"),
         Err(e) => eprintln!("luminate: cannot mint a development token: {e}"),
-    }
-}
-
-async fn wait_for_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = terminate => {}
     }
 }

@@ -11,8 +11,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::auth::Verifier;
-use crate::config::{Config, StorageBackend};
+use crate::config::{Config, LifecycleConfig, StorageBackend};
 use crate::http::auth::AccessControl;
+use crate::http::shutdown::GraceDeadline;
+use crate::http::tls::{TlsError, TlsListener, load_server_config};
 use crate::http::{self, AppState, Lifecycle};
 use crate::limits::{
     CardinalityStage, CardinalityTracker, FileSketchStore, LimitsConfig, MemorySketchStore,
@@ -35,6 +37,8 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error("{0}")]
     Unsupported(String),
     #[error("cannot start the plugin runtime: {0}")]
@@ -68,9 +72,10 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn MetricsStore>, StartE
         }
         StorageBackend::Memory => RocksStore::in_memory_with(options)?,
         StorageBackend::Clickhouse => {
-            return Err(StartError::Unsupported(
-                "the ClickHouse backend is not built yet; use --storage embedded".into(),
-            ));
+            let store =
+                crate::storage::clickhouse::ClickHouseStore::open(&config.storage.clickhouse)
+                    .await?;
+            return Ok(Arc::new(store));
         }
     };
     Ok(Arc::new(store))
@@ -161,6 +166,7 @@ pub struct RunningServer {
     serve: JoinHandle<std::io::Result<()>>,
     retention: Option<JoinHandle<()>>,
     _plugin_watcher: Option<DirectoryWatcher>,
+    lifecycle: LifecycleConfig,
     sketch_persister: JoinHandle<()>,
 }
 
@@ -175,6 +181,13 @@ pub async fn start_with_store(
     config: Config,
     store: Arc<dyn MetricsStore>,
 ) -> Result<RunningServer, StartError> {
+    // Every backend is measured the same way, outside the backend.
+    let store = crate::telemetry::InstrumentedStore::wrap(store);
+    crate::telemetry::metrics().set_label_budget(config.telemetry.max_label_values);
+    let tls = match (&config.tls.cert_path, &config.tls.key_path) {
+        (Some(cert), Some(key)) => Some(load_server_config(cert, key)?),
+        _ => None,
+    };
     let (plugins, plugin_watcher) = PluginRuntime::start(&config).await?;
     let state = build_state(&config, store.clone(), plugins).await?;
     let listener = TcpListener::bind(config.listen)
@@ -190,19 +203,35 @@ pub async fn start_with_store(
     let (shutdown, stop) = watch::channel(false);
     let app = http::router(state.clone());
     let mut stop_serving = stop.clone();
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        // Small JSON answers must not wait for Nagle's algorithm.
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    let serve = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_serving.wait_for(|stop| *stop).await;
+    let stopped = async move {
+        let _ = stop_serving.wait_for(|stop| *stop).await;
+    };
+    let serve = match tls {
+        Some(tls) => {
+            let listener = TlsListener::new(listener, tls).map_err(|source| StartError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
             })
-            .await
-    });
+        }
+        None => {
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                // Small JSON answers must not wait for Nagle's algorithm.
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                }
+            });
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            })
+        }
+    };
     let retention = config.retention.period.map(|period| {
         crate::retention::spawn_sweeper(
             store,
@@ -215,7 +244,7 @@ pub async fn start_with_store(
         .cardinality
         .spawn_persister(config.limits.cardinality.persist_interval.get());
     state.lifecycle.mark_started();
-    tracing::info!(%local_addr, backend = ?config.storage.backend, "luminate is serving");
+    tracing::info!(%local_addr, backend = ?config.storage.backend, tls = config.tls.enabled(), "luminate is serving");
     Ok(RunningServer {
         local_addr,
         state,
@@ -223,6 +252,7 @@ pub async fn start_with_store(
         serve,
         retention,
         _plugin_watcher: plugin_watcher,
+        lifecycle: config.lifecycle.clone(),
         sketch_persister,
     })
 }
@@ -237,23 +267,55 @@ impl RunningServer {
         &self.state
     }
 
-    /// Stops in order: readiness turns false, the listener stops accepting,
-    /// in-flight requests finish, background work stops, storage is closed.
+    /// Stops in order (see `http::shutdown`): readiness turns false, the
+    /// listener keeps accepting for `lifecycle.drain_delay`, then stops;
+    /// in-flight requests finish, background work stops, buffers are
+    /// flushed and storage is closed, all within `lifecycle.grace_period`.
+    /// Requests still running at the deadline are abandoned.
     pub async fn shutdown(self) -> Result<(), StorageError> {
+        let deadline = GraceDeadline::start(self.lifecycle.grace_period.get());
         self.state.lifecycle.mark_draining();
+        let drain_delay = self.lifecycle.drain_delay();
+        tracing::info!(
+            grace_period_ms = self.lifecycle.grace_period.get().as_millis() as u64,
+            drain_delay_ms = drain_delay.as_millis() as u64,
+            "shutting down: readiness is false"
+        );
+        tokio::time::sleep(drain_delay).await;
         let _ = self.shutdown.send(true);
-        match self.serve.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "HTTP server stopped with an error"),
-            Err(e) => tracing::error!(error = %e, "HTTP server task failed"),
+        tracing::info!("stopped accepting connections; finishing in-flight requests");
+        let mut serve = self.serve;
+        match tokio::time::timeout_at(deadline.instant(), &mut serve).await {
+            Ok(Ok(Ok(()))) => tracing::info!("in-flight requests finished"),
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "HTTP server stopped with an error"),
+            Ok(Err(e)) => tracing::error!(error = %e, "HTTP server task failed"),
+            Err(_) => {
+                tracing::warn!(
+                    in_flight = crate::telemetry::metrics().http.in_flight.get(),
+                    "grace period over with requests in flight; abandoning them"
+                );
+                serve.abort();
+            }
         }
         if let Some(retention) = self.retention {
-            let _ = retention.await;
+            let _ = tokio::time::timeout_at(deadline.instant(), retention).await;
         }
         self.sketch_persister.abort();
         if let Err(e) = self.state.cardinality.persist().await {
             tracing::error!(error = %e, "could not persist cardinality sketches at shutdown");
         }
-        self.state.store.close().await
+        // Flushing gets at least a moment even when draining used the grace period.
+        let flush_time = deadline.remaining_at_least(std::time::Duration::from_secs(2));
+        match tokio::time::timeout(flush_time, self.state.store.close()).await {
+            Ok(Ok(())) => {
+                tracing::info!("storage closed");
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(StorageError::Unavailable {
+                message: format!("storage did not close within {flush_time:?}"),
+                retry_after_secs: 0,
+            }),
+        }
     }
 }

@@ -7,6 +7,7 @@ mod common;
 mod support;
 
 mod cardinality;
+mod cli;
 mod isolation;
 mod rate_limits;
 mod scopes;

@@ -44,3 +44,32 @@ async fn data_survives_a_restart() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_in_memory_backend_serves_the_same_api() {
+    let server = TestServer::start_with(|c| {
+        c.storage.backend = luminate_host::config::StorageBackend::Memory;
+    })
+    .await;
+    let ts = now_ms() - 1_000;
+    server
+        .write(json!([{"name": "mem", "value": 3, "timestamp": ts}]))
+        .await
+        .ok();
+    let body = server
+        .query(
+            json!({"queryType": "aggregate", "metricName": "mem", "aggregation": "max",
+            "timeRange": {"relative": "1h"}}),
+        )
+        .await
+        .ok();
+    assert_eq!(body["results"], json!([{"value": 3.0}]));
+    assert!(
+        std::fs::read_dir(server.data_dir())
+            .unwrap()
+            .next()
+            .is_none(),
+        "nothing is written to the data directory"
+    );
+    server.stop().await;
+}

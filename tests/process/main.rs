@@ -145,7 +145,8 @@ fn invalid_configuration_exits_with_code_2_and_says_why() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("max_body_bytes"));
+    let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(stderr.contains("max_body_bytes"), "{stderr}");
 
     let out = Command::new(luminate_binary())
         .args(["serve", "--listen", "nowhere"])

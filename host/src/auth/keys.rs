@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 
 use super::AuthError;
@@ -145,6 +145,10 @@ impl KeySet {
         for (i, jwk) in set.keys.iter().enumerate() {
             let entry = format!("{source_name} key {i}");
             let kid = jwk.common.key_id.clone();
+            if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
+                tracing::info!(key = %entry, ?kid, "skipping JWKS key: its use is encryption");
+                continue;
+            }
             let Some(algorithm) = jwk_algorithm(jwk) else {
                 tracing::warn!(key = %entry, ?kid, "skipping JWKS key: no signing algorithm");
                 continue;

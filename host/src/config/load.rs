@@ -66,6 +66,12 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     if config.validation.max_past_ms <= 0 || config.validation.max_future_ms < 0 {
         return invalid("validation.max_past_ms must be positive and max_future_ms not negative");
     }
+    if config.tls.cert_path.is_some() != config.tls.key_path.is_some() {
+        return invalid("tls.cert_path and tls.key_path must be set together");
+    }
+    if config.lifecycle.drain_delay() >= config.lifecycle.grace_period.get() {
+        return invalid("lifecycle.drain_delay must be shorter than lifecycle.grace_period");
+    }
     config.limits.validate().map_err(ConfigError::Invalid)?;
     Ok(())
 }

@@ -6,12 +6,18 @@
 //! a few common ones have short aliases (see [`env_aliases`]).
 
 mod duration;
+mod lifecycle;
 mod load;
 mod query;
+mod telemetry;
+mod tls;
 
 pub use duration::ConfigDuration;
+pub use lifecycle::LifecycleConfig;
 pub use load::{ConfigError, Overrides, load};
 pub use query::QueryConfig;
+pub use telemetry::TelemetryConfig;
+pub use tls::TlsConfig;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,6 +39,9 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub plugins: crate::plugins::PluginsConfig,
     pub query: QueryConfig,
+    pub telemetry: TelemetryConfig,
+    pub lifecycle: LifecycleConfig,
+    pub tls: TlsConfig,
     pub auth: crate::auth::AuthConfig,
     pub limits: crate::limits::LimitsConfig,
 }
@@ -49,6 +58,9 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             plugins: crate::plugins::PluginsConfig::default(),
             query: QueryConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            lifecycle: LifecycleConfig::default(),
+            tls: TlsConfig::default(),
             auth: crate::auth::AuthConfig::default(),
             limits: crate::limits::LimitsConfig::default(),
         }
@@ -99,6 +111,20 @@ pub struct ClickHouseConfig {
     pub flush_max_rows: usize,
     /// ...or after this long, whichever comes first.
     pub flush_interval: ConfigDuration,
+    /// Inserts that may run at once; more batches wait in the queue.
+    pub max_concurrent_flushes: usize,
+    /// An insert or query slower than this fails as "unavailable" (503).
+    pub request_timeout: ConfigDuration,
+    /// LZ4-compress traffic with ClickHouse: saves network between hosts,
+    /// costs CPU when ClickHouse is on the same machine.
+    pub compression: bool,
+    /// How long startup waits for ClickHouse to answer before giving up, so
+    /// pods and ClickHouse may start in any order.
+    pub startup_wait: ConfigDuration,
+    /// HTTP URLs of every shard, for DDL and mutations on the local tables
+    /// when the cluster cannot run `ON CLUSTER` (no ZooKeeper/Keeper, as on
+    /// a bare pair of servers). Empty: DDL uses `ON CLUSTER <cluster>`.
+    pub shard_urls: Vec<String>,
 }
 
 impl Default for ClickHouseConfig {
@@ -111,6 +137,11 @@ impl Default for ClickHouseConfig {
             cluster: None,
             flush_max_rows: 100_000,
             flush_interval: ConfigDuration::from_millis(50),
+            max_concurrent_flushes: 4,
+            request_timeout: ConfigDuration::from_millis(10_000),
+            startup_wait: ConfigDuration::from_millis(60_000),
+            compression: true,
+            shard_urls: Vec::new(),
         }
     }
 }
@@ -162,6 +193,10 @@ pub fn env_aliases() -> &'static [(&'static str, &'static str)] {
         ("LUMINATE_STORAGE", "storage.backend"),
         ("LUMINATE_CLICKHOUSE_URL", "storage.clickhouse.url"),
         ("LUMINATE_CLICKHOUSE_CLUSTER", "storage.clickhouse.cluster"),
+        ("LUMINATE_LOG_LEVEL", "telemetry.log_level"),
+        ("LUMINATE_LOG_FORMAT", "telemetry.log_format"),
+        ("LUMINATE_TLS_CERT", "tls.cert_path"),
+        ("LUMINATE_TLS_KEY", "tls.key_path"),
         ("LUMINATE_JWT_HS256_SECRET", "auth.hs256_secret"),
     ]
 }

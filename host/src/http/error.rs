@@ -11,6 +11,11 @@ use serde_json::json;
 use crate::model::ValidationError;
 use crate::storage::StorageError;
 
+/// The `code` of an error response, kept in the response's extensions so the
+/// request log can report it without parsing the body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ErrorCode(pub &'static str);
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -73,6 +78,7 @@ impl IntoResponse for ApiError {
             error.extend(details);
         }
         let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        response.extensions_mut().insert(ErrorCode(self.code));
         for (name, value) in self.headers {
             response.headers_mut().insert(name, value);
         }

@@ -15,6 +15,9 @@
 //! - [`timestamp`]: RFC 3339 or ms timestamps in requests.
 //! - [`auth`]: token, scope and request-rate checks as route layers; [`Caller`](auth::Caller).
 //! - [`limits`]: rate-limit errors as 429/413, `GET /api/v1/cardinality`.
+//! - [`request_log`]: request ids, one log line and metrics sample per request.
+//! - [`self_metrics`]: `GET /metrics`; [`openapi`]: `GET /api/v1/openapi.json`.
+//! - [`shutdown`]: stop signals and the grace period; [`tls`]: HTTPS.
 
 pub mod auth;
 pub mod bindings;
@@ -22,14 +25,19 @@ pub mod discovery;
 pub mod error;
 pub mod extract;
 pub mod limits;
+pub mod openapi;
 pub mod plugins;
 pub mod probes;
 pub mod query;
+pub mod request_log;
 pub mod retention;
 pub mod router;
+pub mod self_metrics;
+pub mod shutdown;
 pub mod state;
 pub mod tenant;
 pub mod timestamp;
+pub mod tls;
 pub mod write;
 pub mod write_body;
 

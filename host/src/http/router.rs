@@ -10,7 +10,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use tower_http::decompression::RequestDecompressionLayer;
 
-use super::{ApiError, AppState, discovery, limits, probes, query, retention, write};
+use super::{
+    ApiError, AppState, discovery, limits, openapi, probes, query, request_log, retention,
+    self_metrics, write,
+};
 use crate::auth::Scope;
 use crate::limits::RateKind;
 
@@ -48,6 +51,13 @@ pub fn probe_routes() -> Router<AppState> {
         .route("/startupz", get(probes::startupz))
 }
 
+/// Unauthenticated operational endpoints: self-metrics and the API document.
+pub fn operations_routes() -> Router<AppState> {
+    Router::new()
+        .route("/metrics", get(self_metrics::serve_metrics))
+        .route("/api/v1/openapi.json", get(openapi::serve_openapi))
+}
+
 /// The whole API. Bodies are decompressed (gzip, zstd) before the size limit
 /// applies, so the limit caps the decompressed size.
 pub fn router(state: AppState) -> Router {
@@ -69,10 +79,13 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(refuse_unknown_encodings));
     Router::new()
         .merge(probe_routes())
+        .merge(operations_routes())
         .merge(api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        // Outermost: sees the final status of everything above.
+        .layer(middleware::from_fn(request_log::observe))
 }
 
 /// Answers an encoding we cannot decode in our error shape (the

@@ -59,8 +59,15 @@ pub async fn write(
     drop(body);
     // A batch costs its size, decoded or not: a flood of bad metrics is
     // still a flood.
-    caller.rates.check_metrics(items.len())?;
+    if let Err(e) = caller.rates.check_metrics(items.len()) {
+        crate::telemetry::metrics().rate_limit_rejected(caller.tenant().as_str(), "metrics");
+        return Err(e.into());
+    }
     let outcome = state.writes.write(caller.tenant(), items, now).await?;
+    crate::telemetry::metrics().ingest.record(
+        outcome.accepted as u64,
+        outcome.rejected.iter().map(|r| r.code),
+    );
     Ok(Json(outcome.into()))
 }
 

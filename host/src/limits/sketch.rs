@@ -1,12 +1,13 @@
 //! A HyperLogLog++ sketch (crate `hyperloglogplus`) over 64-bit
 //! fingerprints, with a cheap running estimate for the write path.
 //!
-//! `HyperLogLogPlus::count` walks every register (64 Ki at precision 16),
-//! too slow to call per new series. The sketch therefore caches its last
-//! count and adds the number of distinct inserts since: an upper bound that
-//! is exact between recounts, and the recount happens every 1/128th of
-//! growth (at least every 64 inserts), so the estimate used for limits
-//! never lags the true HLL estimate by more than ~0.8 %.
+//! `HyperLogLogPlus::count` walks every register (64 Ki at precision 16;
+//! in sparse mode it first merges its buffer), too slow to call per new
+//! series. Series sketches only ever receive fingerprints the caller knows
+//! to be new (see `cardinality`), so the running estimate is the last full
+//! count plus the exact number of inserts since; it is recounted (re-synced
+//! with the HLL, which matters once sketches from other pods are merged in)
+//! every 1/16th of growth, at least every 4096 inserts.
 
 use std::hash::{BuildHasher, Hasher};
 
@@ -67,20 +68,22 @@ impl Sketch {
     pub fn insert_new(&mut self, fingerprint: u64) {
         self.hll.insert(&fingerprint);
         self.inserted_since_count += 1;
-        if self.inserted_since_count >= 64.max((self.counted / 128.0) as u64) {
+        if self.inserted_since_count >= 4096.max((self.counted / 16.0) as u64) {
             self.recount();
         }
     }
 
-    /// Adds a fingerprint that may already be in the sketch (re-inserting is
-    /// harmless to the HLL, but the running estimate over-counts until the
-    /// next recount, so recounts come sooner relative to growth).
+    /// Adds a fingerprint that may already be in the sketch. The running
+    /// estimate counts it as new until the next recount, so callers that
+    /// rely on [`Sketch::estimate`] must recount (reports do).
     pub fn insert_maybe_new(&mut self, fingerprint: u64) {
         self.hll.insert(&fingerprint);
         self.inserted_since_count += 1;
-        if self.inserted_since_count >= 1024.max((self.counted / 128.0) as u64) {
-            self.recount();
-        }
+    }
+
+    /// Inserts since the last full count.
+    pub fn pending(&self) -> u64 {
+        self.inserted_since_count
     }
 
     /// The running estimate: the last full count plus inserts since.

@@ -205,3 +205,114 @@ impl WritePipeline {
         Ok(WriteOutcome { accepted, rejected })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AggregateQuery, Aggregation, Dimensions, Selector, TimeRange};
+    use crate::storage::rocks::RocksStore;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn metric(name: &str, value: f64) -> DecodedMetric {
+        Ok(Metric {
+            name: name.into(),
+            value,
+            timestamp_ms: NOW,
+            dimensions: Dimensions::new(),
+        })
+    }
+
+    /// Rejects negative values, like a plugin validator would.
+    struct NoNegatives;
+
+    #[async_trait]
+    impl WriteStage for NoNegatives {
+        fn name(&self) -> &str {
+            "no-negatives"
+        }
+        async fn run(&self, batch: &mut Batch) -> Result<(), WriteError> {
+            batch.reject_where(|_, m| {
+                (m.value < 0.0).then(|| ("plugin_rejected", format!("{} is negative", m.value)))
+            });
+            Ok(())
+        }
+    }
+
+    /// Adds a dimension, like an enricher would.
+    struct AddTeam;
+
+    #[async_trait]
+    impl WriteStage for AddTeam {
+        fn name(&self) -> &str {
+            "add-team"
+        }
+        async fn run(&self, batch: &mut Batch) -> Result<(), WriteError> {
+            for m in batch.metrics_mut() {
+                m.dimensions.insert("team".into(), "core".into());
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn stages_run_in_order_on_what_validation_let_through() {
+        let store: Arc<dyn MetricsStore> = Arc::new(RocksStore::in_memory().unwrap());
+        let pipeline = WritePipeline::new(Validator::default(), store.clone(), 100)
+            .with_stage(Arc::new(NoNegatives))
+            .with_stage(Arc::new(AddTeam));
+        let tenant = TenantId::new("t").unwrap();
+        let items = vec![
+            metric("ok", 1.0),
+            metric("ok", -1.0),
+            metric("1bad", 1.0),
+            Err(("invalid_value", "value must be a number".into())),
+            metric("ok", 2.0),
+        ];
+        let outcome = pipeline.write(&tenant, items, NOW).await.unwrap();
+        assert_eq!(outcome.accepted, 2);
+        let rejected: Vec<(usize, &str)> =
+            outcome.rejected.iter().map(|r| (r.index, r.code)).collect();
+        assert_eq!(
+            rejected,
+            vec![
+                (1, "plugin_rejected"),
+                (2, "invalid_name"),
+                (3, "invalid_value")
+            ]
+        );
+        let query = AggregateQuery {
+            selector: Selector {
+                metric: "ok".into(),
+                range: TimeRange {
+                    start_ms: NOW - 1,
+                    end_ms: NOW + 1,
+                },
+                filters: vec![],
+            },
+            aggregation: Aggregation::Sum,
+            group_by: vec!["team".into()],
+            limit: None,
+        };
+        let result = store.query_aggregate(&tenant, &query).await.unwrap();
+        assert_eq!(result.rows.len(), 1);
+        assert_eq!(result.rows[0].group, vec![Some("core".to_string())]);
+        assert_eq!(result.rows[0].value, 3.0);
+    }
+
+    #[tokio::test]
+    async fn whole_batch_limits_are_checked_first() {
+        let store: Arc<dyn MetricsStore> = Arc::new(RocksStore::in_memory().unwrap());
+        let pipeline = WritePipeline::new(Validator::default(), store, 2);
+        let tenant = TenantId::new("t").unwrap();
+        let three = vec![metric("a", 1.0), metric("a", 1.0), metric("a", 1.0)];
+        assert!(matches!(
+            pipeline.write(&tenant, three, NOW).await,
+            Err(WriteError::TooManyMetrics { count: 3, max: 2 })
+        ));
+        assert!(matches!(
+            pipeline.write(&tenant, vec![], NOW).await,
+            Err(WriteError::EmptyBatch)
+        ));
+    }
+}

@@ -15,10 +15,10 @@ pub struct SelectedSeries {
     pub points: Vec<(i64, f64)>,
 }
 
-fn by_group(
-    series: Vec<SelectedSeries>,
-    group_by: &[String],
-) -> BTreeMap<Vec<Option<String>>, Vec<Vec<(i64, f64)>>> {
+/// Group values -> the point lists of the group's member series.
+type Groups = BTreeMap<Vec<Option<String>>, Vec<Vec<(i64, f64)>>>;
+
+fn by_group(series: Vec<SelectedSeries>, group_by: &[String]) -> Groups {
     let mut groups: BTreeMap<_, Vec<_>> = BTreeMap::new();
     for s in series {
         groups

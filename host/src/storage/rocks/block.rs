@@ -58,7 +58,7 @@ fn unzigzag(v: u64) -> i64 {
 
 /// Encodes `points` (series id, timestamp, value); sorts them in place.
 pub fn encode(points: &mut [(u64, i64, f64)]) -> Vec<u8> {
-    points.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    points.sort_unstable_by_key(|p| (p.0, p.1));
     let min_ts = points.iter().map(|p| p.1).min().unwrap_or(0);
     let max_ts = points.iter().map(|p| p.1).max().unwrap_or(0);
 
@@ -171,7 +171,7 @@ mod tests {
             (0, i64::MIN, 3.0),
         ];
         let bytes = encode(&mut points.clone());
-        points.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        points.sort_by_key(|p| (p.0, p.1));
         let mut back = Vec::new();
         decode(&bytes, |s, t, v| back.push((s, t, v))).unwrap();
         assert_eq!(back.len(), points.len());
@@ -184,7 +184,7 @@ mod tests {
 
     #[test]
     fn rejects_truncated_or_foreign_bytes() {
-        let bytes = encode(&mut vec![(1, 10, 1.0), (2, 20, 2.0)]);
+        let bytes = encode(&mut [(1, 10, 1.0), (2, 20, 2.0)]);
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut], |_, _, _| {}).is_err(), "cut at {cut}");
         }

@@ -167,3 +167,89 @@ async fn in_memory_stores_share_nothing() {
         .unwrap();
     assert!(b.list_metrics(&t).await.unwrap().is_empty());
 }
+
+const KILL9_DIR_ENV: &str = "LUMINATE_TEST_KILL9_DIR";
+const KILL9_BATCH: usize = 500;
+
+/// The child half of `acknowledged_writes_survive_kill_9`: writes batches
+/// forever, printing each acknowledgement. Does nothing when run directly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run as a child process by acknowledged_writes_survive_kill_9"]
+async fn kill9_child_writes_until_killed() {
+    use std::io::Write;
+    let Some(dir) = std::env::var_os(KILL9_DIR_ENV) else {
+        return;
+    };
+    let store = RocksStore::open(dir, RocksOptions::default()).unwrap();
+    let t = tenant("acme");
+    for b in 0.. {
+        let batch = (0..KILL9_BATCH)
+            .map(|i| {
+                metric(
+                    "m",
+                    BASE_MS + (b * KILL9_BATCH + i) as i64,
+                    1.0,
+                    &[("s", &format!("{}", (b * 7 + i) % 3000))],
+                )
+            })
+            .collect();
+        store.write(&t, batch).await.unwrap();
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "acked {}", b + 1).unwrap();
+        out.flush().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_kill_9() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "storage::rocks::tests::kill9_child_writes_until_killed",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(KILL9_DIR_ENV, dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut acked = 0;
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        if let Some(n) = line.unwrap().strip_prefix("acked ") {
+            acked = n.parse::<usize>().unwrap();
+            if acked >= 40 {
+                child.kill().unwrap(); // SIGKILL: no destructor, no flush
+                break;
+            }
+        }
+    }
+    child.wait().unwrap();
+    assert!(acked >= 40, "child stopped after {acked} batches");
+    let store = RocksStore::open(dir.path(), RocksOptions::default()).unwrap();
+    let q = aggregate(select("m", all_time(), vec![]), Aggregation::Count, &[]);
+    let stored = store
+        .query_aggregate(&tenant("acme"), &q)
+        .await
+        .unwrap()
+        .rows[0]
+        .value as usize;
+    assert!(
+        stored >= acked * KILL9_BATCH,
+        "{stored} points stored, {acked} batches acknowledged"
+    );
+    let by_series = aggregate(select("m", all_time(), vec![]), Aggregation::Count, &["s"]);
+    let rows = store
+        .query_aggregate(&tenant("acme"), &by_series)
+        .await
+        .unwrap()
+        .rows;
+    assert!(
+        rows.iter().all(|r| r.group[0].is_some()),
+        "a point whose series is unknown"
+    );
+}

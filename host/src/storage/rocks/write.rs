@@ -47,17 +47,11 @@ impl NewSeries<'_> {
             keys::index_prefix(tp, keys::KIND_METRIC, &metric.name),
         );
         let key_prefix = keys::index_prefix(tp, keys::KIND_KEY, &metric.name);
-        let value_prefix = keys::index_prefix(tp, keys::KIND_VALUE, &metric.name);
         let posting_prefix = keys::index_prefix(tp, keys::KIND_POSTING, &metric.name);
         for (k, v) in metric.dimensions.iter() {
             let mut key = key_prefix.clone();
             keys::push_str(&mut key, k);
             put_catalog(batch, key);
-
-            let mut value = value_prefix.clone();
-            keys::push_str(&mut value, k);
-            keys::push_str(&mut value, v);
-            put_catalog(batch, value);
 
             let mut posting = posting_prefix.clone();
             keys::push_str(&mut posting, k);
@@ -68,6 +62,9 @@ impl NewSeries<'_> {
         Ok(())
     }
 }
+
+/// (series id, timestamp, value), as `block::encode` takes them.
+type PendingPoint = (u64, i64, f64);
 
 pub fn write(inner: &Inner, tenant: &TenantId, metrics: &[Metric]) -> Result<(), StorageError> {
     if metrics.is_empty() {
@@ -81,7 +78,7 @@ pub fn write(inner: &Inner, tenant: &TenantId, metrics: &[Metric]) -> Result<(),
         staged: FxHashSet::default(),
         catalog_keys: Vec::new(),
     };
-    let mut blocks: FxHashMap<(&str, i64), Vec<(u64, i64, f64)>> = FxHashMap::default();
+    let mut blocks: FxHashMap<(&str, i64), Vec<PendingPoint>> = FxHashMap::default();
     let mut canonical = Vec::with_capacity(256);
 
     for metric in metrics {

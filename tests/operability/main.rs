@@ -1,0 +1,13 @@
+//! End-to-end operability tests: the real `luminate` binary on loopback.
+//! Self-metrics, request ids and logs, graceful shutdown, TLS, the OpenAPI
+//! document, and the deploy/ artifacts.
+
+mod deploy;
+mod docs;
+mod logs;
+mod openapi;
+mod schema;
+mod self_metrics;
+mod server;
+mod shutdown;
+mod tls;

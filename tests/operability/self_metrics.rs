@@ -1,0 +1,225 @@
+use std::collections::BTreeSet;
+
+use serde_json::json;
+
+use crate::server::{Server, ServerOptions, token};
+
+/// `name{labels}` of every sample in a Prometheus text exposition.
+fn series(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.rsplit_once(' ').map(|(key, _)| key.to_owned()))
+        .collect()
+}
+
+fn sample(text: &str, key: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|rest| rest.strip_prefix(' ')))
+        .map(|v| v.parse().unwrap())
+}
+
+async fn scrape(client: &reqwest::Client, server: &Server) -> String {
+    let response = client.get(server.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    response.text().await.unwrap()
+}
+
+/// Writes, queries and discovers `names`, and probes some unknown paths.
+async fn traffic(client: &reqwest::Client, server: &Server, token: &str, names: &[String]) {
+    for name in names {
+        let body = json!({"metrics": [
+            {"name": name, "value": 1.5, "dimensions": {"host": format!("h-{name}")}},
+            {"name": "1-not-a-name", "value": 1.0}
+        ]});
+        let response = client
+            .post(server.url("/api/v1/write"))
+            .bearer_auth(token)
+            .header("x-request-id", format!("req-{name}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+        let response = client
+            .get(server.url(&format!("/api/v1/metrics/{name}/dimensions")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let query = json!({"queryType": "aggregate", "metricName": name, "aggregation": "sum", "timeRange": {"relative": "1h"}});
+        let response = client
+            .post(server.url("/api/v1/query"))
+            .bearer_auth(token)
+            .json(&query)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+        let response = client
+            .get(server.url(&format!("/scanner/{name}/wp-login.php")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404);
+    }
+}
+
+#[tokio::test]
+async fn metrics_expose_required_series_whose_label_sets_do_not_grow_with_traffic() {
+    let mut server = Server::start(ServerOptions::default());
+    let client = reqwest::Client::new();
+    server.wait_started(&client).await;
+    let token = token("acme", "read,write");
+    // The scrape itself is a request: let its own series exist from the start.
+    scrape(&client, &server).await;
+
+    let first: Vec<String> = (0..3).map(|i| format!("alpha_{i}")).collect();
+    traffic(&client, &server, &token, &first).await;
+    let after_first = scrape(&client, &server).await;
+
+    let second: Vec<String> = (0..12).map(|i| format!("beta_{i}")).collect();
+    traffic(&client, &server, &token, &second).await;
+    let after_second = scrape(&client, &server).await;
+
+    // Fifteen metric names, fifteen raw paths and request ids later, the
+    // server's own series are the same set: only the counts moved.
+    let (before, after) = (series(&after_first), series(&after_second));
+    let appeared: Vec<_> = after.difference(&before).collect();
+    let vanished: Vec<_> = before.difference(&after).collect();
+    assert!(
+        appeared.is_empty() && vanished.is_empty(),
+        "series appeared: {appeared:#?}\nseries vanished: {vanished:#?}"
+    );
+    for raw in ["alpha_", "beta_", "wp-login", "req-"] {
+        assert!(
+            !after_second.contains(raw),
+            "a raw value leaked into a label: {raw}"
+        );
+    }
+
+    let requests = |endpoint: &str, method: &str, status: u16| {
+        sample(
+            &after_second,
+            &format!(r#"luminate_http_requests_total{{endpoint="{endpoint}",method="{method}",status="{status}"}}"#),
+        )
+        .unwrap_or(0.0)
+    };
+    assert_eq!(requests("/api/v1/write", "POST", 200), 15.0);
+    assert_eq!(requests("/api/v1/query", "POST", 200), 15.0);
+    assert_eq!(
+        requests("/api/v1/metrics/{name}/dimensions", "GET", 200),
+        15.0
+    );
+    assert_eq!(requests("unmatched", "GET", 404), 15.0);
+    assert!(
+        sample(
+            &after_second,
+            r#"luminate_http_request_duration_seconds_count{endpoint="/api/v1/write",method="POST"}"#
+        ) == Some(15.0)
+    );
+    assert!(sample(&after_second, "luminate_storage_writes_total").unwrap() >= 15.0);
+    assert_eq!(
+        sample(
+            &after_second,
+            r#"luminate_ingest_metrics_total{code="invalid_name",outcome="rejected"}"#
+        ),
+        Some(15.0)
+    );
+    assert!(
+        sample(
+            &after_second,
+            r#"luminate_storage_query_duration_seconds_count{operation="aggregate"}"#
+        )
+        .unwrap()
+            >= 15.0
+    );
+    for family in [
+        "luminate_http_requests_in_flight",
+        "luminate_batch_writer_queue_depth",
+        "luminate_build_info",
+        "process_resident_memory_bytes",
+    ] {
+        assert!(
+            after_second.contains(&format!("# TYPE {family} ")),
+            "{family} missing"
+        );
+    }
+}
+
+#[tokio::test]
+async fn metrics_endpoint_needs_no_token() {
+    let mut server = Server::start(ServerOptions::default());
+    let client = reqwest::Client::new();
+    server.wait_started(&client).await;
+    let text = scrape(&client, &server).await;
+    assert!(text.contains("# TYPE luminate_http_requests_total counter"));
+}
+
+#[tokio::test]
+async fn rate_limit_rejections_and_cardinality_estimates_are_counted_per_tenant() {
+    let mut server = Server::start(ServerOptions::default().env(
+        "LUMINATE_LIMITS__TIERS__FREE__WRITE_REQUESTS_PER_SECOND",
+        "2",
+    ));
+    let client = reqwest::Client::new();
+    server.wait_started(&client).await;
+    let token = token("acme", "read,write");
+    let mut rejected = 0;
+    for i in 0..10 {
+        let body = json!({"metrics": [{"name": "limited", "value": 1.0, "dimensions": {"host": format!("h{i}")}}]});
+        let response = client
+            .post(server.url("/api/v1/write"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        match response.status().as_u16() {
+            200 => {}
+            429 => rejected += 1,
+            other => panic!("unexpected {other}: {}", response.text().await.unwrap()),
+        }
+    }
+    assert!(
+        rejected >= 5,
+        "only {rejected} of 10 writes were limited at 2/s"
+    );
+    let text = scrape(&client, &server).await;
+    assert_eq!(
+        sample(
+            &text,
+            r#"luminate_rate_limit_rejected_total{limit="write_requests",tenant="acme"}"#
+        ),
+        Some(rejected as f64)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"luminate_http_requests_total{endpoint="/api/v1/write",method="POST",status="429"}"#
+        ),
+        Some(rejected as f64)
+    );
+    let limited = server
+        .wait_for_log(|l| l["message"] == "request" && l["status"] == 429)
+        .await;
+    assert_eq!(limited["tenant_id"], "acme", "{limited}");
+    assert_eq!(limited["error_code"], "rate_limited", "{limited}");
+    let accepted = 10 - rejected;
+    assert_eq!(
+        sample(
+            &text,
+            r#"luminate_cardinality_series_estimate{tenant="acme"}"#
+        ),
+        Some(accepted as f64),
+        "one new series per accepted write"
+    );
+}
