@@ -375,6 +375,13 @@ fn infinite_loop_fixture_finishes_when_given_a_spin_count() {
 }
 
 #[test]
+fn sleeper_fixture_returns_after_a_short_nap() {
+    let harness = Harness::load(SLEEPER);
+    let (result, _) = harness.validate(r#"{"ms":1}"#, &[metric("m", &[])]);
+    assert!(matches!(result.unwrap().unwrap()[..], [Verdict::Accept]));
+}
+
+#[test]
 fn memory_bomb_fixture_traps_at_a_16_mib_cap() {
     let harness = Harness::load(MEMORY_BOMB);
     let (result, _) = harness.validate("{}", &[metric("m", &[])]);
