@@ -205,7 +205,12 @@ fn abi_section(path: &str) -> Option<String> {
 
 #[test]
 fn every_sdk_plugin_carries_the_abi_version_in_a_custom_section() {
-    let raw = ["reserved-keys-enricher", "wrong-verdict-count", "abi-v2"];
+    let raw = [
+        "reserved-keys-enricher",
+        "wrong-verdict-count",
+        "abi-v2",
+        "packed-abi-noop",
+    ];
     for (name, path) in ALL {
         if raw.contains(name) {
             continue;
@@ -366,6 +371,13 @@ fn sandbox_probe_reaches_nothing_under_a_context_that_grants_nothing() {
 fn infinite_loop_fixture_finishes_when_given_a_spin_count() {
     let harness = Harness::load(INFINITE_LOOP);
     let (result, _) = harness.validate(r#"{"spins":1000}"#, &[metric("m", &[])]);
+    assert!(matches!(result.unwrap().unwrap()[..], [Verdict::Accept]));
+}
+
+#[test]
+fn sleeper_fixture_returns_after_a_short_nap() {
+    let harness = Harness::load(SLEEPER);
+    let (result, _) = harness.validate(r#"{"ms":1}"#, &[metric("m", &[])]);
     assert!(matches!(result.unwrap().unwrap()[..], [Verdict::Accept]));
 }
 
