@@ -1,14 +1,16 @@
 //! What the ABI's batch layout costs: one no-op validator call on a
 //! 1 000-metric batch (3 dimensions each), lowered two ways:
 //!
-//! - `current`: `luminate:plugin@0.1.0`, a `list<metric>` of records holding
-//!   strings (the SDK's `noop-validator` fixture). The canonical ABI calls
-//!   the guest's `cabi_realloc` for every string: 1 + 2 × dimensions per
-//!   metric.
-//! - `packed`: a proposal (`tests/fixtures/plugins/packed-abi-noop/wit`):
-//!   all text in one `string`, metrics and dimensions as lists of scalar
-//!   records holding `(start, len)` spans into it. Three allocations per
-//!   batch, whatever its size.
+//! - `packed`: `luminate:plugin@0.1.0` as it is, a `metric-batch` (all text
+//!   in one `string`, metrics and dimensions as lists of scalar records
+//!   holding `(offset, len)` spans into it), into the SDK's
+//!   `noop-validator` fixture. Three guest allocations per batch, whatever
+//!   its size; the time includes the SDK decoding the spans into borrowed
+//!   `Metric` views (bounds and UTF-8 boundary checks).
+//! - `unpacked`: the layout the ABI had before
+//!   (`tests/fixtures/plugins/unpacked-abi-noop/wit`), a `list<metric>` of
+//!   records holding strings. The canonical ABI calls the guest's
+//!   `cabi_realloc` for every string: 1 + 2 × dimensions per metric.
 //!
 //! Only the call is timed (a fresh store and instance per call, as the
 //! server does, created outside the timing), through plain wasmtime: this
@@ -25,13 +27,13 @@ use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-mod current {
+mod packed {
     wasmtime::component::bindgen!({ world: "validator-plugin", path: "plugin-sdk/wit" });
 }
-mod packed {
+mod unpacked {
     wasmtime::component::bindgen!({
-        world: "packed",
-        path: "tests/fixtures/plugins/packed-abi-noop/wit",
+        world: "unpacked",
+        path: "tests/fixtures/plugins/unpacked-abi-noop/wit",
     });
 }
 
@@ -52,10 +54,10 @@ impl WasiView for Sandbox {
     }
 }
 
-impl current::luminate::plugin::types::Host for Sandbox {}
+impl packed::luminate::plugin::types::Host for Sandbox {}
 
-impl current::luminate::plugin::host::Host for Sandbox {
-    fn log(&mut self, _: current::luminate::plugin::host::LogLevel, _: String) {}
+impl packed::luminate::plugin::host::Host for Sandbox {
+    fn log(&mut self, _: packed::luminate::plugin::host::LogLevel, _: String) {}
     fn params(&mut self) -> String {
         "{}".into()
     }
@@ -86,8 +88,8 @@ fn median_ns_per_metric(mut call: impl FnMut() -> u128) -> u128 {
     times[CALLS / 2] / BATCH as u128
 }
 
-fn bench_current(engine: &Engine) -> u128 {
-    use current::luminate::plugin::types::{Dimension, Metric};
+fn bench_unpacked(engine: &Engine) -> u128 {
+    use unpacked::luminate::unpacked::types::{Dimension, Metric};
     let batch: Vec<Metric> = (0..BATCH)
         .map(|i| Metric {
             name: "http_request_duration_seconds".into(),
@@ -99,20 +101,17 @@ fn bench_current(engine: &Engine) -> u128 {
                 .collect(),
         })
         .collect();
-    let component = Component::from_file(engine, NOOP_VALIDATOR).unwrap();
+    let component = Component::from_file(engine, UNPACKED_ABI_NOOP).unwrap();
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
-    current::ValidatorPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).unwrap();
-    let pre =
-        current::ValidatorPluginPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+    let pre = unpacked::UnpackedPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
     median_ns_per_metric(|| {
         let mut store = store(engine);
         let plugin = pre.instantiate(&mut store).unwrap();
         let start = Instant::now();
         let verdicts = plugin
-            .luminate_plugin_validator()
+            .luminate_unpacked_validator()
             .call_validate(&mut store, &batch)
-            .unwrap()
             .unwrap();
         let elapsed = start.elapsed().as_nanos();
         assert_eq!(verdicts.len(), BATCH);
@@ -121,13 +120,13 @@ fn bench_current(engine: &Engine) -> u128 {
 }
 
 fn bench_packed(engine: &Engine) -> u128 {
-    use packed::luminate::packed::types::{Batch, PackedDimension, PackedMetric, Span};
+    use packed::luminate::plugin::types::{MetricBatch, PackedDimension, PackedMetric, Span};
     let mut text = String::new();
     let mut span = |s: &str| {
-        let start = text.len() as u32;
+        let offset = text.len() as u32;
         text.push_str(s);
         Span {
-            start,
+            offset,
             len: s.len() as u32,
         }
     };
@@ -150,22 +149,24 @@ fn bench_packed(engine: &Engine) -> u128 {
             dimension_count: 3,
         });
     }
-    let batch = Batch {
+    let batch = MetricBatch {
         text,
         metrics,
         dimensions: packed_dimensions,
     };
-    let component = Component::from_file(engine, PACKED_ABI_NOOP).unwrap();
+    let component = Component::from_file(engine, NOOP_VALIDATOR).unwrap();
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
-    let pre = packed::PackedPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+    packed::ValidatorPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).unwrap();
+    let pre = packed::ValidatorPluginPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
     median_ns_per_metric(|| {
         let mut store = store(engine);
         let plugin = pre.instantiate(&mut store).unwrap();
         let start = Instant::now();
         let verdicts = plugin
-            .luminate_packed_validator()
+            .luminate_plugin_validator()
             .call_validate(&mut store, &batch)
+            .unwrap()
             .unwrap();
         let elapsed = start.elapsed().as_nanos();
         assert_eq!(verdicts.len(), BATCH);
@@ -177,11 +178,11 @@ fn main() {
     let engine = Engine::default();
     println!("no-op validator, {BATCH} metrics × 3 dimensions, median of {CALLS} calls");
     println!(
-        "current ABI (list<metric> of strings): {:>6} ns/metric",
-        bench_current(&engine)
+        "packed ABI, 0.1.0 (one text buffer + spans, SDK decode): {:>6} ns/metric",
+        bench_packed(&engine)
     );
     println!(
-        "packed ABI  (one text buffer + spans): {:>6} ns/metric",
-        bench_packed(&engine)
+        "unpacked layout   (list<metric> of strings):             {:>6} ns/metric",
+        bench_unpacked(&engine)
     );
 }
