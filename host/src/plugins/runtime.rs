@@ -743,10 +743,16 @@ impl PluginRuntime {
         };
         let cx = self.context(&plugin, binding.params_json.clone(), false);
         let call = plugin.clone();
+        let validator = self.validator.clone();
+        // Checked on the blocking pool too: the output can be large.
         let (result, _) = self
-            .on_blocking_pool(move |engine| engine.enrich(&call.compiled, &cx, &batch))
+            .on_blocking_pool(move |engine| {
+                let (result, logs) = engine.enrich(&call.compiled, &cx, &batch);
+                let checked =
+                    result.and_then(|added| check_enrichment(&validator, &added).map(|()| added));
+                (checked, logs)
+            })
             .await;
-        let result = result.and_then(|added| self.check_enrichment(&added).map(|()| added));
         self.record(&plugin, tenant, result.as_ref().map(|_| ()));
         let added = match result {
             Ok(added) => added,
@@ -799,21 +805,6 @@ impl PluginRuntime {
             },
             changed,
         }
-    }
-
-    fn check_enrichment(&self, added: &[Vec<wit::Dimension>]) -> Result<(), CallFailure> {
-        for d in added.iter().flatten() {
-            if d.key.starts_with(RESERVED_PREFIX) {
-                return Err(CallFailure::InvalidOutput(format!(
-                    "tried to set the reserved dimension {:?}",
-                    super::logging::truncate(&d.key, 64)
-                )));
-            }
-            self.validator
-                .validate_dimension(&d.key, &d.value)
-                .map_err(|e| CallFailure::InvalidOutput(e.to_string()))?;
-        }
-        Ok(())
     }
 
     /// Streams each group's points through the aggregator `name`, as
@@ -877,12 +868,16 @@ impl PluginRuntime {
                         (r.map(DryRunOutput::Verdicts), logs)
                     }
                     PluginKind::Enricher => {
+                        let validator = self.validator.clone();
                         let (r, logs) = self
                             .on_blocking_pool(move |engine| {
-                                engine.enrich(&call.compiled, &cx, &batch)
+                                let (r, logs) = engine.enrich(&call.compiled, &cx, &batch);
+                                let checked = r.and_then(|added| {
+                                    check_enrichment(&validator, &added).map(|()| added)
+                                });
+                                (checked, logs)
                             })
                             .await;
-                        let r = r.and_then(|added| self.check_enrichment(&added).map(|()| added));
                         (
                             r.map(|added| {
                                 DryRunOutput::Enrichments(
@@ -947,4 +942,24 @@ impl PluginRuntime {
     ) -> Result<super::reload::DirectoryWatcher, PluginAdminError> {
         super::reload::DirectoryWatcher::start(self.clone(), dir.to_path_buf()).await
     }
+}
+
+/// Enricher output the host refuses: a reserved (`_`) key, or a key or
+/// value that client input could not have either.
+fn check_enrichment(
+    validator: &Validator,
+    added: &[Vec<wit::Dimension>],
+) -> Result<(), CallFailure> {
+    for d in added.iter().flatten() {
+        if d.key.starts_with(RESERVED_PREFIX) {
+            return Err(CallFailure::InvalidOutput(format!(
+                "tried to set the reserved dimension {:?}",
+                super::logging::truncate(&d.key, 64)
+            )));
+        }
+        validator
+            .validate_dimension(&d.key, &d.value)
+            .map_err(|e| CallFailure::InvalidOutput(e.to_string()))?;
+    }
+    Ok(())
 }
