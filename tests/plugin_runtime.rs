@@ -928,9 +928,8 @@ async fn each_plugin_of_a_chain_sees_the_batch_as_the_steps_before_left_it() {
     )
     .await
     .unwrap();
-    let store = Arc::new(
-        RocksStore::open(dir.path().join("data"), RocksOptions::default()).unwrap(),
-    );
+    let store =
+        Arc::new(RocksStore::open(dir.path().join("data"), RocksOptions::default()).unwrap());
     let pipeline = WritePipeline::new(
         Validator::new(ValidationLimits::default()),
         store.clone(),

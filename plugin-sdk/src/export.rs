@@ -45,9 +45,7 @@ pub(crate) mod bindings {
 /// types, the trait, and back.
 pub mod glue {
     use super::bindings::validator::luminate::plugin::types as wit;
-    use crate::{
-        Aggregator, Config, Dimension, Enricher, PluginError, Sample, Validator, Verdict,
-    };
+    use crate::{Aggregator, Config, Dimension, Enricher, PluginError, Sample, Validator, Verdict};
 
     pub type WitMetricBatch = wit::MetricBatch;
     pub type WitDimension = wit::Dimension;
@@ -59,7 +57,9 @@ pub mod glue {
     pub use super::bindings::enricher::exports::luminate::plugin::enricher::Guest as EnricherGuest;
     pub use super::bindings::validator::exports::luminate::plugin::validator::Guest as ValidatorGuest;
 
-    pub fn validate<V: Validator>(batch: WitMetricBatch) -> Result<Vec<WitVerdict>, WitPluginError> {
+    pub fn validate<V: Validator>(
+        batch: WitMetricBatch,
+    ) -> Result<Vec<WitVerdict>, WitPluginError> {
         let config = call_config()?;
         let dimensions = crate::batch::dimensions(&batch.text, &batch.dimensions)?;
         let metrics = crate::batch::metrics(&batch.text, &batch.metrics, &dimensions)?;

@@ -59,10 +59,7 @@ impl WriteStage for PluginWriteStage {
             let wire = packed
                 .get_or_insert_with(|| Arc::new(WireBatch::new(batch.metrics())))
                 .clone();
-            let outcome = self
-                .runtime
-                .run_validator_on(&tenant, binding, &wire)
-                .await;
+            let outcome = self.runtime.run_validator_on(&tenant, binding, &wire).await;
             if outcome != StepOutcome::AcceptAll {
                 packed = None;
             }
