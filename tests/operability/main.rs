@@ -6,6 +6,10 @@ mod deploy;
 mod docs;
 mod logs;
 mod openapi;
+/// Path constants of the components the root build.rs compiles.
+mod plugins {
+    include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
+}
 mod schema;
 mod self_metrics;
 mod server;

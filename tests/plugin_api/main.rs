@@ -79,7 +79,7 @@ fn point(name: &str, value: f64, dims: Value) -> Value {
 async fn a_bare_upload_gets_its_kind_from_exports_and_its_version_from_its_hash() {
     let server = TestServer::start().await;
     let reply = upload(&server, "name-policy", NAME_POLICY, &[]).await;
-    assert_eq!(reply.status.as_u16(), 201, "{reply:?}");
+    assert_eq!(reply.status.as_u16(), 200, "{reply:?}");
     assert_eq!(reply.body["kind"], "validator");
     assert_eq!(reply.body["status"], "active");
     let hash = reply.body["hash"].as_str().unwrap().to_owned();
@@ -102,11 +102,7 @@ async fn a_bare_upload_gets_its_kind_from_exports_and_its_version_from_its_hash(
         ],
     )
     .await;
-    assert_eq!(
-        reply.status.as_u16(),
-        200,
-        "a new version of an existing plugin: {reply:?}"
-    );
+    assert_eq!(reply.status.as_u16(), 200, "a new version: {reply:?}");
     assert_eq!(reply.body["version"], "1.4.2");
     assert_eq!(reply.body["deadlineMs"], 20);
     upload(&server, "x", NAME_POLICY, &[("plugin-kind", "enricher")])
@@ -455,7 +451,7 @@ async fn global_plugins_need_the_operator_token() {
         .assert_error(401, "invalid_operator_token");
     let operator = [("luminate-operator-token", OPERATOR_TOKEN)];
     let reply = upload(&server, "shared", NAME_POLICY, &operator).await;
-    assert_eq!(reply.status.as_u16(), 201, "{reply:?}");
+    assert_eq!(reply.status.as_u16(), 200, "{reply:?}");
     assert_eq!(reply.body["scope"], "global");
     // Tenants see and bind global plugins, but cannot delete them.
     assert_eq!(
@@ -596,7 +592,7 @@ async fn a_tenant_never_sees_or_binds_another_tenants_plugins() {
             .await
             .status
             .as_u16(),
-        201
+        200
     );
     assert!(listed(&globex.get("/api/v1/plugins").await.ok(), "policy").is_null());
     put_bindings(&globex, json!({"validators": [{"plugin": "policy"}]}))
@@ -616,7 +612,7 @@ async fn a_tenant_never_sees_or_binds_another_tenants_plugins() {
             .await
             .status
             .as_u16(),
-        201
+        200
     );
     assert_eq!(
         listed(&acme.get("/api/v1/plugins").await.ok(), "policy")["kind"],
@@ -648,7 +644,7 @@ async fn hostile_plugins_are_contained_while_another_tenants_writes_keep_succeed
         };
         assert_eq!(
             upload(&evil, name, path, headers).await.status.as_u16(),
-            201
+            200
         );
     }
     upload(
@@ -746,5 +742,38 @@ async fn hostile_plugins_are_contained_while_another_tenants_writes_keep_succeed
             "{name}: {evil_plugins:#}"
         );
     }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn operator_default_chain_applies_until_a_tenant_sets_its_own() {
+    let plugins_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        plugins_dir.path().join("house-rules.wasm"),
+        wasm(NAME_POLICY),
+    )
+    .unwrap();
+    let server = TestServer::start_with(|c| {
+        c.plugins.dir = Some(plugins_dir.path().to_path_buf());
+        c.plugins.defaults =
+            serde_json::from_value(json!({"validators": [{"plugin": "house-rules",
+            "params": {"requiredDimensions": ["team"]}, "onFailure": "fail-closed"}]}))
+            .unwrap();
+    })
+    .await;
+    let reply = server.write(json!([point("a", 1.0, json!({}))])).await.ok();
+    assert_eq!(reply["errors"][0]["code"], "plugin_rejected", "{reply}");
+    assert_eq!(
+        server.get("/api/v1/bindings").await.ok()["validators"][0]["plugin"],
+        "house-rules"
+    );
+    let row = listed(&server.get("/api/v1/plugins").await.ok(), "house-rules");
+    assert_eq!(
+        (row["scope"].as_str(), row["bindings"].clone()),
+        (Some("global"), json!(["*"]))
+    );
+    put_bindings(&server, json!({"validators": []})).await.ok();
+    let reply = server.write(json!([point("a", 1.0, json!({}))])).await.ok();
+    assert_eq!(reply["accepted"], 1, "{reply}");
     server.stop().await;
 }

@@ -285,7 +285,6 @@ async fn upload(
     }
     let manifest = manifest_from_headers(&headers)?;
     let scope = manager.scope();
-    let existed = state.plugins.get(&scope, &name).is_some();
     let installed = state.plugins.upload(scope, &name, manifest, body).await?;
     let summary = state
         .plugins
@@ -295,15 +294,11 @@ async fn upload(
         })
         .into_iter()
         .find(|s| s.name == *installed.name && s.scope == installed.scope);
-    let status = if existed {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
     let body = summary
         .map(|s| summary_json(&s, &manager))
         .unwrap_or(Value::Null);
-    Ok((status, Json(body)).into_response())
+    // 200 whether the name is new or not: PUT installs this version.
+    Ok((StatusCode::OK, Json(body)).into_response())
 }
 
 async fn remove(

@@ -69,3 +69,44 @@ impl PluginsConfig {
         data_dir.join("plugin-store")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::FailurePolicy;
+
+    #[test]
+    fn the_plugins_section_reads_from_toml() {
+        let config: crate::config::Config = toml::from_str(
+            r#"
+            [plugins]
+            dir = "/srv/plugins"
+            deadline = "20ms"
+            quarantine_after = 3
+            operator_token = "op"
+
+            [[plugins.defaults.validators]]
+            plugin = "name-policy"
+            params = { requiredDimensions = ["team"] }
+            onFailure = "fail-closed"
+
+            [[plugins.tenants.acme.enrichers]]
+            plugin = "lookup"
+            "#,
+        )
+        .unwrap();
+        let p = config.plugins;
+        assert_eq!(p.dir.as_deref(), Some(Path::new("/srv/plugins")));
+        assert_eq!(p.deadline.get(), std::time::Duration::from_millis(20));
+        assert_eq!(
+            p.defaults.validators[0].on_failure,
+            FailurePolicy::FailClosed
+        );
+        assert_eq!(
+            p.defaults.validators[0].params["requiredDimensions"][0],
+            "team"
+        );
+        assert_eq!(p.tenants["acme"].enrichers[0].plugin, "lookup");
+        assert!(toml::from_str::<crate::config::Config>("[plugins]\ndeadline_ms = 5\n").is_err());
+    }
+}

@@ -76,6 +76,14 @@ pub enum StepOutcome {
     RejectAll { code: &'static str, message: String },
 }
 
+/// What one enricher of the chain did.
+#[derive(Debug, PartialEq)]
+pub struct EnrichmentStep {
+    pub outcome: StepOutcome,
+    /// Some metric got dimensions: the packed batch is stale.
+    pub changed: bool,
+}
+
 /// Rejection codes the write path reports.
 pub mod codes {
     /// A validator's verdict.
@@ -631,6 +639,18 @@ impl PluginRuntime {
         binding: &ResolvedBinding,
         metrics: &[Metric],
     ) -> StepOutcome {
+        let batch = Arc::new(WireBatch::new(metrics));
+        self.run_validator_on(tenant, binding, &batch).await
+    }
+
+    /// [`run_validator`](Self::run_validator) on a batch already packed,
+    /// so a chain packs it once for all its plugins.
+    pub async fn run_validator_on(
+        &self,
+        tenant: &TenantId,
+        binding: &ResolvedBinding,
+        batch: &Arc<WireBatch>,
+    ) -> StepOutcome {
         let plugin = match self.bound_plugin(tenant, binding, PluginKind::Validator) {
             Ok(plugin) => plugin,
             Err(failure) => {
@@ -641,7 +661,7 @@ impl PluginRuntime {
                 return self.on_failure(binding, PluginKind::Validator, &failure);
             }
         };
-        let batch = WireBatch::new(metrics);
+        let batch = batch.clone();
         let cx = self.context(&plugin, binding.params_json.clone(), false);
         let call = plugin.clone();
         let (result, _) = self
@@ -684,6 +704,26 @@ impl PluginRuntime {
         binding: &ResolvedBinding,
         metrics: &mut [Metric],
     ) -> StepOutcome {
+        let batch = Arc::new(WireBatch::new(metrics));
+        self.run_enricher_on(tenant, binding, &batch, metrics)
+            .await
+            .outcome
+    }
+
+    /// [`run_enricher`](Self::run_enricher) with `metrics` already packed
+    /// as `batch`; says whether any metric changed, i.e. whether `batch` is
+    /// now stale for the plugins after this one.
+    pub async fn run_enricher_on(
+        &self,
+        tenant: &TenantId,
+        binding: &ResolvedBinding,
+        batch: &Arc<WireBatch>,
+        metrics: &mut [Metric],
+    ) -> EnrichmentStep {
+        let unchanged = |outcome| EnrichmentStep {
+            outcome,
+            changed: false,
+        };
         let plugin = match self.bound_plugin(tenant, binding, PluginKind::Enricher) {
             Ok(plugin) => plugin,
             Err(failure) => {
@@ -691,24 +731,39 @@ impl PluginRuntime {
                     .calls
                     .with_label_values(&[&binding.plugin, failure.label()])
                     .inc();
-                return self.on_failure(binding, PluginKind::Enricher, &failure);
+                return unchanged(self.on_failure(binding, PluginKind::Enricher, &failure));
             }
         };
-        let batch = WireBatch::new(metrics);
+        // A stale batch would attribute additions to the wrong metrics.
+        let batch = if batch.len() == metrics.len() {
+            batch.clone()
+        } else {
+            debug_assert!(false, "the packed batch does not match the metrics");
+            Arc::new(WireBatch::new(metrics))
+        };
         let cx = self.context(&plugin, binding.params_json.clone(), false);
         let call = plugin.clone();
+        let validator = self.validator.clone();
+        // Checked on the blocking pool too: the output can be large.
         let (result, _) = self
-            .on_blocking_pool(move |engine| engine.enrich(&call.compiled, &cx, &batch))
+            .on_blocking_pool(move |engine| {
+                let (result, logs) = engine.enrich(&call.compiled, &cx, &batch);
+                let checked =
+                    result.and_then(|added| check_enrichment(&validator, &added).map(|()| added));
+                (checked, logs)
+            })
             .await;
-        let result = result.and_then(|added| self.check_enrichment(&added).map(|()| added));
         self.record(&plugin, tenant, result.as_ref().map(|_| ()));
         let added = match result {
             Ok(added) => added,
-            Err(failure) => return self.on_failure(binding, PluginKind::Enricher, &failure),
+            Err(failure) => {
+                return unchanged(self.on_failure(binding, PluginKind::Enricher, &failure));
+            }
         };
         let max_dimensions = self.validator.limits().max_dimensions;
         let mut verdicts = Vec::with_capacity(metrics.len());
         let mut any_rejected = false;
+        let mut changed = false;
         for (metric, dims) in metrics.iter_mut().zip(added) {
             if dims.is_empty() {
                 verdicts.push(None);
@@ -739,28 +794,17 @@ impl PluginRuntime {
                 continue;
             }
             metric.dimensions = enriched;
+            changed = true;
             verdicts.push(None);
         }
-        if any_rejected {
-            StepOutcome::PerMetric(verdicts)
-        } else {
-            StepOutcome::AcceptAll
+        EnrichmentStep {
+            outcome: if any_rejected {
+                StepOutcome::PerMetric(verdicts)
+            } else {
+                StepOutcome::AcceptAll
+            },
+            changed,
         }
-    }
-
-    fn check_enrichment(&self, added: &[Vec<wit::Dimension>]) -> Result<(), CallFailure> {
-        for d in added.iter().flatten() {
-            if d.key.starts_with(RESERVED_PREFIX) {
-                return Err(CallFailure::InvalidOutput(format!(
-                    "tried to set the reserved dimension {:?}",
-                    super::logging::truncate(&d.key, 64)
-                )));
-            }
-            self.validator
-                .validate_dimension(&d.key, &d.value)
-                .map_err(|e| CallFailure::InvalidOutput(e.to_string()))?;
-        }
-        Ok(())
     }
 
     /// Streams each group's points through the aggregator `name`, as
@@ -824,12 +868,16 @@ impl PluginRuntime {
                         (r.map(DryRunOutput::Verdicts), logs)
                     }
                     PluginKind::Enricher => {
+                        let validator = self.validator.clone();
                         let (r, logs) = self
                             .on_blocking_pool(move |engine| {
-                                engine.enrich(&call.compiled, &cx, &batch)
+                                let (r, logs) = engine.enrich(&call.compiled, &cx, &batch);
+                                let checked = r.and_then(|added| {
+                                    check_enrichment(&validator, &added).map(|()| added)
+                                });
+                                (checked, logs)
                             })
                             .await;
-                        let r = r.and_then(|added| self.check_enrichment(&added).map(|()| added));
                         (
                             r.map(|added| {
                                 DryRunOutput::Enrichments(
@@ -894,4 +942,24 @@ impl PluginRuntime {
     ) -> Result<super::reload::DirectoryWatcher, PluginAdminError> {
         super::reload::DirectoryWatcher::start(self.clone(), dir.to_path_buf()).await
     }
+}
+
+/// Enricher output the host refuses: a reserved (`_`) key, or a key or
+/// value that client input could not have either.
+fn check_enrichment(
+    validator: &Validator,
+    added: &[Vec<wit::Dimension>],
+) -> Result<(), CallFailure> {
+    for d in added.iter().flatten() {
+        if d.key.starts_with(RESERVED_PREFIX) {
+            return Err(CallFailure::InvalidOutput(format!(
+                "tried to set the reserved dimension {:?}",
+                super::logging::truncate(&d.key, 64)
+            )));
+        }
+        validator
+            .validate_dimension(&d.key, &d.value)
+            .map_err(|e| CallFailure::InvalidOutput(e.to_string()))?;
+    }
+    Ok(())
 }
