@@ -22,6 +22,9 @@ use crate::limits::{
 };
 use crate::model::{TenantId, Validator};
 use crate::pipeline::{ReadPipeline, WritePipeline};
+use crate::plugins::PluginRuntime;
+use crate::plugins::reload::DirectoryWatcher;
+use crate::plugins::stage::PluginWriteStage;
 use crate::storage::rocks::{RocksOptions, RocksStore};
 use crate::storage::{MetricsStore, StorageError};
 
@@ -38,6 +41,8 @@ pub enum StartError {
     Tls(#[from] TlsError),
     #[error("{0}")]
     Unsupported(String),
+    #[error("cannot start the plugin runtime: {0}")]
+    Plugins(#[from] crate::plugins::PluginAdminError),
     /// A configuration problem with keys (exit code 2, like other config errors).
     #[error(transparent)]
     Auth(#[from] crate::auth::KeyError),
@@ -82,6 +87,7 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn MetricsStore>, StartE
 pub async fn build_state(
     config: &Config,
     store: Arc<dyn MetricsStore>,
+    plugins: Arc<PluginRuntime>,
 ) -> Result<AppState, StartError> {
     let default_tenant = TenantId::new(&config.default_tenant)
         .map_err(|e| StartError::Unsupported(format!("default_tenant: {e}")))?;
@@ -90,11 +96,14 @@ pub async fn build_state(
         Validator::new(config.validation.clone()),
         store.clone(),
         config.api.max_metrics_per_request,
-    );
+    )
+    // Plugin validators and enrichers run before the limits count series.
+    .with_stage(Arc::new(PluginWriteStage::new(plugins.clone())));
     if config.limits.enabled {
         writes = writes.with_stage(Arc::new(CardinalityStage::new(cardinality.clone(), rates)));
     }
-    let reads = ReadPipeline::new(store.clone(), config.query.limits());
+    let reads = ReadPipeline::new(store.clone(), config.query.limits())
+        .with_aggregation_plugins(plugins.clone());
     Ok(AppState {
         writes: Arc::new(writes),
         reads: Arc::new(reads),
@@ -105,6 +114,7 @@ pub async fn build_state(
         access,
         cardinality,
         cardinality_top_n: config.limits.cardinality.report_top_n,
+        plugins,
     })
 }
 
@@ -155,6 +165,7 @@ pub struct RunningServer {
     serve: JoinHandle<std::io::Result<()>>,
     retention: Option<JoinHandle<()>>,
     lifecycle: LifecycleConfig,
+    _plugin_watcher: Option<DirectoryWatcher>,
     sketch_persister: JoinHandle<()>,
 }
 
@@ -176,7 +187,8 @@ pub async fn start_with_store(
         (Some(cert), Some(key)) => Some(load_server_config(cert, key)?),
         _ => None,
     };
-    let state = build_state(&config, store.clone()).await?;
+    let (plugins, plugin_watcher) = PluginRuntime::start(&config).await?;
+    let state = build_state(&config, store.clone(), plugins).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -239,6 +251,7 @@ pub async fn start_with_store(
         serve,
         retention,
         lifecycle: config.lifecycle.clone(),
+        _plugin_watcher: plugin_watcher,
         sketch_persister,
     })
 }

@@ -537,7 +537,7 @@ async fn bad_queries_get_a_clear_400() {
             "aggregation": {"plugin": "apdex"}, "timeRange": {"relative": "1h"}}),
         )
         .await
-        .assert_error(400, "plugins_unavailable");
+        .assert_error(422, "unknown_plugin");
     server.stop().await;
 }
 

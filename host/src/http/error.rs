@@ -134,6 +134,9 @@ impl From<crate::pipeline::ReadError> for ApiError {
             ReadError::PluginsUnavailable => {
                 ApiError::bad_request("plugins_unavailable", e.to_string())
             }
+            ReadError::Plugin { code, message } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+            }
             ReadError::Storage(e) => e.into(),
         }
     }

@@ -10,6 +10,7 @@
 //! - [`query`]: `POST /api/v1/query` (aggregate, range, rate).
 //! - [`discovery`]: metric names, dimension keys and values.
 //! - [`retention`]: `DELETE /api/v1/metrics/{name}`.
+//! - [`plugins`] + [`bindings`]: plugin management and tenants' plugin chains.
 //! - [`probes`]: `/healthz`, `/readyz`, `/startupz`.
 //! - [`timestamp`]: RFC 3339 or ms timestamps in requests.
 //! - [`auth`]: token, scope and request-rate checks as route layers; [`Caller`](auth::Caller).
@@ -19,11 +20,13 @@
 //! - [`shutdown`]: stop signals and the grace period; [`tls`]: HTTPS.
 
 pub mod auth;
+pub mod bindings;
 pub mod discovery;
 pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod openapi;
+pub mod plugins;
 pub mod probes;
 pub mod query;
 pub mod request_log;

@@ -67,6 +67,10 @@ pub fn router(state: AppState) -> Router {
         .merge(access.protect(write_routes(), Scope::Write, RateKind::WriteRequests))
         .merge(access.protect(read_routes(), Scope::Read, RateKind::QueryRequests))
         .merge(access.protect(admin_routes(), Scope::Admin, RateKind::QueryRequests))
+        // Plugin management checks its own caller: the operator token is
+        // not a tenant token (see http/plugins.rs).
+        .merge(super::plugins::routes())
+        .merge(super::bindings::routes())
         .layer(DefaultBodyLimit::max(state.api.max_body_bytes))
         .layer(
             // Only the gzip and zstd decoders are compiled in.

@@ -17,6 +17,7 @@ pub struct AppState {
     /// The tenant every request acts for until authentication decides it.
     pub default_tenant: TenantId,
     pub lifecycle: Arc<Lifecycle>,
+    pub plugins: Arc<crate::plugins::PluginRuntime>,
     /// Authentication, scopes and request-rate limits (route layers).
     pub access: super::auth::AccessControl,
     /// Series estimates for `GET /api/v1/cardinality`; persisted on shutdown.

@@ -51,6 +51,9 @@ pub enum ReadError {
     /// A plugin aggregation was asked for but no plugin runtime is running.
     #[error("plugin aggregations are not available on this server")]
     PluginsUnavailable,
+    /// The aggregation plugin failed (or is unknown, or of another kind).
+    #[error("{message}")]
+    Plugin { code: &'static str, message: String },
     #[error(transparent)]
     Storage(#[from] StorageError),
 }

@@ -1,1 +1,54 @@
-//! WebAssembly plugins: runtime, registry, bindings and hot reload (issue 4).
+//! WebAssembly plugins (issue 4): a sandboxed runtime, a registry of
+//! installed versions, per-tenant bindings with failure policies, and hot
+//! reload. The ABI is `plugin-sdk/wit/plugin.wit` (`luminate:plugin@0.1.0`).
+//!
+//! Invariants:
+//! - one `Engine`; each plugin version compiled once; a fresh `Store` per
+//!   call with a memory cap and an epoch deadline; WASI linked with nothing
+//!   granted;
+//! - a plugin failure affects only its call, then the binding's policy
+//!   (fail-open / fail-closed) decides; repeated failures quarantine it;
+//! - plugins never see the tenant or reserved (`_`) dimensions and cannot
+//!   set them;
+//! - the runtime never sees storage or HTTP.
+//!
+//! - [`runtime`]: [`PluginRuntime`], the facade the server uses.
+//! - [`engine`]: the wasmtime engine, compilation and calls.
+//! - [`sandbox`]: the store's data and the capability-free WASI context.
+//! - [`limits`]: the per-call memory limiter.
+//! - [`abi`]: the ABI version check and kind detection.
+//! - [`registry`]: installed versions with atomic swap.
+//! - [`bindings`]: tenants' chains, params and failure policies.
+//! - [`quarantine`]: failure accounting.
+//! - [`reload`]: the watched plugins directory.
+//! - [`repository`]: durable storage of uploads and chains.
+//! - [`stage`]: where plugins join the write and query pipelines.
+//! - [`manifest`], [`config`], [`telemetry`], [`logging`], [`wit`].
+
+pub mod abi;
+pub mod bindings;
+pub mod config;
+pub mod engine;
+pub mod limits;
+pub mod logging;
+pub mod manifest;
+pub mod quarantine;
+pub mod registry;
+pub mod reload;
+pub mod repository;
+pub mod runtime;
+pub mod sandbox;
+pub mod stage;
+pub mod telemetry;
+pub mod wit;
+
+pub use abi::{ABI_VERSION, PluginKind};
+pub use bindings::{Binding, BindingSet, FailurePolicy};
+pub use config::PluginsConfig;
+pub use engine::CallFailure;
+pub use manifest::Manifest;
+pub use registry::{PluginScope, PluginSource};
+pub use repository::{FsPluginRepository, MemoryPluginRepository, PluginRepository};
+pub use runtime::{
+    AggregationError, DryRunInput, DryRunOutput, PluginAdminError, PluginRuntime, StepOutcome,
+};

@@ -1,0 +1,71 @@
+//! The `[plugins]` config section.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::bindings::BindingSet;
+use crate::config::ConfigDuration;
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// The watched directory for operator (global) plugins:
+    /// `<name>.wasm` plus an optional `<name>.toml` manifest.
+    /// Defaults to `<data_dir>/plugins`.
+    pub dir: Option<PathBuf>,
+    /// Watch `dir` and hot-reload changes.
+    pub watch: bool,
+    /// Memory cap of one call, unless the plugin's manifest sets one.
+    pub memory_limit_bytes: u64,
+    /// Ceiling for per-plugin memory caps; sizes the instance pool's slots.
+    pub max_memory_limit_bytes: u64,
+    /// Deadline of one call, unless the plugin's manifest sets one.
+    pub deadline: ConfigDuration,
+    /// Bound on one aggregation query's plugin time as a whole.
+    pub aggregation_budget: ConfigDuration,
+    /// Plugin instances alive at once (the pool size); callers beyond it wait.
+    pub max_concurrent_calls: u32,
+    /// Consecutive failures that quarantine a plugin; 0 disables quarantine.
+    pub quarantine_after: u32,
+    /// Log lines per second one plugin may write to the server log.
+    pub log_lines_per_second: u32,
+    /// The credential for global plugin management (header
+    /// `Luminate-Operator-Token`); none disables global uploads via the API.
+    pub operator_token: Option<String>,
+    /// The chain of every tenant that has none of its own.
+    pub defaults: BindingSet,
+    /// Per-tenant chains set by the operator; a tenant's own API-set chain wins.
+    pub tenants: BTreeMap<String, BindingSet>,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            watch: true,
+            memory_limit_bytes: 16 << 20,
+            max_memory_limit_bytes: 256 << 20,
+            deadline: ConfigDuration::from_millis(50),
+            aggregation_budget: ConfigDuration::from_millis(10_000),
+            max_concurrent_calls: 64,
+            quarantine_after: 10,
+            log_lines_per_second: 100,
+            operator_token: None,
+            defaults: BindingSet::default(),
+            tenants: BTreeMap::new(),
+        }
+    }
+}
+
+impl PluginsConfig {
+    pub fn watched_dir(&self, data_dir: &Path) -> PathBuf {
+        self.dir.clone().unwrap_or_else(|| data_dir.join("plugins"))
+    }
+
+    /// Where uploaded plugins and tenants' chains are kept.
+    pub fn store_dir(data_dir: &Path) -> PathBuf {
+        data_dir.join("plugin-store")
+    }
+}

@@ -1,0 +1,492 @@
+//! The one wasmtime `Engine`, and how a plugin is compiled and called.
+//!
+//! - Component model, epoch interruption and the pooling allocator; a
+//!   semaphore with one permit per pool slot so callers queue instead of
+//!   failing when every slot is busy (cf. wasmtime's fast_instantiation
+//!   example).
+//! - Each plugin version is compiled once into an `InstancePre`.
+//! - Every call gets a FRESH `Store` with its own memory cap and epoch
+//!   deadline, so nothing leaks between tenants or requests and a trap, a
+//!   timeout or an exhausted memory affects only that call.
+//! - Calls are synchronous and CPU-bound; `runtime.rs` runs them on the
+//!   blocking pool, never on the async executor.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+use super::abi::{self, AbiError, PluginKind};
+use super::logging::{LogBudget, PluginLogger, truncate};
+use super::sandbox::{CallState, sandboxed_linker};
+use super::wit::{self, AggregatorPluginPre, EnricherPluginPre, ValidatorPluginPre, WitMetric};
+
+/// How often the epoch advances; deadlines are rounded up to it.
+const EPOCH_TICK: Duration = Duration::from_millis(2);
+/// Longest reason or error text kept from a plugin, in bytes.
+const MAX_TEXT_BYTES: usize = 1024;
+/// Samples per aggregator `update` call.
+const SAMPLES_PER_UPDATE: usize = 8192;
+/// Largest aggregator state carried between calls.
+const MAX_STATE_BYTES: usize = 1 << 20;
+
+#[derive(Clone, Debug)]
+pub struct EngineSettings {
+    /// Pool slots: component instances alive at once.
+    pub max_instances: u32,
+    /// The largest memory cap any plugin may have (sizes the pool's slots).
+    pub max_memory_bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Abi(#[from] AbiError),
+    #[error("the component does not compile: {0}")]
+    Compile(String),
+    #[error("the component needs imports this server does not provide: {0}")]
+    Link(String),
+}
+
+/// Why one plugin call failed. Each is contained to that call.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CallFailure {
+    #[error("exceeded its deadline of {0:?}")]
+    Timeout(Duration),
+    #[error("exceeded its memory limit of {0} bytes")]
+    MemoryLimit(u64),
+    #[error("trapped: {0}")]
+    Trap(String),
+    #[error("reported invalid config: {0}")]
+    InvalidConfig(String),
+    #[error("reported failure: {0}")]
+    Failed(String),
+    #[error("returned {got} results for {expected} inputs")]
+    WrongLength { expected: usize, got: usize },
+    #[error("returned invalid output: {0}")]
+    InvalidOutput(String),
+    #[error("is quarantined after repeated failures")]
+    Quarantined,
+    #[error("is not installed")]
+    NotInstalled,
+    #[error("is a {actual}, but is bound as a {expected}")]
+    WrongKind {
+        expected: PluginKind,
+        actual: PluginKind,
+    },
+    #[error("could not be instantiated: {0}")]
+    Instantiate(String),
+}
+
+impl CallFailure {
+    /// A stable label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Timeout(_) => "timeout",
+            Self::MemoryLimit(_) => "memory_limit",
+            Self::Trap(_) => "trap",
+            Self::InvalidConfig(_) => "invalid_config",
+            Self::Failed(_) => "failed",
+            Self::WrongLength { .. } => "wrong_length",
+            Self::InvalidOutput(_) => "invalid_output",
+            Self::Quarantined => "quarantined",
+            Self::NotInstalled => "not_installed",
+            Self::WrongKind { .. } => "wrong_kind",
+            Self::Instantiate(_) => "instantiate",
+        }
+    }
+
+    /// Failures that are the plugin's own fault count towards quarantine.
+    pub fn is_plugin_fault(&self) -> bool {
+        !matches!(
+            self,
+            Self::Quarantined | Self::NotInstalled | Self::WrongKind { .. } | Self::Instantiate(_)
+        )
+    }
+}
+
+/// What a call may use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallLimits {
+    pub memory_bytes: u64,
+    pub deadline: Duration,
+}
+
+enum KindPre {
+    Validator(ValidatorPluginPre<CallState>),
+    Enricher(EnricherPluginPre<CallState>),
+    Aggregator(AggregatorPluginPre<CallState>),
+}
+
+/// One plugin version, compiled and linked once, instantiated per call.
+pub struct CompiledPlugin {
+    kind: PluginKind,
+    pre: KindPre,
+}
+
+impl CompiledPlugin {
+    pub fn kind(&self) -> PluginKind {
+        self.kind
+    }
+}
+
+/// Who is calling and with what: the per-call context.
+pub struct CallContext {
+    pub plugin: Arc<str>,
+    pub version: Arc<str>,
+    pub limits: CallLimits,
+    pub params: Arc<str>,
+    pub log_budget: Arc<LogBudget>,
+    /// Return the plugin's log lines to the caller (dry runs).
+    pub capture_logs: bool,
+}
+
+/// A finished call's log lines, when captured.
+pub type CapturedLogs = Vec<(wit::LogLevel, String)>;
+
+pub struct PluginEngine {
+    engine: Engine,
+    linker: Linker<CallState>,
+    slots: Arc<Semaphore>,
+    ticker: EpochTicker,
+}
+
+impl PluginEngine {
+    pub fn new(settings: &EngineSettings) -> wasmtime::Result<Self> {
+        let instances = settings.max_instances.max(1);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(instances)
+            .total_core_instances(instances.saturating_mul(8))
+            .total_memories(instances.saturating_mul(2))
+            .total_tables(instances.saturating_mul(4))
+            .max_core_instances_per_component(16)
+            .max_memories_per_component(2)
+            .max_tables_per_component(8)
+            .max_memory_size(usize::try_from(settings.max_memory_bytes).unwrap_or(usize::MAX));
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config)?;
+        let linker = sandboxed_linker(&engine)?;
+        let ticker = EpochTicker::start(&engine);
+        Ok(Self {
+            engine,
+            linker,
+            slots: Arc::new(Semaphore::new(instances as usize)),
+            ticker,
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Waits for a free pool slot; hold the permit for the whole call.
+    pub async fn acquire_slot(&self) -> OwnedSemaphorePermit {
+        // The semaphore is never closed, so acquiring cannot fail.
+        match self.slots.clone().acquire_owned().await {
+            Ok(permit) => permit,
+            Err(_) => unreachable!("the plugin slot semaphore is never closed"),
+        }
+    }
+
+    /// Checks the ABI, compiles and links. CPU-heavy: call it off the
+    /// request path (the blocking pool).
+    pub fn compile(
+        &self,
+        bytes: &[u8],
+        declared_kind: Option<PluginKind>,
+    ) -> Result<CompiledPlugin, LoadError> {
+        abi::precheck(bytes)?;
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        let kind = abi::detect_kind(&self.engine, &component)?;
+        if let Some(declared) = declared_kind
+            && declared != kind
+        {
+            return Err(AbiError::KindMismatch {
+                declared,
+                detected: kind,
+            }
+            .into());
+        }
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let link = |e: wasmtime::Error| LoadError::Link(format!("{e:#}"));
+        let pre = match kind {
+            PluginKind::Validator => {
+                KindPre::Validator(ValidatorPluginPre::new(instance_pre).map_err(link)?)
+            }
+            PluginKind::Enricher => {
+                KindPre::Enricher(EnricherPluginPre::new(instance_pre).map_err(link)?)
+            }
+            PluginKind::Aggregator => {
+                KindPre::Aggregator(AggregatorPluginPre::new(instance_pre).map_err(link)?)
+            }
+        };
+        Ok(CompiledPlugin { kind, pre })
+    }
+
+    fn store(&self, cx: &CallContext) -> Store<CallState> {
+        let mut logger =
+            PluginLogger::new(cx.plugin.clone(), cx.version.clone(), cx.log_budget.clone());
+        if cx.capture_logs {
+            logger = logger.capturing();
+        }
+        let state = CallState::new(cx.limits.memory_bytes, cx.params.clone(), logger);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.epoch_deadline_trap();
+        self.arm_deadline(&mut store, cx.limits.deadline);
+        store
+    }
+
+    fn arm_deadline(&self, store: &mut Store<CallState>, deadline: Duration) {
+        store.set_epoch_deadline(self.ticker.ticks_for(deadline));
+    }
+
+    /// Validates a batch: exactly one verdict per metric.
+    pub fn validate(
+        &self,
+        plugin: &CompiledPlugin,
+        cx: &CallContext,
+        metrics: &[WitMetric],
+    ) -> (Result<Vec<Option<String>>, CallFailure>, CapturedLogs) {
+        let KindPre::Validator(pre) = &plugin.pre else {
+            return (
+                Err(wrong_kind(PluginKind::Validator, plugin.kind)),
+                Vec::new(),
+            );
+        };
+        let mut store = self.store(cx);
+        let result = (|| {
+            let instance = pre
+                .instantiate(&mut store)
+                .map_err(|e| instantiate_failure(&store, cx, e))?;
+            let verdicts = instance
+                .luminate_plugin_validator()
+                .call_validate(&mut store, metrics)
+                .map_err(|e| classify(&store, cx, e))?
+                .map_err(plugin_error)?;
+            if verdicts.len() != metrics.len() {
+                return Err(CallFailure::WrongLength {
+                    expected: metrics.len(),
+                    got: verdicts.len(),
+                });
+            }
+            Ok(verdicts
+                .into_iter()
+                .map(|v| match v {
+                    wit::Verdict::Accept => None,
+                    wit::Verdict::Reject(reason) => {
+                        Some(truncate(&reason, MAX_TEXT_BYTES).to_owned())
+                    }
+                })
+                .collect())
+        })();
+        (result, store.data_mut().logger.take_captured())
+    }
+
+    /// Enriches a batch: per metric, the dimensions to add or overwrite.
+    /// The caller checks what comes back against the host's rules.
+    pub fn enrich(
+        &self,
+        plugin: &CompiledPlugin,
+        cx: &CallContext,
+        metrics: &[WitMetric],
+    ) -> (Result<Vec<Vec<wit::Dimension>>, CallFailure>, CapturedLogs) {
+        let KindPre::Enricher(pre) = &plugin.pre else {
+            return (
+                Err(wrong_kind(PluginKind::Enricher, plugin.kind)),
+                Vec::new(),
+            );
+        };
+        let mut store = self.store(cx);
+        let result = (|| {
+            let instance = pre
+                .instantiate(&mut store)
+                .map_err(|e| instantiate_failure(&store, cx, e))?;
+            let added = instance
+                .luminate_plugin_enricher()
+                .call_enrich(&mut store, metrics)
+                .map_err(|e| classify(&store, cx, e))?
+                .map_err(plugin_error)?;
+            if added.len() != metrics.len() {
+                return Err(CallFailure::WrongLength {
+                    expected: metrics.len(),
+                    got: added.len(),
+                });
+            }
+            Ok(added)
+        })();
+        (result, store.data_mut().logger.take_captured())
+    }
+
+    /// Streams each group's samples through init → update… → finish, one
+    /// number per group. One store serves the whole query (one tenant, one
+    /// request); every export call gets its own deadline, and `budget`
+    /// bounds the query as a whole.
+    pub fn aggregate(
+        &self,
+        plugin: &CompiledPlugin,
+        cx: &CallContext,
+        groups: &[Vec<(i64, f64)>],
+        budget: Duration,
+    ) -> (Result<Vec<f64>, CallFailure>, CapturedLogs) {
+        let KindPre::Aggregator(pre) = &plugin.pre else {
+            return (
+                Err(wrong_kind(PluginKind::Aggregator, plugin.kind)),
+                Vec::new(),
+            );
+        };
+        let started = Instant::now();
+        let mut store = self.store(cx);
+        let result = (|| {
+            let instance = pre
+                .instantiate(&mut store)
+                .map_err(|e| instantiate_failure(&store, cx, e))?;
+            let api = instance.luminate_plugin_aggregator();
+            let mut out = Vec::with_capacity(groups.len());
+            let mut batch = Vec::with_capacity(SAMPLES_PER_UPDATE);
+            for group in groups {
+                if started.elapsed() > budget {
+                    return Err(CallFailure::Timeout(budget));
+                }
+                self.arm_deadline(&mut store, cx.limits.deadline);
+                let mut state = api
+                    .call_init(&mut store)
+                    .map_err(|e| classify(&store, cx, e))?
+                    .map_err(plugin_error)?;
+                for chunk in group.chunks(SAMPLES_PER_UPDATE) {
+                    check_state(&state)?;
+                    batch.clear();
+                    batch.extend(chunk.iter().map(|&(timestamp_ms, value)| wit::Sample {
+                        timestamp_ms,
+                        value,
+                    }));
+                    self.arm_deadline(&mut store, cx.limits.deadline);
+                    state = api
+                        .call_update(&mut store, &state, &batch)
+                        .map_err(|e| classify(&store, cx, e))?
+                        .map_err(plugin_error)?;
+                }
+                check_state(&state)?;
+                self.arm_deadline(&mut store, cx.limits.deadline);
+                let value = api
+                    .call_finish(&mut store, &state)
+                    .map_err(|e| classify(&store, cx, e))?
+                    .map_err(plugin_error)?;
+                out.push(value);
+            }
+            Ok(out)
+        })();
+        (result, store.data_mut().logger.take_captured())
+    }
+}
+
+fn check_state(state: &[u8]) -> Result<(), CallFailure> {
+    if state.len() > MAX_STATE_BYTES {
+        return Err(CallFailure::InvalidOutput(format!(
+            "aggregate state of {} bytes; the limit is {MAX_STATE_BYTES}",
+            state.len()
+        )));
+    }
+    Ok(())
+}
+
+fn wrong_kind(expected: PluginKind, actual: PluginKind) -> CallFailure {
+    CallFailure::WrongKind { expected, actual }
+}
+
+fn plugin_error(e: wit::WitPluginError) -> CallFailure {
+    match e {
+        wit::WitPluginError::InvalidConfig(m) => {
+            CallFailure::InvalidConfig(truncate(&m, MAX_TEXT_BYTES).to_owned())
+        }
+        wit::WitPluginError::Failed(m) => {
+            CallFailure::Failed(truncate(&m, MAX_TEXT_BYTES).to_owned())
+        }
+    }
+}
+
+/// Instantiation runs the component's start code too, so it can trap,
+/// time out or exhaust memory like a call.
+fn instantiate_failure(
+    store: &Store<CallState>,
+    cx: &CallContext,
+    e: wasmtime::Error,
+) -> CallFailure {
+    if e.downcast_ref::<Trap>().is_some() || store.data().limiter.memory_refused() {
+        return classify(store, cx, e);
+    }
+    CallFailure::Instantiate(truncate(&format!("{e:#}"), MAX_TEXT_BYTES).to_owned())
+}
+
+fn classify(store: &Store<CallState>, cx: &CallContext, e: wasmtime::Error) -> CallFailure {
+    if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
+        return CallFailure::Timeout(cx.limits.deadline);
+    }
+    if store.data().limiter.memory_refused() {
+        return CallFailure::MemoryLimit(cx.limits.memory_bytes);
+    }
+    CallFailure::Trap(truncate(&format!("{e:#}"), MAX_TEXT_BYTES).to_owned())
+}
+
+/// Advances the engine's epoch on its own thread; stops when dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: &Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let weak = engine.weak();
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("plugin-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .ok();
+        if thread.is_none() {
+            tracing::error!(
+                "could not start the plugin epoch thread; plugin deadlines will not fire"
+            );
+        }
+        Self { stop, thread }
+    }
+
+    /// Ticks for `deadline`, plus one because the current tick may be about
+    /// to end.
+    fn ticks_for(&self, deadline: Duration) -> u64 {
+        let tick = EPOCH_TICK.as_nanos().max(1);
+        let ticks = deadline.as_nanos().div_ceil(tick);
+        u64::try_from(ticks)
+            .unwrap_or(u64::MAX / 2)
+            .saturating_add(1)
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

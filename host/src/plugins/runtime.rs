@@ -1,0 +1,914 @@
+//! [`PluginRuntime`]: the one object the rest of the server talks to. It
+//! ties the engine, the registry, the bindings, the repository and the
+//! failure policy together, and runs every wasm call on the blocking pool
+//! while holding one of the engine's pool slots.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::abi::PluginKind;
+use super::bindings::{
+    BindingError, BindingSet, BindingStore, Chain, FailurePolicy, ResolvedBinding,
+};
+use super::config::PluginsConfig;
+use super::engine::{
+    CallContext, CallFailure, CallLimits, CapturedLogs, CompiledPlugin, EngineSettings, LoadError,
+    PluginEngine,
+};
+use super::logging::LogBudget;
+use super::manifest::{Manifest, ManifestError, content_hash, hash_version, is_valid_plugin_name};
+use super::quarantine::{HealthSnapshot, PluginHealth};
+use super::registry::{LoadFailure, LoadedPlugin, PluginRegistry, PluginScope, PluginSource};
+use super::repository::{PluginRepository, RepositoryError, StoredPlugin};
+use super::telemetry::PluginMetrics;
+use super::wit::{self, WitMetric, to_wit};
+use crate::model::{Metric, RESERVED_PREFIX, TenantId, ValidationLimits, Validator};
+
+/// Largest accepted plugin binary.
+pub const MAX_PLUGIN_BYTES: usize = 32 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PluginAdminError {
+    #[error(
+        "plugin name {0:?} must be 1-64 characters of [a-z0-9_-], starting with a letter or digit"
+    )]
+    InvalidName(String),
+    #[error("the plugin is {0} bytes; the limit is {MAX_PLUGIN_BYTES}")]
+    TooLarge(usize),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("memory_limit_bytes {asked} exceeds the server's ceiling of {max}")]
+    MemoryCeiling { asked: u64, max: u64 },
+    #[error("plugin {name:?} was refused: {error}")]
+    Load { name: String, error: LoadError },
+    #[error("plugin {0:?} is not installed")]
+    NotFound(String),
+    #[error("plugin {0:?} comes from the plugins directory; remove its file there instead")]
+    ManagedByDirectory(String),
+    #[error(transparent)]
+    Bindings(#[from] BindingError),
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+    #[error("the plugin runtime failed to start: {0}")]
+    Startup(String),
+}
+
+/// A plugin failure on the query path; names the plugin.
+#[derive(Debug, thiserror::Error)]
+#[error("aggregation plugin {plugin:?} {failure}")]
+pub struct AggregationError {
+    pub plugin: String,
+    pub failure: CallFailure,
+}
+
+/// What one step of the write chain decided, per metric of its input.
+#[derive(Debug, PartialEq)]
+pub enum StepOutcome {
+    /// Every metric goes on (also: fail-open after a failure).
+    AcceptAll,
+    /// `Some((code, message))` rejects the metric at that position.
+    PerMetric(Vec<Option<(&'static str, String)>>),
+    /// Fail-closed after a failure: every metric is rejected.
+    RejectAll { code: &'static str, message: String },
+}
+
+/// Rejection codes the write path reports.
+pub mod codes {
+    /// A validator's verdict.
+    pub const PLUGIN_REJECTED: &str = "plugin_rejected";
+    /// A fail-closed binding whose plugin failed.
+    pub const PLUGIN_FAILED: &str = "plugin_failed";
+    /// Enrichment would exceed the dimension limit.
+    pub const TOO_MANY_DIMENSIONS: &str = "too_many_dimensions";
+}
+
+/// One listing row.
+#[derive(Clone, Debug)]
+pub struct PluginSummary {
+    pub name: String,
+    pub scope: PluginScope,
+    pub kind: Option<PluginKind>,
+    pub version: Option<String>,
+    pub hash: Option<String>,
+    pub source: Option<PluginSource>,
+    pub description: Option<String>,
+    pub limits: Option<CallLimits>,
+    pub loaded_at_ms: Option<i64>,
+    pub health: HealthSnapshot,
+    pub log_lines_dropped: u64,
+    pub bindings: Vec<String>,
+    pub last_load_failure: Option<LoadFailure>,
+    pub load_failures: u64,
+}
+
+impl PluginSummary {
+    pub fn status(&self) -> &'static str {
+        match (
+            &self.version,
+            self.health.quarantined,
+            &self.last_load_failure,
+        ) {
+            (None, _, _) => "failed",
+            (Some(_), true, _) => "quarantined",
+            (Some(_), false, Some(_)) => "active-with-failed-update",
+            (Some(_), false, None) => "active",
+        }
+    }
+}
+
+/// Sample input of a dry run.
+pub enum DryRunInput {
+    Metrics(Vec<Metric>),
+    Groups(Vec<Vec<(i64, f64)>>),
+}
+
+pub enum DryRunOutput {
+    /// Per metric: `None` accept, `Some(reason)` reject.
+    Verdicts(Vec<Option<String>>),
+    /// Per metric: the dimensions the enricher would set.
+    Enrichments(Vec<Vec<(String, String)>>),
+    /// Per group: the aggregate.
+    Values(Vec<f64>),
+}
+
+pub struct DryRunReport {
+    pub plugin: String,
+    pub version: String,
+    pub kind: PluginKind,
+    pub result: Result<DryRunOutput, CallFailure>,
+    pub logs: CapturedLogs,
+    pub duration: Duration,
+}
+
+pub struct PluginRuntime {
+    engine: Arc<PluginEngine>,
+    registry: PluginRegistry,
+    bindings: BindingStore,
+    repository: Arc<dyn PluginRepository>,
+    config: PluginsConfig,
+    validator: Validator,
+    metrics: PluginMetrics,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl PluginRuntime {
+    pub fn new(
+        config: PluginsConfig,
+        validation: ValidationLimits,
+        repository: Arc<dyn PluginRepository>,
+        prometheus: &prometheus::Registry,
+    ) -> Result<Arc<Self>, PluginAdminError> {
+        let engine = PluginEngine::new(&EngineSettings {
+            max_instances: config.max_concurrent_calls,
+            max_memory_bytes: config.max_memory_limit_bytes.max(config.memory_limit_bytes),
+        })
+        .map_err(|e| PluginAdminError::Startup(format!("{e:#}")))?;
+        Ok(Arc::new(Self {
+            engine: Arc::new(engine),
+            registry: PluginRegistry::default(),
+            bindings: BindingStore::new(config.defaults.clone(), config.tenants.clone()),
+            repository,
+            validator: Validator::new(validation),
+            metrics: PluginMetrics::new(prometheus),
+            config,
+        }))
+    }
+
+    /// The server's runtime: uploads and chains restored from the
+    /// repository (on disk, or in memory for the memory backend), and the
+    /// plugins directory watched when configured.
+    pub async fn start(
+        config: &crate::config::Config,
+    ) -> Result<(Arc<Self>, Option<super::reload::DirectoryWatcher>), PluginAdminError> {
+        use crate::config::StorageBackend;
+        let in_memory = config.storage.backend == StorageBackend::Memory;
+        let repository: Arc<dyn PluginRepository> = if in_memory {
+            Arc::new(super::repository::MemoryPluginRepository::default())
+        } else {
+            Arc::new(super::repository::FsPluginRepository::new(
+                PluginsConfig::store_dir(&config.data_dir),
+            ))
+        };
+        let runtime = Self::new(
+            config.plugins.clone(),
+            config.validation.clone(),
+            repository,
+            prometheus::default_registry(),
+        )?;
+        runtime.restore().await?;
+        // The memory backend has no data directory to default to.
+        let dir = match (&config.plugins.dir, in_memory) {
+            (Some(dir), _) => Some(dir.clone()),
+            (None, false) => Some(config.plugins.watched_dir(&config.data_dir)),
+            (None, true) => None,
+        };
+        let watcher = match dir {
+            Some(dir) if config.plugins.watch => Some(runtime.watch_directory(&dir).await?),
+            _ => None,
+        };
+        Ok((runtime, watcher))
+    }
+
+    /// A runtime whose counters go to a registry of its own (tests, benches,
+    /// several servers in one process).
+    pub fn with_private_metrics(
+        config: PluginsConfig,
+        validation: ValidationLimits,
+        repository: Arc<dyn PluginRepository>,
+    ) -> Result<Arc<Self>, PluginAdminError> {
+        Self::new(config, validation, repository, &prometheus::Registry::new())
+    }
+
+    pub fn config(&self) -> &PluginsConfig {
+        &self.config
+    }
+
+    /// Reinstalls uploaded plugins and tenants' chains from the repository.
+    /// A plugin that no longer loads (e.g. after a server upgrade changed the
+    /// ABI) is listed as failed; the others start.
+    pub async fn restore(&self) -> Result<(), PluginAdminError> {
+        for stored in self.repository.list_plugins().await? {
+            let _ = self
+                .install(
+                    stored.scope,
+                    &stored.name,
+                    stored.manifest,
+                    stored.wasm,
+                    PluginSource::Upload,
+                )
+                .await;
+        }
+        for (tenant, set) in self.repository.list_bindings().await? {
+            self.bindings.set(tenant, set);
+        }
+        Ok(())
+    }
+
+    /// Checks and compiles (off the request path) without installing.
+    pub async fn prepare(
+        &self,
+        scope: PluginScope,
+        name: &str,
+        manifest: Manifest,
+        wasm: Bytes,
+        source: PluginSource,
+    ) -> Result<LoadedPlugin, PluginAdminError> {
+        if !is_valid_plugin_name(name) {
+            return Err(PluginAdminError::InvalidName(
+                name.chars().take(80).collect(),
+            ));
+        }
+        if wasm.len() > MAX_PLUGIN_BYTES {
+            return Err(PluginAdminError::TooLarge(wasm.len()));
+        }
+        manifest.check()?;
+        let memory_bytes = manifest
+            .memory_limit_bytes
+            .unwrap_or(self.config.memory_limit_bytes);
+        if memory_bytes
+            > self
+                .config
+                .max_memory_limit_bytes
+                .max(self.config.memory_limit_bytes)
+        {
+            return Err(PluginAdminError::MemoryCeiling {
+                asked: memory_bytes,
+                max: self.config.max_memory_limit_bytes,
+            });
+        }
+        let hash = content_hash(&wasm);
+        let engine = self.engine.clone();
+        let declared = manifest.kind;
+        let compiled = tokio::task::spawn_blocking(move || engine.compile(&wasm, declared))
+            .await
+            .map_err(|e| LoadError::Compile(format!("the compiler panicked: {e}")))
+            .and_then(|r| r);
+        let compiled: CompiledPlugin = match compiled {
+            Ok(compiled) => compiled,
+            Err(error) => {
+                tracing::warn!(plugin = name, scope = %scope.label(), %hash, %error, "plugin refused; the running version (if any) stays");
+                self.metrics
+                    .loads
+                    .with_label_values(&[name, "failed"])
+                    .inc();
+                self.registry.record_failure(
+                    &scope,
+                    name,
+                    LoadFailure {
+                        hash,
+                        error: error.to_string(),
+                        at_ms: now_ms(),
+                    },
+                );
+                return Err(PluginAdminError::Load {
+                    name: name.to_owned(),
+                    error,
+                });
+            }
+        };
+        Ok(LoadedPlugin {
+            scope,
+            name: Arc::from(name),
+            version: Arc::from(
+                manifest
+                    .version
+                    .clone()
+                    .unwrap_or_else(|| hash_version(&hash)),
+            ),
+            kind: compiled.kind(),
+            hash,
+            limits: CallLimits {
+                memory_bytes,
+                deadline: manifest.deadline().unwrap_or(self.config.deadline.get()),
+            },
+            source,
+            description: manifest.description.clone(),
+            loaded_at_ms: now_ms(),
+            compiled,
+            health: PluginHealth::default(),
+            log_budget: Arc::new(LogBudget::new(self.config.log_lines_per_second)),
+        })
+    }
+
+    /// Swaps a prepared version in; calls already running keep theirs.
+    pub fn activate(&self, plugin: LoadedPlugin) -> Arc<LoadedPlugin> {
+        let plugin = Arc::new(plugin);
+        let previous = self.registry.install(plugin.clone());
+        self.metrics
+            .loads
+            .with_label_values(&[&plugin.name, "installed"])
+            .inc();
+        tracing::info!(
+            plugin = %plugin.name,
+            scope = %plugin.scope.label(),
+            version = %plugin.version,
+            kind = %plugin.kind,
+            previous = previous.as_ref().map(|p| p.version.to_string()),
+            "plugin installed"
+        );
+        plugin
+    }
+
+    pub async fn install(
+        &self,
+        scope: PluginScope,
+        name: &str,
+        manifest: Manifest,
+        wasm: impl Into<Bytes>,
+        source: PluginSource,
+    ) -> Result<Arc<LoadedPlugin>, PluginAdminError> {
+        let prepared = self
+            .prepare(scope, name, manifest, wasm.into(), source)
+            .await?;
+        Ok(self.activate(prepared))
+    }
+
+    /// An upload: checked and compiled, stored durably, then swapped in.
+    pub async fn upload(
+        &self,
+        scope: PluginScope,
+        name: &str,
+        manifest: Manifest,
+        wasm: impl Into<Bytes>,
+    ) -> Result<Arc<LoadedPlugin>, PluginAdminError> {
+        let wasm: Bytes = wasm.into();
+        if let Some(current) = self.registry.get(&scope, name)
+            && current.source == PluginSource::Directory
+        {
+            return Err(PluginAdminError::ManagedByDirectory(name.to_owned()));
+        }
+        let prepared = self
+            .prepare(
+                scope.clone(),
+                name,
+                manifest.clone(),
+                wasm.clone(),
+                PluginSource::Upload,
+            )
+            .await?;
+        self.repository
+            .put_plugin(&StoredPlugin {
+                scope,
+                name: name.to_owned(),
+                manifest,
+                wasm,
+            })
+            .await?;
+        Ok(self.activate(prepared))
+    }
+
+    pub async fn delete(&self, scope: &PluginScope, name: &str) -> Result<(), PluginAdminError> {
+        match self.registry.get(scope, name) {
+            Some(current) if current.source == PluginSource::Directory => {
+                return Err(PluginAdminError::ManagedByDirectory(name.to_owned()));
+            }
+            _ => {}
+        }
+        let stored = self.repository.delete_plugin(scope, name).await?;
+        let loaded = self.registry.remove(scope, name);
+        if !stored && loaded.is_none() {
+            return Err(PluginAdminError::NotFound(name.to_owned()));
+        }
+        tracing::info!(plugin = name, scope = %scope.label(), "plugin deleted");
+        Ok(())
+    }
+
+    /// Removes a directory plugin whose file is gone.
+    pub(crate) fn unload_directory_plugin(&self, name: &str) {
+        if self.registry.remove(&PluginScope::Global, name).is_some() {
+            tracing::info!(plugin = name, "plugin file removed; plugin unloaded");
+        }
+    }
+
+    pub(crate) fn registry(&self) -> &PluginRegistry {
+        &self.registry
+    }
+
+    pub fn get(&self, scope: &PluginScope, name: &str) -> Option<Arc<LoadedPlugin>> {
+        self.registry.get(scope, name)
+    }
+
+    pub fn resolve(&self, tenant: &TenantId, name: &str) -> Option<Arc<LoadedPlugin>> {
+        self.registry.resolve(tenant, name)
+    }
+
+    /// Plugins visible to `tenant` (own + global), or all of them.
+    pub fn list(&self, tenant: Option<&TenantId>) -> Vec<PluginSummary> {
+        self.registry
+            .rows(tenant)
+            .into_iter()
+            .map(|row| {
+                let current = row.current.as_ref();
+                PluginSummary {
+                    bindings: self.bindings.bound_by(&row.name),
+                    kind: current.map(|p| p.kind),
+                    version: current.map(|p| p.version.to_string()),
+                    hash: current.map(|p| p.hash.clone()),
+                    source: current.map(|p| p.source),
+                    description: current.and_then(|p| p.description.clone()),
+                    limits: current.map(|p| p.limits.clone()),
+                    loaded_at_ms: current.map(|p| p.loaded_at_ms),
+                    health: current.map(|p| p.health.snapshot()).unwrap_or_default(),
+                    log_lines_dropped: current.map(|p| p.log_budget.dropped()).unwrap_or(0),
+                    name: row.name,
+                    scope: row.scope,
+                    last_load_failure: row.last_failure,
+                    load_failures: row.load_failures,
+                }
+            })
+            .collect()
+    }
+
+    pub fn chain(&self, tenant: &TenantId) -> Arc<Chain> {
+        self.bindings.chain(tenant)
+    }
+
+    /// Replaces `tenant`'s chain, effective from its next request. Every
+    /// plugin named must be visible to the tenant and of the right kind.
+    pub async fn set_bindings(
+        &self,
+        tenant: &TenantId,
+        set: BindingSet,
+    ) -> Result<(), PluginAdminError> {
+        set.check()?;
+        for (list, expected) in [
+            (&set.validators, PluginKind::Validator),
+            (&set.enrichers, PluginKind::Enricher),
+        ] {
+            for binding in list {
+                let plugin = self
+                    .registry
+                    .resolve(tenant, &binding.plugin)
+                    .ok_or_else(|| BindingError::UnknownPlugin(binding.plugin.clone()))?;
+                if plugin.kind != expected {
+                    return Err(BindingError::WrongKind {
+                        plugin: binding.plugin.clone(),
+                        expected: expected.as_str(),
+                        actual: plugin.kind.as_str(),
+                    }
+                    .into());
+                }
+            }
+        }
+        self.repository.put_bindings(tenant, &set).await?;
+        self.bindings.set(tenant.clone(), set);
+        Ok(())
+    }
+
+    /// Runs `work` on the blocking pool while holding a pool slot.
+    async fn on_blocking_pool<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&PluginEngine) -> (Result<T, CallFailure>, CapturedLogs) + Send + 'static,
+    ) -> (Result<T, CallFailure>, CapturedLogs) {
+        let permit = self.engine.acquire_slot().await;
+        let engine = self.engine.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let _slot = permit;
+            work(&engine)
+        })
+        .await;
+        match joined {
+            Ok(done) => done,
+            Err(e) => (
+                Err(CallFailure::Trap(format!(
+                    "the host failed while running the plugin: {e}"
+                ))),
+                Vec::new(),
+            ),
+        }
+    }
+
+    fn context(&self, plugin: &LoadedPlugin, params: Arc<str>, capture_logs: bool) -> CallContext {
+        CallContext {
+            plugin: plugin.name.clone(),
+            version: plugin.version.clone(),
+            limits: plugin.limits.clone(),
+            params,
+            log_budget: plugin.log_budget.clone(),
+            capture_logs,
+        }
+    }
+
+    /// Finds the bound plugin, refusing quarantined or mis-kinded ones.
+    fn bound_plugin(
+        &self,
+        tenant: &TenantId,
+        binding: &ResolvedBinding,
+        kind: PluginKind,
+    ) -> Result<Arc<LoadedPlugin>, CallFailure> {
+        let plugin = self
+            .registry
+            .resolve(tenant, &binding.plugin)
+            .ok_or(CallFailure::NotInstalled)?;
+        if plugin.kind != kind {
+            return Err(CallFailure::WrongKind {
+                expected: kind,
+                actual: plugin.kind,
+            });
+        }
+        if plugin.health.is_quarantined() {
+            return Err(CallFailure::Quarantined);
+        }
+        Ok(plugin)
+    }
+
+    fn record(&self, plugin: &LoadedPlugin, tenant: &TenantId, outcome: Result<(), &CallFailure>) {
+        match outcome {
+            Ok(()) => {
+                plugin.health.record_success();
+                self.metrics
+                    .calls
+                    .with_label_values(&[&plugin.name, "ok"])
+                    .inc();
+            }
+            Err(failure) => {
+                self.metrics
+                    .calls
+                    .with_label_values(&[&plugin.name, failure.label()])
+                    .inc();
+                if !failure.is_plugin_fault() {
+                    return;
+                }
+                tracing::warn!(plugin = %plugin.name, version = %plugin.version, %tenant, %failure, "plugin call failed");
+                if plugin
+                    .health
+                    .record_failure(&failure.to_string(), self.config.quarantine_after)
+                {
+                    self.metrics
+                        .quarantined
+                        .with_label_values(&[&plugin.name])
+                        .inc();
+                    tracing::error!(
+                        plugin = %plugin.name,
+                        version = %plugin.version,
+                        failures = self.config.quarantine_after,
+                        "plugin quarantined after consecutive failures; install a new version to lift it"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The failure policy, applied to a failed step.
+    fn on_failure(
+        &self,
+        binding: &ResolvedBinding,
+        kind: PluginKind,
+        failure: &CallFailure,
+    ) -> StepOutcome {
+        match binding.on_failure {
+            FailurePolicy::FailOpen => StepOutcome::AcceptAll,
+            FailurePolicy::FailClosed => {
+                self.metrics
+                    .rejected_metrics
+                    .with_label_values(&[&binding.plugin, codes::PLUGIN_FAILED])
+                    .inc();
+                StepOutcome::RejectAll {
+                    code: codes::PLUGIN_FAILED,
+                    message: format!(
+                        "{kind} plugin {:?} {failure}; its binding is fail-closed",
+                        binding.plugin
+                    ),
+                }
+            }
+        }
+    }
+
+    /// One validator of a tenant's chain over a batch.
+    pub async fn run_validator(
+        &self,
+        tenant: &TenantId,
+        binding: &ResolvedBinding,
+        metrics: &[Metric],
+    ) -> StepOutcome {
+        let plugin = match self.bound_plugin(tenant, binding, PluginKind::Validator) {
+            Ok(plugin) => plugin,
+            Err(failure) => {
+                self.metrics
+                    .calls
+                    .with_label_values(&[&binding.plugin, failure.label()])
+                    .inc();
+                return self.on_failure(binding, PluginKind::Validator, &failure);
+            }
+        };
+        let batch: Vec<WitMetric> = metrics.iter().map(to_wit).collect();
+        let cx = self.context(&plugin, binding.params_json.clone(), false);
+        let call = plugin.clone();
+        let started = std::time::Instant::now();
+        let (result, _) = self
+            .on_blocking_pool(move |engine| engine.validate(&call.compiled, &cx, &batch))
+            .await;
+        crate::telemetry::metrics().plugins.observe_duration(
+            &plugin.name,
+            crate::telemetry::PluginHook::Validate,
+            started.elapsed(),
+        );
+        self.record(&plugin, tenant, result.as_ref().map(|_| ()));
+        match result {
+            Err(failure) => self.on_failure(binding, PluginKind::Validator, &failure),
+            Ok(verdicts) if verdicts.iter().all(Option::is_none) => StepOutcome::AcceptAll,
+            Ok(verdicts) => {
+                let rejected = verdicts.iter().filter(|v| v.is_some()).count() as u64;
+                self.metrics
+                    .rejected_metrics
+                    .with_label_values(&[&binding.plugin, codes::PLUGIN_REJECTED])
+                    .inc_by(rejected);
+                StepOutcome::PerMetric(
+                    verdicts
+                        .into_iter()
+                        .map(|v| {
+                            v.map(|reason| {
+                                (
+                                    codes::PLUGIN_REJECTED,
+                                    format!("{}: {reason}", binding.plugin),
+                                )
+                            })
+                        })
+                        .collect(),
+                )
+            }
+        }
+    }
+
+    /// One enricher of a tenant's chain; edits `metrics` in place. Output
+    /// that breaks the host's rules (a reserved `_` key, an invalid key or
+    /// value) fails the whole call: a plugin can never set the tenant or any
+    /// reserved dimension.
+    pub async fn run_enricher(
+        &self,
+        tenant: &TenantId,
+        binding: &ResolvedBinding,
+        metrics: &mut [Metric],
+    ) -> StepOutcome {
+        let plugin = match self.bound_plugin(tenant, binding, PluginKind::Enricher) {
+            Ok(plugin) => plugin,
+            Err(failure) => {
+                self.metrics
+                    .calls
+                    .with_label_values(&[&binding.plugin, failure.label()])
+                    .inc();
+                return self.on_failure(binding, PluginKind::Enricher, &failure);
+            }
+        };
+        let batch: Vec<WitMetric> = metrics.iter().map(to_wit).collect();
+        let cx = self.context(&plugin, binding.params_json.clone(), false);
+        let call = plugin.clone();
+        let started = std::time::Instant::now();
+        let (result, _) = self
+            .on_blocking_pool(move |engine| engine.enrich(&call.compiled, &cx, &batch))
+            .await;
+        crate::telemetry::metrics().plugins.observe_duration(
+            &plugin.name,
+            crate::telemetry::PluginHook::Enrich,
+            started.elapsed(),
+        );
+        let result = result.and_then(|added| self.check_enrichment(&added).map(|()| added));
+        self.record(&plugin, tenant, result.as_ref().map(|_| ()));
+        let added = match result {
+            Ok(added) => added,
+            Err(failure) => return self.on_failure(binding, PluginKind::Enricher, &failure),
+        };
+        let max_dimensions = self.validator.limits().max_dimensions;
+        let mut verdicts = Vec::with_capacity(metrics.len());
+        let mut any_rejected = false;
+        for (metric, dims) in metrics.iter_mut().zip(added) {
+            if dims.is_empty() {
+                verdicts.push(None);
+                continue;
+            }
+            // Checked before inserting: an enricher may return millions.
+            let too_many = |count: usize| {
+                Some((
+                    codes::TOO_MANY_DIMENSIONS,
+                    format!(
+                        "enrichment by {:?} gives {count} dimensions; the limit is {max_dimensions}",
+                        binding.plugin
+                    ),
+                ))
+            };
+            if dims.len() > max_dimensions {
+                any_rejected = true;
+                verdicts.push(too_many(metric.dimensions.len() + dims.len()));
+                continue;
+            }
+            let mut enriched = metric.dimensions.clone();
+            for d in dims {
+                enriched.insert(d.key, d.value);
+            }
+            if enriched.len() > max_dimensions {
+                any_rejected = true;
+                verdicts.push(too_many(enriched.len()));
+                continue;
+            }
+            metric.dimensions = enriched;
+            verdicts.push(None);
+        }
+        if any_rejected {
+            StepOutcome::PerMetric(verdicts)
+        } else {
+            StepOutcome::AcceptAll
+        }
+    }
+
+    fn check_enrichment(&self, added: &[Vec<wit::Dimension>]) -> Result<(), CallFailure> {
+        for d in added.iter().flatten() {
+            if d.key.starts_with(RESERVED_PREFIX) {
+                return Err(CallFailure::InvalidOutput(format!(
+                    "tried to set the reserved dimension {:?}",
+                    super::logging::truncate(&d.key, 64)
+                )));
+            }
+            self.validator
+                .validate_dimension(&d.key, &d.value)
+                .map_err(|e| CallFailure::InvalidOutput(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Streams each group's points through the aggregator `name`, as
+    /// `tenant` sees it, with the query's `params` (a JSON object text).
+    pub async fn aggregate(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        params_json: Arc<str>,
+        groups: Vec<Vec<(i64, f64)>>,
+    ) -> Result<Vec<f64>, AggregationError> {
+        let fail = |failure| AggregationError {
+            plugin: name.to_owned(),
+            failure,
+        };
+        let binding = ResolvedBinding {
+            plugin: name.to_owned(),
+            params_json: params_json.clone(),
+            on_failure: FailurePolicy::FailClosed,
+        };
+        let plugin = self
+            .bound_plugin(tenant, &binding, PluginKind::Aggregator)
+            .map_err(fail)?;
+        let cx = self.context(&plugin, params_json, false);
+        let budget = self.config.aggregation_budget.get();
+        let call = plugin.clone();
+        let started = std::time::Instant::now();
+        let (result, _) = self
+            .on_blocking_pool(move |engine| engine.aggregate(&call.compiled, &cx, &groups, budget))
+            .await;
+        crate::telemetry::metrics().plugins.observe_duration(
+            &plugin.name,
+            crate::telemetry::PluginHook::Aggregate,
+            started.elapsed(),
+        );
+        self.record(&plugin, tenant, result.as_ref().map(|_| ()));
+        let values = result.map_err(fail)?;
+        if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
+            return Err(fail(CallFailure::InvalidOutput(format!(
+                "returned the non-finite value {bad}"
+            ))));
+        }
+        Ok(values)
+    }
+
+    /// Runs a plugin on sample input and stores nothing; quarantine and
+    /// error counts are left alone, so testing a broken plugin is harmless.
+    pub async fn dry_run(
+        &self,
+        plugin: Arc<LoadedPlugin>,
+        params_json: Arc<str>,
+        input: DryRunInput,
+    ) -> DryRunReport {
+        let started = Instant::now();
+        let cx = self.context(&plugin, params_json, true);
+        let call = plugin.clone();
+        let (result, logs) = match input {
+            DryRunInput::Metrics(metrics) => {
+                let batch: Vec<WitMetric> = metrics.iter().map(to_wit).collect();
+                match plugin.kind {
+                    PluginKind::Validator => {
+                        let (r, logs) = self
+                            .on_blocking_pool(move |engine| {
+                                engine.validate(&call.compiled, &cx, &batch)
+                            })
+                            .await;
+                        (r.map(DryRunOutput::Verdicts), logs)
+                    }
+                    PluginKind::Enricher => {
+                        let (r, logs) = self
+                            .on_blocking_pool(move |engine| {
+                                engine.enrich(&call.compiled, &cx, &batch)
+                            })
+                            .await;
+                        let r = r.and_then(|added| self.check_enrichment(&added).map(|()| added));
+                        (
+                            r.map(|added| {
+                                DryRunOutput::Enrichments(
+                                    added
+                                        .into_iter()
+                                        .map(|dims| {
+                                            dims.into_iter().map(|d| (d.key, d.value)).collect()
+                                        })
+                                        .collect(),
+                                )
+                            }),
+                            logs,
+                        )
+                    }
+                    PluginKind::Aggregator => {
+                        let groups =
+                            vec![metrics.iter().map(|m| (m.timestamp_ms, m.value)).collect()];
+                        let budget = self.config.aggregation_budget.get();
+                        let (r, logs) = self
+                            .on_blocking_pool(move |engine| {
+                                engine.aggregate(&call.compiled, &cx, &groups, budget)
+                            })
+                            .await;
+                        (r.map(DryRunOutput::Values), logs)
+                    }
+                }
+            }
+            DryRunInput::Groups(groups) => {
+                if plugin.kind != PluginKind::Aggregator {
+                    (
+                        Err(CallFailure::WrongKind {
+                            expected: PluginKind::Aggregator,
+                            actual: plugin.kind,
+                        }),
+                        Vec::new(),
+                    )
+                } else {
+                    let budget = self.config.aggregation_budget.get();
+                    let (r, logs) = self
+                        .on_blocking_pool(move |engine| {
+                            engine.aggregate(&call.compiled, &cx, &groups, budget)
+                        })
+                        .await;
+                    (r.map(DryRunOutput::Values), logs)
+                }
+            }
+        };
+        DryRunReport {
+            plugin: plugin.name.to_string(),
+            version: plugin.version.to_string(),
+            kind: plugin.kind,
+            result,
+            logs,
+            duration: started.elapsed(),
+        }
+    }
+
+    /// Starts watching the plugins directory (after a first full scan).
+    pub async fn watch_directory(
+        self: &Arc<Self>,
+        dir: &Path,
+    ) -> Result<super::reload::DirectoryWatcher, PluginAdminError> {
+        super::reload::DirectoryWatcher::start(self.clone(), dir.to_path_buf()).await
+    }
+}

@@ -1,0 +1,64 @@
+//! Host bindings generated from `plugin-sdk/wit/plugin.wit`, the one ABI
+//! file the SDK's guest bindings are generated from too. One module per
+//! world; the shared `types` and `host` interfaces are generated once (in
+//! `validator_world`) and reused by the others, so one `Linker` serves every
+//! plugin kind.
+
+pub mod validator_world {
+    wasmtime::component::bindgen!({
+        path: "../plugin-sdk/wit",
+        world: "validator-plugin",
+    });
+}
+
+pub mod enricher_world {
+    wasmtime::component::bindgen!({
+        path: "../plugin-sdk/wit",
+        world: "enricher-plugin",
+        with: {
+            "luminate:plugin/types": super::validator_world::luminate::plugin::types,
+            "luminate:plugin/host": super::validator_world::luminate::plugin::host,
+        },
+    });
+}
+
+pub mod aggregator_world {
+    wasmtime::component::bindgen!({
+        path: "../plugin-sdk/wit",
+        world: "aggregator-plugin",
+        with: {
+            "luminate:plugin/types": super::validator_world::luminate::plugin::types,
+            "luminate:plugin/host": super::validator_world::luminate::plugin::host,
+        },
+    });
+}
+
+pub use aggregator_world::AggregatorPluginPre;
+pub use enricher_world::EnricherPluginPre;
+pub use validator_world::luminate::plugin::host::{self as host_api, LogLevel};
+pub use validator_world::luminate::plugin::types::{
+    self as types_api, Dimension, Metric as WitMetric, PluginError as WitPluginError, Sample,
+    Verdict,
+};
+pub use validator_world::{ValidatorPlugin, ValidatorPluginPre};
+
+use crate::model::Metric;
+
+/// The metric as a plugin sees it. Reserved (`_`) dimensions never cross
+/// the boundary: plugins cannot see (or echo back) the tenant.
+pub fn to_wit(metric: &Metric) -> WitMetric {
+    WitMetric {
+        name: metric.name.clone(),
+        value: metric.value,
+        timestamp_ms: metric.timestamp_ms,
+        dimensions: metric
+            .dimensions
+            .iter()
+            .filter(|(k, _)| !k.starts_with(crate::model::RESERVED_PREFIX))
+            .map(|(k, v)| Dimension {
+                key: k.to_owned(),
+                value: v.to_owned(),
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,44 @@
+use crate::metric::is_reserved_key;
+use crate::{Config, Dimension, Metric, PluginError};
+
+/// A write-path enrichment: per metric, dimensions to add or overwrite.
+///
+/// Keys starting with `_` belong to the server; returning one is a plugin
+/// fault (the SDK reports it before the server would refuse it).
+pub trait Enricher: Sized {
+    /// Reads the params; an `Err` is reported as an invalid config.
+    fn new(config: &Config) -> Result<Self, String>;
+
+    /// The dimensions to add to `metric`; an existing key is overwritten.
+    /// Return an empty `Vec` to leave the metric as it is.
+    fn enrich(&self, metric: &Metric) -> Vec<Dimension>;
+
+    /// Enriches a whole batch; override to share work across metrics. Must
+    /// return exactly one list per metric, in order.
+    fn enrich_batch(&self, metrics: &[Metric]) -> Result<Vec<Vec<Dimension>>, PluginError> {
+        Ok(metrics.iter().map(|m| self.enrich(m)).collect())
+    }
+}
+
+/// One `enrich` call as the server makes it.
+pub(crate) fn run<E: Enricher>(
+    config: &Config,
+    metrics: &[Metric],
+) -> Result<Vec<Vec<Dimension>>, PluginError> {
+    let enricher = E::new(config).map_err(PluginError::InvalidConfig)?;
+    let additions = enricher.enrich_batch(metrics)?;
+    if additions.len() != metrics.len() {
+        return Err(PluginError::Failed(format!(
+            "enrich_batch returned {} results for {} metrics",
+            additions.len(),
+            metrics.len()
+        )));
+    }
+    if let Some(d) = additions.iter().flatten().find(|d| is_reserved_key(&d.key)) {
+        return Err(PluginError::Failed(format!(
+            "enricher tried to set reserved dimension '{}': keys starting with '_' belong to the server",
+            d.key
+        )));
+    }
+    Ok(additions)
+}

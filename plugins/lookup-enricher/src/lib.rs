@@ -1,0 +1,228 @@
+//! `lookup-enricher`: adds dimensions from lookup tables in its params
+//! (service → team/owner, host → region, ...). See README.md.
+
+use luminate_plugin_sdk::{Config, Dimension, Enricher, Metric, export_enricher};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Params {
+    lookups: Vec<LookupParams>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LookupParams {
+    /// The dimension whose value is looked up.
+    key: String,
+    /// Value of `key` → the dimensions to add.
+    table: HashMap<String, BTreeMap<String, String>>,
+    /// Added when the metric has `key` but its value is not in the table.
+    #[serde(default)]
+    default: BTreeMap<String, String>,
+    /// Replace dimensions the metric already has (the table is the
+    /// authority) instead of keeping the client's values.
+    #[serde(default)]
+    overwrite: bool,
+}
+
+struct Lookup {
+    key: String,
+    table: HashMap<String, Vec<Dimension>>,
+    default: Vec<Dimension>,
+    overwrite: bool,
+}
+
+pub struct LookupEnricher {
+    lookups: Vec<Lookup>,
+}
+
+fn dimensions(map: BTreeMap<String, String>, context: &str) -> Result<Vec<Dimension>, String> {
+    map.into_iter()
+        .map(|(key, value)| {
+            if key.starts_with('_') {
+                Err(format!(
+                    "{context} sets '{key}': keys starting with '_' belong to the server"
+                ))
+            } else if key.is_empty() {
+                Err(format!("{context} sets an empty dimension key"))
+            } else {
+                Ok(Dimension::new(key, value))
+            }
+        })
+        .collect()
+}
+
+impl Enricher for LookupEnricher {
+    fn new(config: &Config) -> Result<Self, String> {
+        let params: Params = config.deserialize()?;
+        let lookups = params
+            .lookups
+            .into_iter()
+            .enumerate()
+            .map(|(i, lookup)| {
+                let context = format!("lookups[{i}] ({})", lookup.key);
+                let table = lookup
+                    .table
+                    .into_iter()
+                    .map(|(value, dims)| {
+                        let dims = dimensions(dims, &format!("{context}.table.{value}"))?;
+                        Ok((value, dims))
+                    })
+                    .collect::<Result<_, String>>()?;
+                Ok(Lookup {
+                    default: dimensions(lookup.default, &format!("{context}.default"))?,
+                    key: lookup.key,
+                    table,
+                    overwrite: lookup.overwrite,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Self { lookups })
+    }
+
+    fn enrich(&self, metric: &Metric) -> Vec<Dimension> {
+        // Lookups run in order and each sees what the earlier ones added,
+        // so tables chain: host → datacenter, then datacenter → region.
+        let mut added: Vec<Dimension> = Vec::new();
+        let current = |key: &str, added: &[Dimension]| -> Option<String> {
+            added
+                .iter()
+                .rev()
+                .find(|d| d.key == key)
+                .map(|d| d.value.clone())
+                .or_else(|| metric.dimension(key).map(str::to_owned))
+        };
+        for lookup in &self.lookups {
+            let Some(value) = current(&lookup.key, &added) else {
+                continue;
+            };
+            let found = lookup.table.get(&value).unwrap_or(&lookup.default);
+            for dimension in found {
+                let present = metric.dimension(&dimension.key).is_some()
+                    || added.iter().any(|d| d.key == dimension.key);
+                if present && !lookup.overwrite {
+                    continue;
+                }
+                added.retain(|d| d.key != dimension.key);
+                added.push(dimension.clone());
+            }
+        }
+        added
+    }
+}
+
+export_enricher!(LookupEnricher);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use luminate_plugin_sdk::{PluginError, testing};
+
+    const PARAMS: &str = r#"{
+        "lookups": [
+            {
+                "key": "service",
+                "table": {
+                    "checkout": {"team": "payments", "owner": "alice"},
+                    "search": {"team": "discovery", "owner": "bob"}
+                },
+                "default": {"team": "unowned"}
+            },
+            {"key": "host", "table": {"web-1": {"datacenter": "fra1"}}},
+            {"key": "datacenter", "table": {"fra1": {"region": "eu-central"}}}
+        ]
+    }"#;
+
+    fn enrich(params: &str, metric: Metric) -> Metric {
+        testing::enrich_and_apply::<LookupEnricher>(params, &[metric])
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn adds_the_dimensions_of_the_matching_row() {
+        let m = enrich(
+            PARAMS,
+            Metric::new("m", 1.0).with_dimension("service", "checkout"),
+        );
+        assert_eq!(m.dimension("team"), Some("payments"));
+        assert_eq!(m.dimension("owner"), Some("alice"));
+    }
+
+    #[test]
+    fn uses_the_default_for_an_unknown_value() {
+        let m = enrich(
+            PARAMS,
+            Metric::new("m", 1.0).with_dimension("service", "legacy"),
+        );
+        assert_eq!(m.dimension("team"), Some("unowned"));
+        assert_eq!(m.dimension("owner"), None);
+    }
+
+    #[test]
+    fn leaves_metrics_without_the_key_alone() {
+        let additions =
+            testing::enrich::<LookupEnricher>(PARAMS, &[Metric::new("m", 1.0)]).unwrap();
+        assert_eq!(additions, vec![Vec::<Dimension>::new()]);
+    }
+
+    #[test]
+    fn chains_lookups_through_added_dimensions() {
+        let m = enrich(
+            PARAMS,
+            Metric::new("m", 1.0).with_dimension("host", "web-1"),
+        );
+        assert_eq!(m.dimension("datacenter"), Some("fra1"));
+        assert_eq!(m.dimension("region"), Some("eu-central"));
+    }
+
+    #[test]
+    fn keeps_the_clients_value_unless_overwrite_is_set() {
+        let metric = Metric::new("m", 1.0)
+            .with_dimension("service", "checkout")
+            .with_dimension("team", "self-declared");
+        assert_eq!(
+            enrich(PARAMS, metric.clone()).dimension("team"),
+            Some("self-declared")
+        );
+
+        let authoritative = r#"{"lookups":[{"key":"service","overwrite":true,
+            "table":{"checkout":{"team":"payments"}}}]}"#;
+        assert_eq!(
+            enrich(authoritative, metric).dimension("team"),
+            Some("payments")
+        );
+    }
+
+    #[test]
+    fn enriches_each_metric_of_a_batch_from_its_own_row() {
+        let batch = [
+            Metric::new("a", 1.0).with_dimension("service", "search"),
+            Metric::new("b", 1.0).with_dimension("service", "checkout"),
+        ];
+        let out = testing::enrich_and_apply::<LookupEnricher>(PARAMS, &batch).unwrap();
+        assert_eq!(out[0].dimension("team"), Some("discovery"));
+        assert_eq!(out[1].dimension("team"), Some("payments"));
+    }
+
+    #[test]
+    fn refuses_a_table_that_would_set_a_reserved_key() {
+        let params = r#"{"lookups":[{"key":"service","table":{"api":{"_tenant_id":"other"}}}]}"#;
+        let err = testing::enrich::<LookupEnricher>(params, &[]).unwrap_err();
+        assert!(
+            matches!(&err, PluginError::InvalidConfig(m) if m.contains("'_tenant_id'") && m.contains("table.api")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn refuses_params_without_lookups() {
+        let err = testing::enrich::<LookupEnricher>("{}", &[]).unwrap_err();
+        assert!(
+            matches!(&err, PluginError::InvalidConfig(m) if m.contains("lookups")),
+            "{err:?}"
+        );
+    }
+}

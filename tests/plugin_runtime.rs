@@ -1,0 +1,871 @@
+//! The plugin runtime against real components compiled from source (the
+//! example plugins and the hostile fixtures, built by the root build.rs):
+//! containment, failure policies, quarantine, the ABI check, hot reload,
+//! durability and version swaps. HTTP-level behaviour is in plugin_api.rs.
+
+include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use luminate_host::model::{Dimensions, Metric, TenantId, ValidationLimits};
+use luminate_host::plugins::{
+    Binding, BindingSet, CallFailure, FailurePolicy, FsPluginRepository, Manifest,
+    PluginAdminError, PluginRuntime, PluginScope, PluginSource, PluginsConfig, StepOutcome,
+};
+use serde_json::{Value, json};
+
+fn wasm(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn tenant(id: &str) -> TenantId {
+    TenantId::new(id).unwrap()
+}
+
+fn metric(name: &str, dims: &[(&str, &str)]) -> Metric {
+    Metric {
+        name: name.into(),
+        value: 0.25,
+        timestamp_ms: 1_700_000_000_000,
+        dimensions: Dimensions::from_pairs(
+            dims.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        ),
+    }
+}
+
+fn runtime_with(dir: &Path, config: PluginsConfig) -> Arc<PluginRuntime> {
+    PluginRuntime::with_private_metrics(
+        config,
+        ValidationLimits::default(),
+        Arc::new(FsPluginRepository::new(dir.join("plugin-store"))),
+    )
+    .unwrap()
+}
+
+fn runtime(dir: &Path) -> Arc<PluginRuntime> {
+    runtime_with(dir, PluginsConfig::default())
+}
+
+async fn install_for(rt: &PluginRuntime, owner: &TenantId, name: &str, path: &str) {
+    rt.upload(
+        PluginScope::Tenant(owner.clone()),
+        name,
+        Manifest::default(),
+        wasm(path),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("installing {name}: {e}"));
+}
+
+fn bind(plugin: &str, params: Value, on_failure: FailurePolicy) -> Binding {
+    Binding {
+        plugin: plugin.into(),
+        params,
+        on_failure,
+    }
+}
+
+async fn bind_validators(rt: &PluginRuntime, t: &TenantId, validators: Vec<Binding>) {
+    rt.set_bindings(
+        t,
+        BindingSet {
+            validators,
+            enrichers: vec![],
+        },
+    )
+    .await
+    .unwrap();
+}
+
+async fn bind_enrichers(rt: &PluginRuntime, t: &TenantId, enrichers: Vec<Binding>) {
+    rt.set_bindings(
+        t,
+        BindingSet {
+            validators: vec![],
+            enrichers,
+        },
+    )
+    .await
+    .unwrap();
+}
+
+async fn validate(rt: &PluginRuntime, t: &TenantId, metrics: &[Metric]) -> StepOutcome {
+    let chain = rt.chain(t);
+    rt.run_validator(t, &chain.validators[0], metrics).await
+}
+
+fn summary(
+    rt: &PluginRuntime,
+    t: &TenantId,
+    name: &str,
+) -> luminate_host::plugins::runtime::PluginSummary {
+    rt.list(Some(t))
+        .into_iter()
+        .find(|s| s.name == name)
+        .expect("listed")
+}
+
+#[tokio::test]
+async fn example_validator_rejects_against_its_policy_with_the_plugin_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    install_for(&rt, &acme, "name-policy", NAME_POLICY).await;
+    bind_validators(
+        &rt,
+        &acme,
+        vec![bind(
+            "name-policy",
+            json!({"requiredDimensions": ["service"]}),
+            FailurePolicy::FailClosed,
+        )],
+    )
+    .await;
+    let outcome = validate(
+        &rt,
+        &acme,
+        &[metric("ok", &[("service", "api")]), metric("bad", &[])],
+    )
+    .await;
+    let StepOutcome::PerMetric(verdicts) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(verdicts[0].is_none());
+    let (code, message) = verdicts[1].as_ref().unwrap();
+    assert_eq!(*code, "plugin_rejected");
+    assert!(
+        message.starts_with("name-policy:") && message.contains("service"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn infinite_loop_is_stopped_by_the_deadline_and_fail_closed_names_the_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    install_for(&rt, &acme, "spin", INFINITE_LOOP).await;
+    bind_validators(
+        &rt,
+        &acme,
+        vec![bind("spin", json!({}), FailurePolicy::FailClosed)],
+    )
+    .await;
+    let started = Instant::now();
+    let outcome = validate(&rt, &acme, &[metric("m", &[])]).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let StepOutcome::RejectAll { code, message } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(code, "plugin_failed");
+    assert!(
+        message.contains("\"spin\"") && message.contains("deadline"),
+        "{message}"
+    );
+    let s = summary(&rt, &acme, "spin");
+    assert_eq!((s.health.calls, s.health.failures), (1, 1));
+}
+
+#[tokio::test]
+async fn memory_bomb_hits_the_cap_and_fail_open_accepts_and_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    install_for(&rt, &acme, "bomb", MEMORY_BOMB).await;
+    bind_validators(
+        &rt,
+        &acme,
+        vec![bind("bomb", json!({}), FailurePolicy::FailOpen)],
+    )
+    .await;
+    assert_eq!(
+        validate(&rt, &acme, &[metric("m", &[])]).await,
+        StepOutcome::AcceptAll
+    );
+    let s = summary(&rt, &acme, "bomb");
+    assert_eq!(s.health.failures, 1);
+    assert!(
+        s.health
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("memory limit"),
+        "{:?}",
+        s.health.last_error
+    );
+}
+
+#[tokio::test]
+async fn a_panic_traps_only_its_own_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    install_for(&rt, &acme, "panicky", PANIC_VALIDATOR).await;
+    install_for(&rt, &acme, "noop", NOOP_VALIDATOR).await;
+    bind_validators(
+        &rt,
+        &acme,
+        vec![bind("panicky", json!({}), FailurePolicy::FailClosed)],
+    )
+    .await;
+    let outcome = validate(&rt, &acme, &[metric("m", &[])]).await;
+    assert!(
+        matches!(&outcome, StepOutcome::RejectAll { message, .. } if message.contains("trapped")),
+        "{outcome:?}"
+    );
+    bind_validators(
+        &rt,
+        &acme,
+        vec![bind("noop", json!({}), FailurePolicy::FailClosed)],
+    )
+    .await;
+    assert_eq!(
+        validate(&rt, &acme, &[metric("m", &[])]).await,
+        StepOutcome::AcceptAll
+    );
+}
+
+#[tokio::test]
+async fn giant_output_is_cut_to_a_bounded_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    install_for(&rt, &acme, "giant", GIANT_OUTPUT).await;
+    // 4 MB fits under the 16 MiB cap, so the host receives it.
+    bind_validators(
+        &rt,
+        &acme,
+        vec![bind(
+            "giant",
+            json!({"bytes": 4_000_000}),
+            FailurePolicy::FailClosed,
+        )],
+    )
+    .await;
+    let StepOutcome::PerMetric(verdicts) = validate(&rt, &acme, &[metric("m", &[])]).await else {
+        panic!()
+    };
+    let (_, reason) = verdicts[0].as_ref().unwrap();
+    assert!(reason.len() <= 1100, "{}", reason.len());
+    // 100 MiB does not fit: the allocation fails inside the plugin.
+    bind_validators(
+        &rt,
+        &acme,
+        vec![bind("giant", json!({}), FailurePolicy::FailClosed)],
+    )
+    .await;
+    let outcome = validate(&rt, &acme, &[metric("m", &[])]).await;
+    assert!(
+        matches!(outcome, StepOutcome::RejectAll { .. }),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn sandbox_grants_no_files_sockets_env_or_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    install_for(&rt, &acme, "probe", SANDBOX_PROBE).await;
+    bind_validators(
+        &rt,
+        &acme,
+        vec![bind(
+            "probe",
+            json!({"port": port}),
+            FailurePolicy::FailClosed,
+        )],
+    )
+    .await;
+    let outcome = validate(&rt, &acme, &[metric("m", &[])]).await;
+    let StepOutcome::PerMetric(verdicts) = outcome else {
+        panic!("{outcome:?}")
+    };
+    let (_, reason) = verdicts[0].as_ref().unwrap();
+    let report: Value = serde_json::from_str(reason.trim_start_matches("probe: ")).unwrap();
+    assert_eq!(report["escaped"], json!([]), "{report:#}");
+    assert_eq!(report["wall_clock_ms"], json!(0), "{report:#}");
+    listener.set_nonblocking(true).unwrap();
+    assert!(
+        listener.accept().is_err(),
+        "the plugin reached a loopback socket"
+    );
+    assert!(!Path::new("/tmp/luminate-sandbox-probe").exists());
+}
+
+#[tokio::test]
+async fn wrong_number_of_verdicts_is_a_plugin_failure_not_a_misattribution() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    install_for(&rt, &acme, "miscount", WRONG_VERDICT_COUNT).await;
+    for params in [json!({}), json!({"fewer": true})] {
+        bind_validators(
+            &rt,
+            &acme,
+            vec![bind("miscount", params, FailurePolicy::FailClosed)],
+        )
+        .await;
+        let outcome = validate(&rt, &acme, &[metric("a", &[]), metric("b", &[])]).await;
+        assert!(
+            matches!(&outcome, StepOutcome::RejectAll { message, .. } if message.contains("results for 2 inputs")),
+            "{outcome:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn enricher_cannot_set_reserved_dimensions() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    install_for(&rt, &acme, "sneaky", RESERVED_KEYS_ENRICHER).await;
+    bind_enrichers(
+        &rt,
+        &acme,
+        vec![bind("sneaky", json!({}), FailurePolicy::FailOpen)],
+    )
+    .await;
+    let mut metrics = vec![metric("m", &[("service", "api")])];
+    let before = metrics.clone();
+    let chain = rt.chain(&acme);
+    let outcome = rt
+        .run_enricher(&acme, &chain.enrichers[0], &mut metrics)
+        .await;
+    assert_eq!(
+        outcome,
+        StepOutcome::AcceptAll,
+        "fail-open keeps the metric"
+    );
+    assert_eq!(metrics, before, "nothing the plugin returned was applied");
+    let s = summary(&rt, &acme, "sneaky");
+    assert!(s.health.last_error.unwrap().contains("reserved dimension"));
+
+    bind_enrichers(
+        &rt,
+        &acme,
+        vec![bind("sneaky", json!({}), FailurePolicy::FailClosed)],
+    )
+    .await;
+    let chain = rt.chain(&acme);
+    let outcome = rt
+        .run_enricher(&acme, &chain.enrichers[0], &mut metrics)
+        .await;
+    assert!(
+        matches!(outcome, StepOutcome::RejectAll { .. }),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn example_enricher_adds_dimensions_from_its_lookup_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    install_for(&rt, &acme, "lookup", LOOKUP_ENRICHER).await;
+    let params =
+        json!({"lookups": [{"key": "service", "table": {"checkout": {"team": "payments"}}}]});
+    bind_enrichers(
+        &rt,
+        &acme,
+        vec![bind("lookup", params, FailurePolicy::FailClosed)],
+    )
+    .await;
+    let mut metrics = vec![
+        metric("a", &[("service", "checkout")]),
+        metric("b", &[("service", "other")]),
+    ];
+    let chain = rt.chain(&acme);
+    assert_eq!(
+        rt.run_enricher(&acme, &chain.enrichers[0], &mut metrics)
+            .await,
+        StepOutcome::AcceptAll
+    );
+    assert_eq!(metrics[0].dimensions.get("team"), Some("payments"));
+    assert_eq!(metrics[1].dimensions.get("team"), None);
+}
+
+#[tokio::test]
+async fn giant_dimension_sets_are_refused_per_metric() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    install_for(&rt, &acme, "wide", GIANT_DIMENSIONS).await;
+    bind_enrichers(
+        &rt,
+        &acme,
+        vec![bind(
+            "wide",
+            json!({"count": 5000}),
+            FailurePolicy::FailOpen,
+        )],
+    )
+    .await;
+    let mut metrics = vec![metric("a", &[]), metric("b", &[])];
+    let chain = rt.chain(&acme);
+    let StepOutcome::PerMetric(verdicts) = rt
+        .run_enricher(&acme, &chain.enrichers[0], &mut metrics)
+        .await
+    else {
+        panic!()
+    };
+    assert_eq!(verdicts[0].as_ref().unwrap().0, "too_many_dimensions");
+    assert!(verdicts[1].is_none());
+    assert!(metrics[0].dimensions.is_empty());
+}
+
+#[tokio::test]
+async fn quarantine_after_consecutive_failures_until_a_new_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime_with(
+        dir.path(),
+        PluginsConfig {
+            quarantine_after: 3,
+            ..Default::default()
+        },
+    );
+    let acme = tenant("acme");
+    install_for(&rt, &acme, "panicky", PANIC_VALIDATOR).await;
+    bind_validators(
+        &rt,
+        &acme,
+        vec![bind("panicky", json!({}), FailurePolicy::FailClosed)],
+    )
+    .await;
+    for _ in 0..3 {
+        validate(&rt, &acme, &[metric("m", &[])]).await;
+    }
+    let s = summary(&rt, &acme, "panicky");
+    assert!(s.health.quarantined);
+    assert_eq!(s.status(), "quarantined");
+    let outcome = validate(&rt, &acme, &[metric("m", &[])]).await;
+    assert!(
+        matches!(&outcome, StepOutcome::RejectAll { message, .. } if message.contains("quarantined")),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        summary(&rt, &acme, "panicky").health.calls,
+        3,
+        "a quarantined plugin is not called"
+    );
+    install_for(&rt, &acme, "panicky", NOOP_VALIDATOR).await;
+    assert_eq!(
+        validate(&rt, &acme, &[metric("m", &[])]).await,
+        StepOutcome::AcceptAll
+    );
+}
+
+#[tokio::test]
+async fn abi_mismatch_is_refused_clearly_and_the_running_version_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    install_for(&rt, &acme, "policy", NOOP_VALIDATOR).await;
+    let before = rt.resolve(&acme, "policy").unwrap().hash.clone();
+    let err = rt
+        .upload(
+            PluginScope::Tenant(acme.clone()),
+            "policy",
+            Manifest::default(),
+            wasm(ABI_V2),
+        )
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, PluginAdminError::Load { .. }));
+    assert!(
+        message.contains("0.2.0") && message.contains("0.1.0"),
+        "{message}"
+    );
+    assert_eq!(rt.resolve(&acme, "policy").unwrap().hash, before);
+    let s = summary(&rt, &acme, "policy");
+    assert_eq!(s.status(), "active-with-failed-update");
+    assert!(s.last_load_failure.unwrap().error.contains("0.2.0"));
+    // Refused uploads are not stored: a restart brings back the old one.
+    let again = runtime(dir.path());
+    again.restore().await.unwrap();
+    assert_eq!(again.resolve(&acme, "policy").unwrap().hash, before);
+}
+
+#[tokio::test]
+async fn a_core_module_or_garbage_is_not_a_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let scope = PluginScope::Global;
+    for bytes in [b"\0asm\x01\0\0\0".to_vec(), b"not wasm at all".to_vec()] {
+        let err = rt
+            .upload(scope.clone(), "x", Manifest::default(), bytes)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PluginAdminError::Load { .. }), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn uploads_and_chains_survive_a_restart_and_stay_per_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let (acme, other) = (tenant("acme"), tenant("other"));
+    {
+        let rt = runtime(dir.path());
+        install_for(&rt, &acme, "policy", NAME_POLICY).await;
+        bind_validators(
+            &rt,
+            &acme,
+            vec![bind(
+                "policy",
+                json!({"requiredDimensions": ["x"]}),
+                FailurePolicy::FailClosed,
+            )],
+        )
+        .await;
+    }
+    let rt = runtime(dir.path());
+    rt.restore().await.unwrap();
+    assert!(rt.resolve(&acme, "policy").is_some());
+    assert!(
+        rt.resolve(&other, "policy").is_none(),
+        "a tenant's plugin is its own"
+    );
+    assert_eq!(rt.chain(&acme).validators[0].plugin, "policy");
+    assert!(rt.chain(&other).validators.is_empty());
+    assert!(matches!(
+        validate(&rt, &acme, &[metric("m", &[])]).await,
+        StepOutcome::PerMetric(_)
+    ));
+}
+
+#[tokio::test]
+async fn in_flight_calls_finish_on_the_version_they_started_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    let slow = Manifest {
+        version: Some("slow".into()),
+        deadline_ms: Some(400),
+        ..Default::default()
+    };
+    rt.upload(
+        PluginScope::Tenant(acme.clone()),
+        "v",
+        slow,
+        wasm(INFINITE_LOOP),
+    )
+    .await
+    .unwrap();
+    bind_validators(
+        &rt,
+        &acme,
+        vec![bind("v", json!({}), FailurePolicy::FailOpen)],
+    )
+    .await;
+    let first = rt.resolve(&acme, "v").unwrap();
+    let call = {
+        let (rt, acme) = (rt.clone(), acme.clone());
+        tokio::spawn(async move { validate(&rt, &acme, &[metric("m", &[])]).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let fast = Manifest {
+        version: Some("fast".into()),
+        ..Default::default()
+    };
+    rt.upload(
+        PluginScope::Tenant(acme.clone()),
+        "v",
+        fast,
+        wasm(NOOP_VALIDATOR),
+    )
+    .await
+    .unwrap();
+    assert_eq!(call.await.unwrap(), StepOutcome::AcceptAll);
+    // The in-flight call ran (and timed out on) the first version...
+    assert_eq!(first.health.snapshot().failures, 1);
+    // ...and the next call runs the new one.
+    assert_eq!(
+        validate(&rt, &acme, &[metric("m", &[])]).await,
+        StepOutcome::AcceptAll
+    );
+    let current = rt.resolve(&acme, "v").unwrap();
+    assert_eq!(&*current.version, "fast");
+    assert_eq!(current.health.snapshot().calls, 1);
+    assert_eq!(current.health.snapshot().failures, 0);
+}
+
+#[tokio::test]
+async fn other_tenants_keep_succeeding_while_hostile_plugins_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let (evil, good) = (tenant("evil"), tenant("good"));
+    for (name, path) in [
+        ("spin", INFINITE_LOOP),
+        ("bomb", MEMORY_BOMB),
+        ("panicky", PANIC_VALIDATOR),
+    ] {
+        install_for(&rt, &evil, name, path).await;
+    }
+    install_for(&rt, &good, "policy", NAME_POLICY).await;
+    bind_validators(
+        &rt,
+        &good,
+        vec![bind(
+            "policy",
+            json!({"requiredDimensions": ["service"]}),
+            FailurePolicy::FailClosed,
+        )],
+    )
+    .await;
+    let mut hostile = Vec::new();
+    for name in ["spin", "bomb", "panicky", "spin", "bomb", "spin"] {
+        let (rt, evil) = (rt.clone(), evil.clone());
+        hostile.push(tokio::spawn(async move {
+            let binding = luminate_host::plugins::bindings::ResolvedBinding {
+                plugin: name.into(),
+                params_json: Arc::from("{}"),
+                on_failure: FailurePolicy::FailClosed,
+            };
+            for _ in 0..3 {
+                let outcome = rt.run_validator(&evil, &binding, &[metric("m", &[])]).await;
+                assert!(
+                    matches!(outcome, StepOutcome::RejectAll { .. }),
+                    "{outcome:?}"
+                );
+            }
+        }));
+    }
+    for i in 0..200 {
+        let outcome = validate(
+            &rt,
+            &good,
+            &[metric("m", &[("service", "api")]), metric("n", &[])],
+        )
+        .await;
+        let StepOutcome::PerMetric(verdicts) = outcome else {
+            panic!("call {i}: {outcome:?}")
+        };
+        assert!(verdicts[0].is_none() && verdicts[1].is_some(), "call {i}");
+    }
+    for task in hostile {
+        task.await.unwrap();
+    }
+    assert_eq!(summary(&rt, &good, "policy").health.failures, 0);
+}
+
+#[tokio::test]
+async fn aggregator_streams_each_group_and_hostile_ones_are_contained() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    install_for(&rt, &acme, "apdex", APDEX).await;
+    install_for(&rt, &acme, "hostile", HOSTILE_AGGREGATOR).await;
+    // T = 0.5: 0.1 satisfied, 1.0 tolerating, 5.0 frustrated.
+    let groups = vec![vec![(1, 0.1), (2, 1.0), (3, 5.0), (4, 0.2)], vec![(1, 9.0)]];
+    let scores = rt
+        .aggregate(
+            &acme,
+            "apdex",
+            Arc::from(r#"{"threshold":0.5}"#),
+            groups.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(scores, vec![(2.0 + 0.5) / 4.0, 0.0]);
+    let many: Vec<(i64, f64)> = (0..50_000).map(|i| (i, 0.1)).collect();
+    assert_eq!(
+        rt.aggregate(
+            &acme,
+            "apdex",
+            Arc::from(r#"{"threshold":0.5}"#),
+            vec![many]
+        )
+        .await
+        .unwrap(),
+        vec![1.0]
+    );
+
+    let err = rt
+        .aggregate(
+            &acme,
+            "hostile",
+            Arc::from(r#"{"mode":"update-loops"}"#),
+            groups.clone(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err.failure, CallFailure::Timeout(_)), "{err}");
+    let err = rt
+        .aggregate(
+            &acme,
+            "hostile",
+            Arc::from(r#"{"mode":"finish-panics"}"#),
+            groups.clone(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err.failure, CallFailure::Trap(_)), "{err}");
+    let err = rt
+        .aggregate(
+            &acme,
+            "hostile",
+            Arc::from(r#"{"mode":"finish-value","value":"nan"}"#),
+            groups.clone(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.failure, CallFailure::InvalidOutput(_)),
+        "{err}"
+    );
+    let err = rt
+        .aggregate(
+            &acme,
+            "hostile",
+            Arc::from(r#"{"mode":"state-grows"}"#),
+            groups.clone(),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("hostile"), "{err}");
+    let err = rt
+        .aggregate(&acme, "nope", Arc::from("{}"), groups.clone())
+        .await
+        .unwrap_err();
+    assert!(matches!(err.failure, CallFailure::NotInstalled));
+    let err = rt
+        .aggregate(&acme, "hostile", Arc::from("{}"), groups)
+        .await
+        .map(|v| v.len());
+    assert_eq!(
+        err.unwrap(),
+        2,
+        "the same plugin still works after its failures"
+    );
+}
+
+async fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn drop_in(dir: &Path, name: &str, bytes: &[u8]) {
+    let tmp = dir.join(format!(".{name}.partial"));
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(&tmp, dir.join(name)).unwrap();
+}
+
+#[tokio::test]
+async fn hot_reload_installs_replaces_refuses_and_unloads_from_the_watched_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let watched = dir.path().join("plugins");
+    let rt = runtime(dir.path());
+    let _watcher = rt.watch_directory(&watched).await.unwrap();
+    let acme = tenant("acme");
+
+    drop_in(&watched, "guard.wasm", &wasm(NOOP_VALIDATOR));
+    let first = eventually("first install", || rt.resolve(&acme, "guard")).await;
+    assert_eq!(first.source, PluginSource::Directory);
+
+    std::fs::write(
+        watched.join("guard.toml"),
+        "version = \"2.0.0\"\ndeadline_ms = 20\n",
+    )
+    .unwrap();
+    drop_in(&watched, "guard.wasm", &wasm(NAME_POLICY));
+    let second = eventually("replacement", || {
+        rt.resolve(&acme, "guard")
+            .filter(|p| &*p.version == "2.0.0")
+    })
+    .await;
+    assert_eq!(second.limits.deadline, Duration::from_millis(20));
+    assert_ne!(second.hash, first.hash);
+
+    drop_in(&watched, "guard.wasm", &wasm(ABI_V2));
+    let failure = eventually("refusal", || {
+        rt.list(None)
+            .into_iter()
+            .find(|s| s.name == "guard")
+            .and_then(|s| s.last_load_failure)
+    })
+    .await;
+    assert!(failure.error.contains("0.2.0"), "{}", failure.error);
+    assert_eq!(
+        rt.resolve(&acme, "guard").unwrap().hash,
+        second.hash,
+        "the running version stays"
+    );
+
+    std::fs::remove_file(watched.join("guard.wasm")).unwrap();
+    eventually("unload", || {
+        rt.resolve(&acme, "guard").is_none().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reloading_every_second_under_load_fails_no_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    install_for(&rt, &acme, "policy", NAME_POLICY).await;
+    bind_validators(
+        &rt,
+        &acme,
+        vec![bind(
+            "policy",
+            json!({"requiredDimensions": ["service"]}),
+            FailurePolicy::FailClosed,
+        )],
+    )
+    .await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for _ in 0..4 {
+        let (rt, acme, stop) = (rt.clone(), acme.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let batch: Vec<Metric> = (0..100)
+                .map(|_| metric("m", &[("service", "api")]))
+                .collect();
+            let mut calls = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let outcome = validate(&rt, &acme, &batch).await;
+                assert_eq!(outcome, StepOutcome::AcceptAll, "call {calls}");
+                calls += 1;
+            }
+            calls
+        }));
+    }
+    for round in 0..4 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let manifest = Manifest {
+            version: Some(format!("r{round}")),
+            ..Default::default()
+        };
+        rt.upload(
+            PluginScope::Tenant(acme.clone()),
+            "policy",
+            manifest,
+            wasm(NAME_POLICY),
+        )
+        .await
+        .unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = 0;
+    for w in writers {
+        total += w.await.unwrap();
+    }
+    assert!(total > 0);
+    assert_eq!(&*rt.resolve(&acme, "policy").unwrap().version, "r3");
+}
