@@ -48,6 +48,26 @@ fn runtime(dir: &Path) -> Arc<PluginRuntime> {
     runtime_with(dir, PluginsConfig::default())
 }
 
+/// A deadline for plugins that legitimately do a lot (megabytes of output,
+/// dozens of probes), so a loaded machine does not turn them into timeouts.
+fn slow_ok() -> Manifest {
+    Manifest {
+        deadline_ms: Some(2_000),
+        ..Default::default()
+    }
+}
+
+async fn install_slow(rt: &PluginRuntime, owner: &TenantId, name: &str, path: &str) {
+    rt.upload(
+        PluginScope::Tenant(owner.clone()),
+        name,
+        slow_ok(),
+        wasm(path),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("installing {name}: {e}"));
+}
+
 async fn install_for(rt: &PluginRuntime, owner: &TenantId, name: &str, path: &str) {
     rt.upload(
         PluginScope::Tenant(owner.clone()),
@@ -236,7 +256,7 @@ async fn giant_output_is_cut_to_a_bounded_reason() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
     let acme = tenant("acme");
-    install_for(&rt, &acme, "giant", GIANT_OUTPUT).await;
+    install_slow(&rt, &acme, "giant", GIANT_OUTPUT).await;
     // 4 MB fits under the 16 MiB cap, so the host receives it.
     bind_validators(
         &rt,
@@ -274,7 +294,7 @@ async fn sandbox_grants_no_files_sockets_env_or_clock() {
     let acme = tenant("acme");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    install_for(&rt, &acme, "probe", SANDBOX_PROBE).await;
+    install_slow(&rt, &acme, "probe", SANDBOX_PROBE).await;
     bind_validators(
         &rt,
         &acme,

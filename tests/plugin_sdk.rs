@@ -10,7 +10,7 @@
 include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 mod validator_world {
@@ -51,6 +51,7 @@ struct HostState {
     table: ResourceTable,
     params: String,
     logs: Logs,
+    limits: StoreLimits,
 }
 
 impl WasiView for HostState {
@@ -95,8 +96,12 @@ impl Harness {
             table: ResourceTable::new(),
             params: params.to_string(),
             logs: Vec::new(),
+            // The server's default cap.
+            limits: StoreLimitsBuilder::new().memory_size(16 << 20).build(),
         };
-        Store::new(&self.engine, state)
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store
     }
 
     fn linker(&self) -> Linker<HostState> {
@@ -353,4 +358,38 @@ fn sandbox_probe_reaches_nothing_under_a_context_that_grants_nothing() {
     };
     let report: serde_json::Value = serde_json::from_str(report).unwrap();
     assert_eq!(report["escaped"], serde_json::json!([]), "{report:#}");
+}
+
+// The fixtures do what the runtime's tests rely on.
+
+#[test]
+fn infinite_loop_fixture_finishes_when_given_a_spin_count() {
+    let harness = Harness::load(INFINITE_LOOP);
+    let (result, _) = harness.validate(r#"{"spins":1000}"#, &[metric("m", &[])]);
+    assert!(matches!(result.unwrap().unwrap()[..], [Verdict::Accept]));
+}
+
+#[test]
+fn memory_bomb_fixture_traps_at_a_16_mib_cap() {
+    let harness = Harness::load(MEMORY_BOMB);
+    let (result, _) = harness.validate("{}", &[metric("m", &[])]);
+    assert!(result.is_err(), "the bomb must trap, got {result:?}");
+}
+
+#[test]
+fn reserved_keys_fixture_really_returns_reserved_keys() {
+    let harness = Harness::load(RESERVED_KEYS_ENRICHER);
+    let out = harness.enrich("{}", &[metric("m", &[])]).unwrap().unwrap();
+    let keys: Vec<&str> = out[0].iter().map(|d| d.key.as_str()).collect();
+    assert_eq!(keys, vec!["team", "_tenant_id", "_origin"]);
+}
+
+#[test]
+fn wrong_verdict_count_fixture_miscounts_both_ways() {
+    let harness = Harness::load(WRONG_VERDICT_COUNT);
+    let batch = [metric("a", &[]), metric("b", &[])];
+    let (more, _) = harness.validate("{}", &batch);
+    assert_eq!(more.unwrap().unwrap().len(), 3);
+    let (fewer, _) = harness.validate(r#"{"fewer": true}"#, &batch);
+    assert_eq!(fewer.unwrap().unwrap().len(), 1);
 }

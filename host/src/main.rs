@@ -47,6 +47,12 @@ struct ServeArgs {
     /// Storage backend [default: embedded].
     #[arg(long, value_enum)]
     storage: Option<StorageBackend>,
+    /// ClickHouse HTTP URL, with `--storage clickhouse` [default: http://127.0.0.1:8123].
+    #[arg(long, value_name = "URL")]
+    clickhouse_url: Option<String>,
+    /// ClickHouse cluster (from `remote_servers`) to shard the tables over.
+    #[arg(long, value_name = "NAME")]
+    clickhouse_cluster: Option<String>,
     /// Development mode: loopback only, readable logs, a quick-start banner.
     #[arg(long)]
     dev: bool,
@@ -100,6 +106,12 @@ fn serve(args: ServeArgs) -> ExitCode {
             StorageBackend::Clickhouse => "clickhouse",
         };
         overrides.set("storage.backend", name);
+    }
+    if let Some(url) = &args.clickhouse_url {
+        overrides.set("storage.clickhouse.url", url.as_str());
+    }
+    if let Some(cluster) = &args.clickhouse_cluster {
+        overrides.set("storage.clickhouse.cluster", cluster.as_str());
     }
     let mut config = match config::load(args.config.as_deref(), &overrides) {
         Ok(config) => config,

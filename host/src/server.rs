@@ -72,9 +72,10 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn MetricsStore>, StartE
         }
         StorageBackend::Memory => RocksStore::in_memory_with(options)?,
         StorageBackend::Clickhouse => {
-            return Err(StartError::Unsupported(
-                "the ClickHouse backend is not built yet; use --storage embedded".into(),
-            ));
+            let store =
+                crate::storage::clickhouse::ClickHouseStore::open(&config.storage.clickhouse)
+                    .await?;
+            return Ok(Arc::new(store));
         }
     };
     Ok(Arc::new(store))
@@ -164,8 +165,8 @@ pub struct RunningServer {
     shutdown: watch::Sender<bool>,
     serve: JoinHandle<std::io::Result<()>>,
     retention: Option<JoinHandle<()>>,
-    lifecycle: LifecycleConfig,
     _plugin_watcher: Option<DirectoryWatcher>,
+    lifecycle: LifecycleConfig,
     sketch_persister: JoinHandle<()>,
 }
 
@@ -250,8 +251,8 @@ pub async fn start_with_store(
         shutdown,
         serve,
         retention,
-        lifecycle: config.lifecycle.clone(),
         _plugin_watcher: plugin_watcher,
+        lifecycle: config.lifecycle.clone(),
         sketch_persister,
     })
 }

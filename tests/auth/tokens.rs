@@ -260,3 +260,24 @@ async fn auth_failure_is_answered_before_the_body_is_read() {
     assert_eq!(status, 401);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn with_auth_disabled_every_request_is_the_default_tenant() {
+    let server = TestServer::start_with(|c| {
+        c.auth.enabled = false;
+        c.auth.hs256_secret = None;
+    })
+    .await;
+    let anonymous = Client::raw(&server, None);
+    anonymous.write(series("m", 0..3)).await.ok();
+    let report = anonymous.get("/api/v1/cardinality").await.ok();
+    assert_eq!(report["tenant"], "default");
+    assert_eq!(report["series"]["estimate"], 3);
+    // A token changes nothing: it is not even read.
+    let other = Client::bearer(&server, &token("someone-else", &["read"]));
+    assert_eq!(
+        other.get("/api/v1/cardinality").await.ok()["tenant"],
+        "default"
+    );
+    server.stop().await;
+}

@@ -473,3 +473,52 @@ fn minted_tokens_verify_with_the_same_config() {
     assert!(p.scopes.contains(Scope::Admin) && !p.scopes.contains(Scope::Write));
     assert!(p.expires_at > now() + 3500);
 }
+
+#[test]
+fn hostile_headers_never_panic_and_always_fail_cleanly() {
+    let v = Verifier::from_config(&all_algorithms_config()).unwrap();
+    let good = hs(&good_claims());
+    let parts: Vec<&str> = good.split('.').collect();
+    // xorshift: deterministic garbage, plus mutations of a valid token.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let alphabet = b"abcXYZ0189-_.=+/ \t{}\":,";
+    for i in 0..5_000 {
+        let header: Vec<u8> = match i % 4 {
+            0 => (0..(next() % 120)).map(|_| (next() % 256) as u8).collect(),
+            1 => {
+                let body: Vec<u8> = (0..(next() % 300))
+                    .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                    .collect();
+                [b"Bearer ".as_slice(), &body].concat()
+            }
+            2 => {
+                let mut t = good.clone().into_bytes();
+                let at = (next() % t.len() as u64) as usize;
+                t[at] = alphabet[(next() % alphabet.len() as u64) as usize];
+                [b"Bearer ".as_slice(), &t].concat()
+            }
+            _ => {
+                let header = URL_SAFE_NO_PAD.encode(
+                    [
+                        r#"{"alg":"HS256","kid":7}"#,
+                        r#"{"alg":null}"#,
+                        r#"{"alg":["HS256"]}"#,
+                        "[]",
+                        "null",
+                    ][(next() % 5) as usize],
+                );
+                format!("Bearer {header}.{}.{}", parts[1], parts[2]).into_bytes()
+            }
+        };
+        if let Err(e) = v.verify_authorization(Some(&header)) {
+            assert!(!e.is_forbidden(), "{e:?}");
+            assert!(!e.to_string().contains(SECRET));
+        }
+    }
+}

@@ -111,6 +111,20 @@ pub struct ClickHouseConfig {
     pub flush_max_rows: usize,
     /// ...or after this long, whichever comes first.
     pub flush_interval: ConfigDuration,
+    /// Inserts that may run at once; more batches wait in the queue.
+    pub max_concurrent_flushes: usize,
+    /// An insert or query slower than this fails as "unavailable" (503).
+    pub request_timeout: ConfigDuration,
+    /// LZ4-compress traffic with ClickHouse: saves network between hosts,
+    /// costs CPU when ClickHouse is on the same machine.
+    pub compression: bool,
+    /// How long startup waits for ClickHouse to answer before giving up, so
+    /// pods and ClickHouse may start in any order.
+    pub startup_wait: ConfigDuration,
+    /// HTTP URLs of every shard, for DDL and mutations on the local tables
+    /// when the cluster cannot run `ON CLUSTER` (no ZooKeeper/Keeper, as on
+    /// a bare pair of servers). Empty: DDL uses `ON CLUSTER <cluster>`.
+    pub shard_urls: Vec<String>,
 }
 
 impl Default for ClickHouseConfig {
@@ -123,6 +137,11 @@ impl Default for ClickHouseConfig {
             cluster: None,
             flush_max_rows: 100_000,
             flush_interval: ConfigDuration::from_millis(50),
+            max_concurrent_flushes: 4,
+            request_timeout: ConfigDuration::from_millis(10_000),
+            startup_wait: ConfigDuration::from_millis(60_000),
+            compression: true,
+            shard_urls: Vec::new(),
         }
     }
 }

@@ -49,10 +49,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 /// Everything the guard needs; cheap to clone.
 #[derive(Clone)]
 pub struct AccessControl {
-    /// `None` when `auth.enabled = false`: every request is `anonymous`.
-    verifier: Option<Arc<Verifier>>,
-    anonymous: Arc<Principal>,
+    identity: Identity,
     rates: Arc<RateLimiter>,
+}
+
+/// Where a request's principal comes from.
+#[derive(Clone)]
+enum Identity {
+    /// The bearer token (`auth.enabled = true`).
+    Token(Arc<Verifier>),
+    /// Everyone is this principal (`auth.enabled = false`).
+    Fixed(Arc<Principal>),
 }
 
 #[derive(Clone)]
@@ -65,10 +72,7 @@ struct Guard {
 impl AccessControl {
     pub fn new(verifier: Arc<Verifier>, rates: Arc<RateLimiter>) -> Self {
         Self {
-            verifier: Some(verifier),
-            anonymous: Arc::new(anonymous(
-                TenantId::new("anonymous").unwrap_or_else(|_| unreachable!()),
-            )),
+            identity: Identity::Token(verifier),
             rates,
         }
     }
@@ -76,8 +80,7 @@ impl AccessControl {
     /// No authentication: every request acts as `tenant` with every scope.
     pub fn disabled(tenant: TenantId, rates: Arc<RateLimiter>) -> Self {
         Self {
-            verifier: None,
-            anonymous: Arc::new(anonymous(tenant)),
+            identity: Identity::Fixed(Arc::new(anonymous(tenant))),
             rates,
         }
     }
@@ -108,9 +111,11 @@ impl AccessControl {
         authorization: Option<&HeaderValue>,
         scope: Scope,
     ) -> Result<Caller, AuthError> {
-        let principal = match &self.verifier {
-            Some(v) => v.verify_authorization(authorization.map(HeaderValue::as_bytes))?,
-            None => self.anonymous.clone(),
+        let principal = match &self.identity {
+            Identity::Token(v) => {
+                v.verify_authorization(authorization.map(HeaderValue::as_bytes))?
+            }
+            Identity::Fixed(principal) => principal.clone(),
         };
         principal.require(scope)?;
         let rates = self

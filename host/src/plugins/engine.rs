@@ -17,13 +17,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, ComponentExportIndex, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
 use super::abi::{self, AbiError, PluginKind};
 use super::logging::{LogBudget, PluginLogger, truncate};
 use super::sandbox::{CallState, sandboxed_linker};
-use super::wit::{self, AggregatorPluginPre, EnricherPluginPre, ValidatorPluginPre, WitMetric};
+use super::wire::{MetricRef, WireBatch};
+use super::wit::{self, AggregatorPluginPre, EnricherPluginPre, ValidatorPluginPre};
 
 /// How often the epoch advances; deadlines are rounded up to it.
 const EPOCH_TICK: Duration = Duration::from_millis(2);
@@ -126,6 +127,9 @@ enum KindPre {
 pub struct CompiledPlugin {
     kind: PluginKind,
     pre: KindPre,
+    /// The batch function (`validate` / `enrich`), called with borrowed
+    /// records ([`WireBatch`]) instead of the bindings' owned ones.
+    batch_entry: Option<ComponentExportIndex>,
 }
 
 impl CompiledPlugin {
@@ -232,7 +236,24 @@ impl PluginEngine {
                 KindPre::Aggregator(AggregatorPluginPre::new(instance_pre).map_err(link)?)
             }
         };
-        Ok(CompiledPlugin { kind, pre })
+        let batch_entry = match kind {
+            PluginKind::Validator => Some("validate"),
+            PluginKind::Enricher => Some("enrich"),
+            PluginKind::Aggregator => None,
+        }
+        .map(|function| {
+            let interface = format!("{}/{kind}@{}", abi::ABI_PACKAGE, abi::ABI_VERSION);
+            component
+                .get_export_index(None, &interface)
+                .and_then(|i| component.get_export_index(Some(&i), function))
+                .ok_or_else(|| LoadError::Link(format!("{interface} does not export {function}")))
+        })
+        .transpose()?;
+        Ok(CompiledPlugin {
+            kind,
+            pre,
+            batch_entry,
+        })
     }
 
     fn store(&self, cx: &CallContext) -> Store<CallState> {
@@ -258,9 +279,9 @@ impl PluginEngine {
         &self,
         plugin: &CompiledPlugin,
         cx: &CallContext,
-        metrics: &[WitMetric],
+        metrics: &WireBatch,
     ) -> (Result<Vec<Option<String>>, CallFailure>, CapturedLogs) {
-        let KindPre::Validator(pre) = &plugin.pre else {
+        let (KindPre::Validator(pre), Some(entry)) = (&plugin.pre, &plugin.batch_entry) else {
             return (
                 Err(wrong_kind(PluginKind::Validator, plugin.kind)),
                 Vec::new(),
@@ -269,13 +290,16 @@ impl PluginEngine {
         let mut store = self.store(cx);
         let result = (|| {
             let instance = pre
+                .instance_pre()
                 .instantiate(&mut store)
                 .map_err(|e| instantiate_failure(&store, cx, e))?;
-            let verdicts = instance
-                .luminate_plugin_validator()
-                .call_validate(&mut store, metrics)
-                .map_err(|e| classify(&store, cx, e))?
-                .map_err(plugin_error)?;
+            let function = instance
+                .get_typed_func::<(&[MetricRef<'_>],), (Result<Vec<wit::Verdict>, wit::WitPluginError>,)>(&mut store, entry)
+                .map_err(|e| CallFailure::Instantiate(format!("{e:#}")))?;
+            let (verdicts,) = metrics
+                .with_refs(|refs| function.call(&mut store, (refs,)))
+                .map_err(|e| classify(&store, cx, e))?;
+            let verdicts = verdicts.map_err(plugin_error)?;
             if verdicts.len() != metrics.len() {
                 return Err(CallFailure::WrongLength {
                     expected: metrics.len(),
@@ -301,9 +325,9 @@ impl PluginEngine {
         &self,
         plugin: &CompiledPlugin,
         cx: &CallContext,
-        metrics: &[WitMetric],
+        metrics: &WireBatch,
     ) -> (Result<Vec<Vec<wit::Dimension>>, CallFailure>, CapturedLogs) {
-        let KindPre::Enricher(pre) = &plugin.pre else {
+        let (KindPre::Enricher(pre), Some(entry)) = (&plugin.pre, &plugin.batch_entry) else {
             return (
                 Err(wrong_kind(PluginKind::Enricher, plugin.kind)),
                 Vec::new(),
@@ -312,13 +336,16 @@ impl PluginEngine {
         let mut store = self.store(cx);
         let result = (|| {
             let instance = pre
+                .instance_pre()
                 .instantiate(&mut store)
                 .map_err(|e| instantiate_failure(&store, cx, e))?;
-            let added = instance
-                .luminate_plugin_enricher()
-                .call_enrich(&mut store, metrics)
-                .map_err(|e| classify(&store, cx, e))?
-                .map_err(plugin_error)?;
+            let function = instance
+                .get_typed_func::<(&[MetricRef<'_>],), (Result<Vec<Vec<wit::Dimension>>, wit::WitPluginError>,)>(&mut store, entry)
+                .map_err(|e| CallFailure::Instantiate(format!("{e:#}")))?;
+            let (added,) = metrics
+                .with_refs(|refs| function.call(&mut store, (refs,)))
+                .map_err(|e| classify(&store, cx, e))?;
+            let added = added.map_err(plugin_error)?;
             if added.len() != metrics.len() {
                 return Err(CallFailure::WrongLength {
                     expected: metrics.len(),

@@ -23,6 +23,7 @@
 //! - [`reload`]: the watched plugins directory.
 //! - [`repository`]: durable storage of uploads and chains.
 //! - [`stage`]: where plugins join the write and query pipelines.
+//! - [`wire`]: a batch lowered from one text buffer (few allocations).
 //! - [`manifest`], [`config`], [`telemetry`], [`logging`], [`wit`].
 
 pub mod abi;
@@ -40,6 +41,7 @@ pub mod runtime;
 pub mod sandbox;
 pub mod stage;
 pub mod telemetry;
+pub mod wire;
 pub mod wit;
 
 pub use abi::{ABI_VERSION, PluginKind};

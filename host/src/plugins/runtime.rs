@@ -24,7 +24,8 @@ use super::quarantine::{HealthSnapshot, PluginHealth};
 use super::registry::{LoadFailure, LoadedPlugin, PluginRegistry, PluginScope, PluginSource};
 use super::repository::{PluginRepository, RepositoryError, StoredPlugin};
 use super::telemetry::PluginMetrics;
-use super::wit::{self, WitMetric, to_wit};
+use super::wire::WireBatch;
+use super::wit;
 use crate::model::{Metric, RESERVED_PREFIX, TenantId, ValidationLimits, Validator};
 
 /// Largest accepted plugin binary.
@@ -640,7 +641,7 @@ impl PluginRuntime {
                 return self.on_failure(binding, PluginKind::Validator, &failure);
             }
         };
-        let batch: Vec<WitMetric> = metrics.iter().map(to_wit).collect();
+        let batch = WireBatch::new(metrics);
         let cx = self.context(&plugin, binding.params_json.clone(), false);
         let call = plugin.clone();
         let started = std::time::Instant::now();
@@ -699,7 +700,7 @@ impl PluginRuntime {
                 return self.on_failure(binding, PluginKind::Enricher, &failure);
             }
         };
-        let batch: Vec<WitMetric> = metrics.iter().map(to_wit).collect();
+        let batch = WireBatch::new(metrics);
         let cx = self.context(&plugin, binding.params_json.clone(), false);
         let call = plugin.clone();
         let started = std::time::Instant::now();
@@ -830,7 +831,7 @@ impl PluginRuntime {
         let call = plugin.clone();
         let (result, logs) = match input {
             DryRunInput::Metrics(metrics) => {
-                let batch: Vec<WitMetric> = metrics.iter().map(to_wit).collect();
+                let batch = WireBatch::new(&metrics);
                 match plugin.kind {
                     PluginKind::Validator => {
                         let (r, logs) = self

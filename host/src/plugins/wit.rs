@@ -41,24 +41,3 @@ pub use validator_world::luminate::plugin::types::{
     Verdict,
 };
 pub use validator_world::{ValidatorPlugin, ValidatorPluginPre};
-
-use crate::model::Metric;
-
-/// The metric as a plugin sees it. Reserved (`_`) dimensions never cross
-/// the boundary: plugins cannot see (or echo back) the tenant.
-pub fn to_wit(metric: &Metric) -> WitMetric {
-    WitMetric {
-        name: metric.name.clone(),
-        value: metric.value,
-        timestamp_ms: metric.timestamp_ms,
-        dimensions: metric
-            .dimensions
-            .iter()
-            .filter(|(k, _)| !k.starts_with(crate::model::RESERVED_PREFIX))
-            .map(|(k, v)| Dimension {
-                key: k.to_owned(),
-                value: v.to_owned(),
-            })
-            .collect(),
-    }
-}

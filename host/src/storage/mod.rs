@@ -5,6 +5,7 @@
 //! call, [`MetricsStore::enforce_retention`], deletes by age and returns no
 //! data. Backends never see wasm or HTTP types.
 
+pub mod clickhouse;
 pub mod compute;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;

@@ -94,6 +94,7 @@ macro_rules! conformance_suite {
             hostile_names_and_values_round_trip,
             twenty_thousand_series_stay_correct,
             empty_write_is_accepted_and_changes_nothing,
+            a_step_that_is_not_positive_is_an_invalid_query,
             health_answers_and_close_fails_later_calls,
         );
     };

@@ -1,8 +1,9 @@
-//! Metric names, dimension keys and values, read from the catalog entries
-//! that new series write (so discovery never touches points).
+//! Metric names and dimension keys, read from the catalog entries that new
+//! series write, and dimension values, read from the postings (so discovery
+//! never touches points).
 
 use super::Inner;
-use super::keys::{self, CF_INDEX, KIND_KEY, KIND_METRIC, KIND_VALUE};
+use super::keys::{self, CF_INDEX, KIND_KEY, KIND_METRIC};
 use super::select::Reader;
 use crate::model::TenantId;
 use crate::storage::StorageError;
@@ -46,8 +47,5 @@ pub fn values(
     key: &str,
     limit: usize,
 ) -> Result<Vec<String>, StorageError> {
-    let reader = Reader::new(inner, tenant);
-    let mut prefix = keys::index_prefix(reader.tenant_prefix(), KIND_VALUE, metric);
-    keys::push_str(&mut prefix, key);
-    list(&reader, &prefix, limit)
+    Reader::new(inner, tenant).distinct_values(metric, key, limit)
 }

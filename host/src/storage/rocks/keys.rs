@@ -17,8 +17,7 @@
 //! | `series` | `E(tenant) sid` | `E(metric) (E(key) E(value))*`: the series' canonical form |
 //! | `index` | `E(tenant) 0x01 E(metric)` | empty: metric catalog |
 //! | `index` | `E(tenant) 0x02 E(metric) E(key)` | empty: dimension keys |
-//! | `index` | `E(tenant) 0x03 E(metric) E(key) E(value)` | empty: dimension values |
-//! | `index` | `E(tenant) 0x04 E(metric) E(key) E(value) sid` | empty: inverted postings |
+//! | `index` | `E(tenant) 0x04 E(metric) E(key) E(value) sid` | empty: inverted postings; also the source of distinct values (one seek per value) |
 //! | `points` | `E(tenant) E(metric) bucket seq` | a columnar block (see `block.rs`) |
 //! | `default` | `meta/…` | store metadata (boot counter) |
 
@@ -28,7 +27,8 @@ pub const CF_POINTS: &str = "points";
 
 pub const KIND_METRIC: u8 = 0x01;
 pub const KIND_KEY: u8 = 0x02;
-pub const KIND_VALUE: u8 = 0x03;
+// 0x03 is unused: distinct values come from the postings, so a new series
+// with a never-seen value costs one put less per dimension.
 pub const KIND_POSTING: u8 = 0x04;
 
 /// Points are grouped into one-hour buckets so a query reads only the buckets

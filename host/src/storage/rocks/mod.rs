@@ -20,6 +20,7 @@ mod query;
 mod retention;
 mod select;
 mod series;
+mod sid_map;
 mod write;
 
 #[cfg(test)]

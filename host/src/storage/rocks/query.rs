@@ -12,8 +12,9 @@ use crate::model::{
 use crate::storage::StorageError;
 use crate::storage::compute::{self, Fold, SelectedSeries};
 
-/// A series' slot in the aggregate: its group index, or excluded.
-const EXCLUDED: u32 = u32::MAX;
+/// A series' slot in the aggregate: its group index, or excluded. (The
+/// map's own "absent" is `u32::MAX`.)
+const EXCLUDED: u32 = u32::MAX - 1;
 
 pub fn aggregate(
     inner: &Inner,
@@ -22,32 +23,53 @@ pub fn aggregate(
 ) -> Result<AggregateResult, StorageError> {
     let reader = Reader::new(inner, tenant);
     let metric = &q.selector.metric;
-    let selection = reader.select(metric, &q.selector.filters)?;
-    if selection.is_empty() {
-        return Ok(AggregateResult::default());
-    }
-    let grouper = reader.grouper(metric, &q.group_by)?;
 
-    // Resolve each series once; the per-point cost is then one hash lookup.
-    let mut slot_of_series: FxHashMap<u64, u32> = FxHashMap::default();
+    // The index side (filters, groups) and the points side are independent
+    // scans of the same snapshot: run them on two threads, buffering the
+    // points as (series, value) until the groups are known.
+    let (index, points) = std::thread::scope(|scope| {
+        let index = scope.spawn(|| -> Result<_, StorageError> {
+            let selection = reader.select(metric, &q.selector.filters)?;
+            let grouper = reader.grouper(metric, &q.group_by)?;
+            Ok((selection, grouper))
+        });
+        let mut points: Vec<(u64, f64)> = Vec::new();
+        let scanned =
+            reader.scan_points(metric, q.selector.range, |sid, _, v| points.push((sid, v)));
+        let index = index
+            .join()
+            .map_err(|_| StorageError::Internal("index scan panicked".into()));
+        (index, scanned.map(|()| points))
+    });
+    let (selection, grouper) = index??;
+    let points = points?;
+
+    // Resolve each series once; the per-point cost is then one array load.
+    let mut slot_of_series = reader.sid_map();
     let mut slot_of_group: FxHashMap<Vec<u32>, u32> = FxHashMap::default();
     let mut groups: Vec<(Vec<u32>, Fold)> = Vec::new();
     let mut scratch = Vec::with_capacity(q.group_by.len());
-    reader.scan_points(metric, q.selector.range, |sid, _, value| {
-        let slot = *slot_of_series.entry(sid).or_insert_with(|| {
-            if !selection.admits(sid) {
-                return EXCLUDED;
+    for (sid, value) in points {
+        let slot = match slot_of_series.get(sid) {
+            Some(slot) => slot,
+            None => {
+                let slot = if selection.admits(sid) {
+                    grouper.group_of(sid, &mut scratch);
+                    *slot_of_group.entry(scratch.clone()).or_insert_with(|| {
+                        groups.push((scratch.clone(), Fold::new(q.aggregation)));
+                        (groups.len() - 1) as u32
+                    })
+                } else {
+                    EXCLUDED
+                };
+                slot_of_series.insert(sid, slot);
+                slot
             }
-            grouper.group_of(sid, &mut scratch);
-            *slot_of_group.entry(scratch.clone()).or_insert_with(|| {
-                groups.push((scratch.clone(), Fold::new(q.aggregation)));
-                (groups.len() - 1) as u32
-            })
-        });
+        };
         if slot != EXCLUDED {
             groups[slot as usize].1.push(value);
         }
-    })?;
+    }
 
     let rows = groups
         .into_iter()
@@ -91,6 +113,9 @@ pub fn range(
     tenant: &TenantId,
     q: &RangeQuery,
 ) -> Result<SeriesResult, StorageError> {
+    if q.step.is_some_and(|(step_ms, _)| step_ms <= 0) {
+        return Err(StorageError::InvalidQuery("step must be positive".into()));
+    }
     let reader = Reader::new(inner, tenant);
     let selection = reader.select(&q.selector.metric, &q.selector.filters)?;
     if selection.is_empty() {
@@ -107,9 +132,7 @@ pub fn range(
 
 pub fn rate(inner: &Inner, tenant: &TenantId, q: &RateQuery) -> Result<SeriesResult, StorageError> {
     if q.step_ms <= 0 {
-        return Err(StorageError::InvalidQuery(
-            "rate step must be positive".into(),
-        ));
+        return Err(StorageError::InvalidQuery("step must be positive".into()));
     }
     let reader = Reader::new(inner, tenant);
     let selection = reader.select(&q.selector.metric, &q.selector.filters)?;

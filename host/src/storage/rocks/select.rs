@@ -6,6 +6,7 @@ use rocksdb::{DB, ReadOptions, SnapshotWithThreadMode};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::keys::{self, CF_INDEX, CF_POINTS, CF_SERIES, KIND_POSTING};
+use super::sid_map::SidMap;
 use super::{Inner, block, series};
 use crate::model::{Dimensions, Filter, FilterOp, TenantId, TimeRange};
 use crate::storage::StorageError;
@@ -17,15 +18,25 @@ pub struct Reader<'a> {
     inner: &'a Inner,
     snapshot: SnapshotWithThreadMode<'a, DB>,
     tenant_prefix: Vec<u8>,
+    id_bound: u64,
 }
 
 impl<'a> Reader<'a> {
     pub fn new(inner: &'a Inner, tenant: &TenantId) -> Self {
+        // Snapshot first: every series it holds got its id before, so ids
+        // seen through it are below the bound read afterwards.
+        let snapshot = inner.db.snapshot();
         Self {
             inner,
-            snapshot: inner.db.snapshot(),
+            snapshot,
             tenant_prefix: keys::tenant_prefix(tenant.as_str()),
+            id_bound: inner.series.id_bound(),
         }
+    }
+
+    /// A map sized for the ids this snapshot can hold.
+    pub fn sid_map(&self) -> SidMap {
+        SidMap::new(self.id_bound)
     }
 
     pub fn tenant_prefix(&self) -> &[u8] {
@@ -59,6 +70,37 @@ impl<'a> Reader<'a> {
         }
         it.status()?;
         Ok(())
+    }
+
+    /// Up to `limit` distinct values of `key` on `metric`, sorted: one seek
+    /// per value over the postings, however many series share it.
+    pub fn distinct_values(
+        &self,
+        metric: &str,
+        key: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        let prefix = self.posting_prefix(metric, key);
+        let mut opts = ReadOptions::default();
+        opts.set_iterate_upper_bound(keys::prefix_end(&prefix));
+        let mut it = self
+            .snapshot
+            .raw_iterator_cf_opt(self.inner.cf(CF_INDEX)?, opts);
+        it.seek(&prefix);
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some(suffix) = it.key().and_then(|k| k.strip_prefix(prefix.as_slice())) else {
+                break;
+            };
+            let (value, rest) = keys::take_str(suffix)
+                .ok_or_else(|| StorageError::Internal("corrupt posting key".into()))?;
+            let mut next = prefix.clone();
+            next.extend_from_slice(&suffix[..suffix.len() - rest.len()]);
+            out.push(value);
+            it.seek(keys::prefix_end(&next));
+        }
+        it.status()?;
+        Ok(out)
     }
 
     fn posting_prefix(&self, metric: &str, key: &str) -> Vec<u8> {
@@ -173,7 +215,7 @@ impl<'a> Reader<'a> {
     pub fn grouper(&self, metric: &str, group_by: &[String]) -> Result<Grouper, StorageError> {
         let mut keys = Vec::with_capacity(group_by.len());
         for key in group_by {
-            let mut of_series = FxHashMap::default();
+            let mut of_series = self.sid_map();
             let mut values: Vec<String> = Vec::new();
             self.postings_by_value(metric, key, |value, fresh, sid| {
                 if fresh {
@@ -296,7 +338,7 @@ impl Selection {
 }
 
 struct KeyValues {
-    of_series: FxHashMap<u64, u32>,
+    of_series: SidMap,
     values: Vec<String>,
 }
 
@@ -314,7 +356,7 @@ impl Grouper {
         out.extend(
             self.keys
                 .iter()
-                .map(|k| k.of_series.get(&id).copied().unwrap_or(MISSING)),
+                .map(|k| k.of_series.get(id).unwrap_or(MISSING)),
         );
     }
 

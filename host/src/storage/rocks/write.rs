@@ -47,17 +47,11 @@ impl NewSeries<'_> {
             keys::index_prefix(tp, keys::KIND_METRIC, &metric.name),
         );
         let key_prefix = keys::index_prefix(tp, keys::KIND_KEY, &metric.name);
-        let value_prefix = keys::index_prefix(tp, keys::KIND_VALUE, &metric.name);
         let posting_prefix = keys::index_prefix(tp, keys::KIND_POSTING, &metric.name);
         for (k, v) in metric.dimensions.iter() {
             let mut key = key_prefix.clone();
             keys::push_str(&mut key, k);
             put_catalog(batch, key);
-
-            let mut value = value_prefix.clone();
-            keys::push_str(&mut value, k);
-            keys::push_str(&mut value, v);
-            put_catalog(batch, value);
 
             let mut posting = posting_prefix.clone();
             keys::push_str(&mut posting, k);

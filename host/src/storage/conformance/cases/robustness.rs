@@ -166,3 +166,27 @@ pub async fn health_answers_and_close_fails_later_calls(store: &dyn MetricsStore
     assert!(store.health().await.is_err());
     assert!(store.list_metrics(&t).await.is_err());
 }
+
+pub async fn a_step_that_is_not_positive_is_an_invalid_query(store: &dyn MetricsStore) {
+    let t = tenant("acme");
+    store
+        .write(&t, vec![metric("m", BASE_MS, 1.0, &[])])
+        .await
+        .unwrap();
+    for step in [0, -MINUTE] {
+        let mut q = raw_range(select("m", all_time(), vec![]));
+        q.step = Some((step, Aggregation::Sum));
+        let got = store.query_range(&t, &q).await;
+        assert!(
+            matches!(got, Err(StorageError::InvalidQuery(_))),
+            "range step {step}: {got:?}"
+        );
+        let got = store
+            .query_rate(&t, &rate(select("m", all_time(), vec![]), step))
+            .await;
+        assert!(
+            matches!(got, Err(StorageError::InvalidQuery(_))),
+            "rate step {step}: {got:?}"
+        );
+    }
+}
