@@ -163,6 +163,22 @@ fn configmap_config_is_accepted_by_the_server_loader() {
         config.storage.backend,
         luminate_host::config::StorageBackend::Clickhouse
     );
+    // Bound plugins are example plugins the image ships (plugins/<name>/).
+    let bindings = &config.plugins.defaults;
+    assert!(
+        !bindings.validators.is_empty(),
+        "the ConfigMap shows a plugin binding"
+    );
+    for binding in bindings.validators.iter().chain(&bindings.enrichers) {
+        let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("plugins")
+            .join(&binding.plugin);
+        assert!(
+            crate_dir.join("Cargo.toml").is_file(),
+            "ConfigMap binds {}, which is not in plugins/",
+            binding.plugin
+        );
+    }
     let mount = &k8s("deployment.yaml")["spec"]["template"]["spec"]["containers"][0];
     let args: Vec<&str> = mount["args"]
         .as_array()

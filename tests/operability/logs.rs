@@ -108,3 +108,63 @@ async fn error_responses_are_logged_with_their_error_code() {
     );
     assert!(request_line(&server.json_logs(), "no-token-1").is_some());
 }
+
+#[tokio::test]
+async fn dev_mode_logs_are_human_readable_not_json() {
+    use std::io::Read;
+    let data = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(crate::server::luminate_binary())
+        .args([
+            "serve",
+            "--dev",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .env_remove("LUMINATE_LOG_FORMAT")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let ready = client
+            .get(format!("http://127.0.0.1:{port}/startupz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200);
+        if ready {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "--dev server did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let serving = stdout
+        .lines()
+        .find(|l| l.contains("luminate is serving"))
+        .unwrap_or_else(|| panic!("no startup line in:\n{stdout}"));
+    assert!(
+        serde_json::from_str::<Value>(serving).is_err(),
+        "--dev logs should be readable lines, got JSON: {serving}"
+    );
+}

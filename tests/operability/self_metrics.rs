@@ -223,3 +223,51 @@ async fn rate_limit_rejections_and_cardinality_estimates_are_counted_per_tenant(
         "one new series per accepted write"
     );
 }
+
+#[tokio::test]
+async fn batch_writer_reports_flushes_and_an_empty_queue_against_real_clickhouse() {
+    use luminate_host::storage::clickhouse::testing::require_server;
+    let Some(clickhouse) = require_server() else {
+        return;
+    };
+    let mut options =
+        ServerOptions::default().env("LUMINATE_STORAGE__CLICKHOUSE__DATABASE", "ops_metrics");
+    options.args = vec![
+        "--storage".into(),
+        "clickhouse".into(),
+        "--clickhouse-url".into(),
+        clickhouse.url(),
+    ];
+    let mut server = Server::start(options);
+    let client = reqwest::Client::new();
+    server.wait_started(&client).await;
+    let token = token("acme", "read,write");
+    for i in 0..5 {
+        let body = json!({"metrics": [{"name": "ch_written", "value": i as f64, "dimensions": {"host": "a"}}]});
+        let response = client
+            .post(server.url("/api/v1/write"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    }
+    let text = scrape(&client, &server).await;
+    let flushes = sample(
+        &text,
+        r#"luminate_batch_writer_flushes_total{outcome="ok"}"#,
+    )
+    .unwrap_or(0.0);
+    assert!(flushes >= 1.0, "no successful flush recorded:\n{text}");
+    assert_eq!(
+        sample(&text, "luminate_batch_writer_flush_duration_seconds_count"),
+        Some(flushes)
+    );
+    // Every write was acknowledged, so nothing is left queued.
+    assert_eq!(
+        sample(&text, "luminate_batch_writer_queue_depth"),
+        Some(0.0)
+    );
+    assert_eq!(sample(&text, "luminate_storage_writes_total"), Some(5.0));
+}

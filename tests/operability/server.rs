@@ -151,11 +151,16 @@ impl Server {
         all.join("\n")
     }
 
-    /// JSON log lines, parsed; non-JSON lines fail the test.
+    /// JSON log lines, parsed; non-JSON lines fail the test, and so do
+    /// lines where an event field collides with the `message` key.
     pub fn json_logs(&self) -> Vec<serde_json::Value> {
         self.logs()
             .iter()
             .map(|line| {
+                assert!(
+                    line.matches("\"message\":").count() <= 1,
+                    "a log field named `message` shadows the message: {line}"
+                );
                 serde_json::from_str(line)
                     .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"))
             })

@@ -93,7 +93,7 @@ impl From<StorageError> for ApiError {
                 message,
                 retry_after_secs,
             } => {
-                tracing::warn!(%message, "storage unavailable");
+                tracing::warn!(reason = %message, "storage unavailable");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "storage_unavailable",

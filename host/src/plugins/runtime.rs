@@ -664,9 +664,15 @@ impl PluginRuntime {
         let batch = batch.clone();
         let cx = self.context(&plugin, binding.params_json.clone(), false);
         let call = plugin.clone();
+        let started = std::time::Instant::now();
         let (result, _) = self
             .on_blocking_pool(move |engine| engine.validate(&call.compiled, &cx, &batch))
             .await;
+        crate::telemetry::metrics().plugins.observe_duration(
+            &plugin.name,
+            crate::telemetry::PluginHook::Validate,
+            started.elapsed(),
+        );
         self.record(&plugin, tenant, result.as_ref().map(|_| ()));
         match result {
             Err(failure) => self.on_failure(binding, PluginKind::Validator, &failure),
@@ -744,6 +750,7 @@ impl PluginRuntime {
         let cx = self.context(&plugin, binding.params_json.clone(), false);
         let call = plugin.clone();
         let validator = self.validator.clone();
+        let started = std::time::Instant::now();
         // Checked on the blocking pool too: the output can be large.
         let (result, _) = self
             .on_blocking_pool(move |engine| {
@@ -753,6 +760,11 @@ impl PluginRuntime {
                 (checked, logs)
             })
             .await;
+        crate::telemetry::metrics().plugins.observe_duration(
+            &plugin.name,
+            crate::telemetry::PluginHook::Enrich,
+            started.elapsed(),
+        );
         self.record(&plugin, tenant, result.as_ref().map(|_| ()));
         let added = match result {
             Ok(added) => added,
@@ -831,9 +843,15 @@ impl PluginRuntime {
         let cx = self.context(&plugin, params_json, false);
         let budget = self.config.aggregation_budget.get();
         let call = plugin.clone();
+        let started = std::time::Instant::now();
         let (result, _) = self
             .on_blocking_pool(move |engine| engine.aggregate(&call.compiled, &cx, &groups, budget))
             .await;
+        crate::telemetry::metrics().plugins.observe_duration(
+            &plugin.name,
+            crate::telemetry::PluginHook::Aggregate,
+            started.elapsed(),
+        );
         self.record(&plugin, tenant, result.as_ref().map(|_| ()));
         let values = result.map_err(fail)?;
         if let Some(bad) = values.iter().find(|v| !v.is_finite()) {

@@ -1,50 +1,76 @@
-//! The plugin runtime's own counters, in the server's Prometheus registry.
+//! The plugin runtime's counters. They are recorded through the server's
+//! one metrics registry (`telemetry::metrics().plugins`), which bounds the
+//! `plugin` label; this facade keeps the runtime's call sites
+//! (`metrics.calls.with_label_values(&[plugin, outcome]).inc()`) unchanged.
 
-use prometheus::{IntCounterVec, Opts, Registry};
+use crate::telemetry::metrics;
+
+#[derive(Clone, Copy)]
+enum Family {
+    Calls,
+    Loads,
+    RejectedMetrics,
+    Quarantined,
+}
+
+/// One counter family of the runtime.
+#[derive(Clone, Copy)]
+pub struct PluginCounter(Family);
+
+/// A family's counter for one set of label values.
+pub struct LabelledCounter<'a> {
+    family: Family,
+    labels: &'a [&'a str],
+}
+
+impl PluginCounter {
+    pub fn with_label_values<'a>(&self, labels: &'a [&'a str]) -> LabelledCounter<'a> {
+        LabelledCounter {
+            family: self.0,
+            labels,
+        }
+    }
+}
+
+impl LabelledCounter<'_> {
+    pub fn inc(&self) {
+        self.inc_by(1);
+    }
+
+    pub fn inc_by(&self, count: u64) {
+        let plugins = &metrics().plugins;
+        let plugin = self.labels.first().copied().unwrap_or("");
+        let second = self.labels.get(1).copied().unwrap_or("");
+        match self.family {
+            Family::Calls => plugins.record_calls(plugin, second, count),
+            Family::Loads => plugins.record_load(plugin, second, count),
+            Family::RejectedMetrics => plugins.record_rejected_metrics(plugin, second, count),
+            Family::Quarantined => plugins.record_quarantine(plugin, count),
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct PluginMetrics {
     /// Calls by plugin and outcome (`ok` or a failure label).
-    pub calls: IntCounterVec,
+    pub calls: PluginCounter,
     /// Install attempts by plugin and result (`installed` / `failed`).
-    pub loads: IntCounterVec,
+    pub loads: PluginCounter,
     /// Metrics rejected by plugins, by plugin and reason.
-    pub rejected_metrics: IntCounterVec,
+    pub rejected_metrics: PluginCounter,
     /// Plugins put in quarantine.
-    pub quarantined: IntCounterVec,
+    pub quarantined: PluginCounter,
 }
 
 impl PluginMetrics {
-    /// Registers in `registry`; a second registration (e.g. several servers
-    /// in one test process) keeps working with unregistered counters.
-    pub fn new(registry: &Registry) -> Self {
-        let vec = |name: &str, help: &str, labels: &[&str]| {
-            let counter = IntCounterVec::new(Opts::new(name, help), labels)
-                .unwrap_or_else(|e| unreachable!("static metric definition is valid: {e}"));
-            let _ = registry.register(Box::new(counter.clone()));
-            counter
-        };
+    /// Every runtime records into the server's registry; `_registry` is
+    /// kept so callers that pass one (tests, benches) need not change.
+    pub fn new(_registry: &prometheus::Registry) -> Self {
         Self {
-            calls: vec(
-                "luminate_plugin_calls_total",
-                "Plugin calls by outcome.",
-                &["plugin", "outcome"],
-            ),
-            loads: vec(
-                "luminate_plugin_loads_total",
-                "Plugin install attempts by result.",
-                &["plugin", "result"],
-            ),
-            rejected_metrics: vec(
-                "luminate_plugin_rejected_metrics_total",
-                "Metrics rejected on the write path by plugins.",
-                &["plugin", "reason"],
-            ),
-            quarantined: vec(
-                "luminate_plugin_quarantined_total",
-                "Times a plugin was quarantined.",
-                &["plugin"],
-            ),
+            calls: PluginCounter(Family::Calls),
+            loads: PluginCounter(Family::Loads),
+            rejected_metrics: PluginCounter(Family::RejectedMetrics),
+            quarantined: PluginCounter(Family::Quarantined),
         }
     }
 }

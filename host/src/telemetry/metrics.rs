@@ -368,36 +368,15 @@ impl PluginHook {
     }
 }
 
-/// Why a plugin call failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PluginErrorKind {
-    Trap,
-    Timeout,
-    OutOfMemory,
-    /// The plugin returned something the host refuses (wrong length, `_` keys).
-    InvalidOutput,
-    /// Not called because the plugin is quarantined.
-    Quarantined,
-}
-
-impl PluginErrorKind {
-    pub const fn label(self) -> &'static str {
-        match self {
-            Self::Trap => "trap",
-            Self::Timeout => "timeout",
-            Self::OutOfMemory => "out_of_memory",
-            Self::InvalidOutput => "invalid_output",
-            Self::Quarantined => "quarantined",
-        }
-    }
-}
-
-/// Plugin calls, errors, durations and reloads, by plugin name.
+/// Plugin calls, failures, durations, loads, rejections and quarantines, by
+/// plugin name (admitted through the label budget).
 pub struct PluginMetrics {
     calls: IntCounterVec,
     errors: IntCounterVec,
     duration: HistogramVec,
-    reloads: IntCounterVec,
+    loads: IntCounterVec,
+    rejected_metrics: IntCounterVec,
+    quarantined: IntCounterVec,
     names: LabelBudget,
 }
 
@@ -406,56 +385,81 @@ impl PluginMetrics {
         Self {
             calls: reg.counter_vec(
                 "luminate_plugin_calls_total",
-                "Plugin calls (one per batch), by plugin and hook.",
-                &["plugin", "hook"],
+                "Plugin calls (one per batch), by plugin and outcome (ok or the failure).",
+                &["plugin", "outcome"],
             ),
             errors: reg.counter_vec(
                 "luminate_plugin_errors_total",
-                "Failed plugin calls, by plugin, hook and kind of failure.",
-                &["plugin", "hook", "kind"],
+                "Failed plugin calls, by plugin and kind (trap, timeout, memory_limit, ...).",
+                &["plugin", "kind"],
             ),
             duration: reg.histogram_vec(
                 "luminate_plugin_call_duration_seconds",
-                "Time of one plugin call, by plugin and hook.",
+                "Time of one plugin call including the wait for a pool slot, by plugin and hook.",
                 &["plugin", "hook"],
                 vec![
                     0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                    0.01, 0.025, 0.05, 0.1,
+                    0.01, 0.025, 0.05, 0.1, 0.25,
                 ],
             ),
-            reloads: reg.counter_vec(
-                "luminate_plugin_reloads_total",
-                "Plugin (re)loads, by plugin and outcome (ok, error).",
-                &["plugin", "outcome"],
+            loads: reg.counter_vec(
+                "luminate_plugin_loads_total",
+                "Plugin installs and reloads, by plugin and result (installed, failed).",
+                &["plugin", "result"],
+            ),
+            rejected_metrics: reg.counter_vec(
+                "luminate_plugin_rejected_metrics_total",
+                "Metrics rejected on the write path by plugins, by plugin and reason code.",
+                &["plugin", "reason"],
+            ),
+            quarantined: reg.counter_vec(
+                "luminate_plugin_quarantined_total",
+                "Times a plugin was quarantined after consecutive failures.",
+                &["plugin"],
             ),
             names: LabelBudget::new(DEFAULT_LABEL_BUDGET),
         }
     }
 
-    /// One call of `hook` on `plugin` that took `elapsed`; `error` when it failed.
-    pub fn record_call(
-        &self,
-        plugin: &str,
-        hook: PluginHook,
-        elapsed: Duration,
-        error: Option<PluginErrorKind>,
-    ) {
+    /// `count` calls of `plugin` that ended with `outcome`: `"ok"`, or a
+    /// fixed failure label (which also counts as an error of that kind).
+    pub fn record_calls(&self, plugin: &str, outcome: &str, count: u64) {
         let plugin = self.names.admit(plugin);
-        self.calls.with_label_values(&[plugin, hook.label()]).inc();
-        self.duration
-            .with_label_values(&[plugin, hook.label()])
-            .observe(elapsed.as_secs_f64());
-        if let Some(kind) = error {
+        self.calls
+            .with_label_values(&[plugin, outcome])
+            .inc_by(count);
+        if outcome != "ok" {
             self.errors
-                .with_label_values(&[plugin, hook.label(), kind.label()])
-                .inc();
+                .with_label_values(&[plugin, outcome])
+                .inc_by(count);
         }
     }
 
-    pub fn record_reload(&self, plugin: &str, ok: bool) {
-        self.reloads
-            .with_label_values(&[self.names.admit(plugin), if ok { "ok" } else { "error" }])
-            .inc();
+    /// How long one call of `hook` on `plugin` took.
+    pub fn observe_duration(&self, plugin: &str, hook: PluginHook, elapsed: Duration) {
+        self.duration
+            .with_label_values(&[self.names.admit(plugin), hook.label()])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// An install or reload attempt: `result` is `"installed"` or `"failed"`.
+    pub fn record_load(&self, plugin: &str, result: &str, count: u64) {
+        self.loads
+            .with_label_values(&[self.names.admit(plugin), result])
+            .inc_by(count);
+    }
+
+    /// `count` metrics rejected by `plugin` for `reason` (a fixed code).
+    pub fn record_rejected_metrics(&self, plugin: &str, reason: &str, count: u64) {
+        self.rejected_metrics
+            .with_label_values(&[self.names.admit(plugin), reason])
+            .inc_by(count);
+    }
+
+    pub fn record_quarantine(&self, plugin: &str, count: u64) {
+        self.quarantined
+            .with_label_values(&[self.names.admit(plugin)])
+            .inc_by(count);
     }
 }
 
@@ -694,11 +698,11 @@ mod tests {
         m.storage
             .observe_query(StorageOperation::Aggregate, Duration::from_millis(1), true);
         m.rate_limit_rejected("tenant-a", "write_requests");
-        m.plugins.record_call(
+        m.plugins.record_calls("name-policy", "trap", 1);
+        m.plugins.observe_duration(
             "name-policy",
             PluginHook::Validate,
             Duration::from_micros(40),
-            Some(PluginErrorKind::Trap),
         );
         m.set_cardinality_estimate("tenant-a", 42);
         m.batch_writer.queue_depth.set(7);

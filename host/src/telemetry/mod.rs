@@ -15,5 +15,5 @@ pub mod request_id;
 
 pub use instrumented_store::InstrumentedStore;
 pub use logging::LogFormat;
-pub use metrics::{PluginErrorKind, PluginHook, StorageOperation, metrics};
+pub use metrics::{PluginHook, StorageOperation, metrics};
 pub use request_id::RequestId;

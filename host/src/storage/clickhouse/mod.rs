@@ -216,7 +216,7 @@ async fn wait_for_server(
             Err(StorageError::Unavailable { message, .. })
                 if tokio::time::Instant::now() + pause < deadline =>
             {
-                tracing::warn!(%message, "waiting for ClickHouse");
+                tracing::warn!(reason = %message, "waiting for ClickHouse");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(2));
             }

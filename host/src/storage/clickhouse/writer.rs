@@ -96,15 +96,18 @@ impl BatchWriter {
         let deadline = Instant::now() + self.request_timeout;
         let (done, result) = oneshot::channel();
         self.queued_rows.fetch_add(rows, Ordering::Relaxed);
+        queue_depth().add(rows as i64);
         let job = Job { rows, bytes, done };
         match tokio::time::timeout_at(deadline, sender.send(job)).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => {
                 self.queued_rows.fetch_sub(rows, Ordering::Relaxed);
+                queue_depth().sub(rows as i64);
                 return Err(unavailable("the ClickHouse writer is closed"));
             }
             Err(_) => {
                 self.queued_rows.fetch_sub(rows, Ordering::Relaxed);
+                queue_depth().sub(rows as i64);
                 return Err(unavailable("the ClickHouse write queue is full"));
             }
         }
@@ -117,6 +120,11 @@ impl BatchWriter {
             )),
         }
     }
+}
+
+/// `luminate_batch_writer_queue_depth`, kept in step with `queued_rows`.
+fn queue_depth() -> &'static crate::telemetry::metrics::Gauge {
+    &crate::telemetry::metrics().batch_writer.queue_depth
 }
 
 async fn run(
@@ -148,9 +156,14 @@ async fn run(
         let settings = settings.clone();
         let queued_rows = queued_rows.clone();
         tokio::spawn(async move {
+            let started = Instant::now();
             let outcome = insert(&client, &settings, &batch).await;
+            crate::telemetry::metrics()
+                .batch_writer
+                .flushed(started.elapsed(), outcome.is_ok());
             drop(permit);
             queued_rows.fetch_sub(rows, Ordering::Relaxed);
+            queue_depth().sub(rows as i64);
             if let Err(e) = &outcome {
                 tracing::warn!(error = %e, rows, "ClickHouse insert failed");
             }
