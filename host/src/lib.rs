@@ -7,6 +7,7 @@
 //! - [`storage`]: the `MetricsStore` trait and its backends.
 //! - [`http`]: the API; the only layer that knows HTTP and JSON.
 //! - [`auth`]: JWT verification and scopes.
+//! - [`cluster`]: state shared by stateless pods over ClickHouse.
 //! - [`limits`]: per-tenant rate limits and cardinality.
 //! - [`plugins`]: sandboxed WebAssembly plugins.
 //! - [`telemetry`]: the server's own metrics and logs.
@@ -15,6 +16,7 @@
 //! - [`retention`]: the background retention sweep.
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod limits;

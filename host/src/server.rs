@@ -144,9 +144,13 @@ async fn auth_and_limits(
     };
     let sketches: Arc<dyn SketchStore> = match config.storage.backend {
         StorageBackend::Memory => Arc::new(MemorySketchStore::default()),
-        StorageBackend::Embedded | StorageBackend::Clickhouse => {
+        StorageBackend::Embedded => {
             Arc::new(FileSketchStore::open(config.data_dir.join("cardinality"))?)
         }
+        // Pods share sketches, so limits count series from every pod.
+        StorageBackend::Clickhouse => Arc::new(crate::cluster::ClickHouseSketchStore::new(
+            crate::storage::clickhouse::open_shared_state(&config.storage.clickhouse).await?,
+        )),
     };
     let cardinality = Arc::new(
         CardinalityTracker::open(
@@ -156,6 +160,25 @@ async fn auth_and_limits(
         .await?,
     );
     Ok((access, rates, cardinality))
+}
+
+/// The plugin runtime; on ClickHouse its uploads and chains live there and
+/// a background task keeps this pod in step with the others.
+async fn start_plugins(
+    config: &Config,
+) -> Result<(Arc<PluginRuntime>, Option<DirectoryWatcher>), StartError> {
+    if config.storage.backend != StorageBackend::Clickhouse {
+        return Ok(PluginRuntime::start(config, None).await?);
+    }
+    let shared = crate::storage::clickhouse::open_shared_state(&config.storage.clickhouse).await?;
+    let repository = Arc::new(crate::cluster::ClickHousePluginRepository::new(shared));
+    let (plugins, watcher) = PluginRuntime::start(config, Some(repository.clone())).await?;
+    crate::cluster::spawn_plugin_sync(
+        &plugins,
+        repository,
+        config.storage.clickhouse.shared_state_poll.get(),
+    );
+    Ok((plugins, watcher))
 }
 
 /// A server that is accepting requests.
@@ -188,7 +211,7 @@ pub async fn start_with_store(
         (Some(cert), Some(key)) => Some(load_server_config(cert, key)?),
         _ => None,
     };
-    let (plugins, plugin_watcher) = PluginRuntime::start(&config).await?;
+    let (plugins, plugin_watcher) = start_plugins(&config).await?;
     let state = build_state(&config, store.clone(), plugins).await?;
     let listener = TcpListener::bind(config.listen)
         .await

@@ -4,6 +4,8 @@
 //! Under `CI=true` a missing ClickHouse fails these tests; elsewhere they
 //! skip with a loud message (see `storage::clickhouse::testing`).
 
+include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
+
 #[path = "../common/mod.rs"]
 mod common;
 
@@ -212,4 +214,78 @@ async fn writes_answer_503_while_clickhouse_is_down_and_recover_without_a_restar
         .await
         .ok();
     assert_eq!(count["results"][0]["value"], 2.0, "{count}");
+}
+
+/// The row for plugin `name` in a pod's plugin list, if any.
+async fn listed_hash(pod: &ServerProcess, name: &str) -> Option<String> {
+    let list = pod.get("/api/v1/plugins").await.ok();
+    list["plugins"]
+        .as_array()?
+        .iter()
+        .find(|p| p["name"] == name)
+        .and_then(|p| p["hash"].as_str().map(str::to_owned))
+}
+
+async fn eventually<T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    want: T,
+    mut probe: impl AsyncFnMut() -> T,
+) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let got = probe().await;
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: still {got:?} after 5 s, want {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_plugin_uploaded_through_one_pod_reaches_every_pod_within_seconds() {
+    let Some(cluster) = require_cluster("luminate_plugins") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pod1 = pod(dir.path(), "pod1", &cluster.shards[0].url(), Some(&cluster)).await;
+    let pod2 = pod(dir.path(), "pod2", &cluster.shards[1].url(), Some(&cluster)).await;
+
+    let wasm = std::fs::read(NAME_POLICY).unwrap();
+    let uploaded = pod1
+        .send(pod1.http.put(pod1.url("/api/v1/plugins/policy")).body(wasm))
+        .await;
+    assert_eq!(uploaded.status.as_u16(), 201, "{uploaded:?}");
+    let hash = uploaded.body["hash"].as_str().unwrap().to_owned();
+    eventually("pod 2 sees the upload", Some(hash.clone()), async || {
+        listed_hash(&pod2, "policy").await
+    })
+    .await;
+
+    // A new version through pod 2 replaces the old one on pod 1.
+    let v2 = std::fs::read(NOOP_VALIDATOR).unwrap();
+    let replaced = pod2
+        .send(pod2.http.put(pod2.url("/api/v1/plugins/policy")).body(v2))
+        .await;
+    assert_eq!(replaced.status.as_u16(), 200, "a replacement: {replaced:?}");
+    let hash2 = replaced.body["hash"].as_str().unwrap().to_owned();
+    assert_ne!(hash, hash2);
+    eventually("pod 1 runs the new version", Some(hash2), async || {
+        listed_hash(&pod1, "policy").await
+    })
+    .await;
+
+    // A pod started later loads it too, and a delete reaches everyone.
+    let pod3 = pod(dir.path(), "pod3", &cluster.shards[0].url(), Some(&cluster)).await;
+    assert!(listed_hash(&pod3, "policy").await.is_some());
+    assert_eq!(
+        pod1.delete("/api/v1/plugins/policy").await.status.as_u16(),
+        204
+    );
+    for (name, pod) in [("pod 2", &pod2), ("pod 3", &pod3)] {
+        eventually(name, None, async || listed_hash(pod, "policy").await).await;
+    }
 }

@@ -118,6 +118,9 @@ pub struct ClickHouseConfig {
     /// LZ4-compress traffic with ClickHouse: saves network between hosts,
     /// costs CPU when ClickHouse is on the same machine.
     pub compression: bool,
+    /// How often a pod polls ClickHouse for plugins and chains changed by
+    /// other pods.
+    pub shared_state_poll: ConfigDuration,
     /// How long startup waits for ClickHouse to answer before giving up, so
     /// pods and ClickHouse may start in any order.
     pub startup_wait: ConfigDuration,
@@ -141,6 +144,7 @@ impl Default for ClickHouseConfig {
             request_timeout: ConfigDuration::from_millis(10_000),
             startup_wait: ConfigDuration::from_millis(60_000),
             compression: true,
+            shared_state_poll: ConfigDuration::from_millis(1_000),
             shard_urls: Vec::new(),
         }
     }

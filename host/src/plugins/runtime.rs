@@ -195,17 +195,19 @@ impl PluginRuntime {
     /// The server's runtime: uploads and chains restored from the
     /// repository (on disk, or in memory for the memory backend), and the
     /// plugins directory watched when configured.
+    /// `shared` replaces the local repository when pods share one (ClickHouse).
     pub async fn start(
         config: &crate::config::Config,
+        shared: Option<Arc<dyn PluginRepository>>,
     ) -> Result<(Arc<Self>, Option<super::reload::DirectoryWatcher>), PluginAdminError> {
         use crate::config::StorageBackend;
         let in_memory = config.storage.backend == StorageBackend::Memory;
-        let repository: Arc<dyn PluginRepository> = if in_memory {
-            Arc::new(super::repository::MemoryPluginRepository::default())
-        } else {
-            Arc::new(super::repository::FsPluginRepository::new(
+        let repository: Arc<dyn PluginRepository> = match shared {
+            Some(shared) => shared,
+            None if in_memory => Arc::new(super::repository::MemoryPluginRepository::default()),
+            None => Arc::new(super::repository::FsPluginRepository::new(
                 PluginsConfig::store_dir(&config.data_dir),
-            ))
+            )),
         };
         let runtime = Self::new(
             config.plugins.clone(),

@@ -74,21 +74,7 @@ impl ClickHouseStore {
             StorageError::Internal(format!("unrecognised ClickHouse version {version_text:?}"))
         })?;
         let cluster = config.cluster.as_deref().filter(|name| !name.is_empty());
-        let ddl = match cluster {
-            None => DdlTargets::Single(client.clone()),
-            Some(name) if config.shard_urls.is_empty() => DdlTargets::OnCluster {
-                client: client.clone(),
-                cluster: name.to_owned(),
-            },
-            Some(_) => DdlTargets::Shards(
-                config
-                    .shard_urls
-                    .iter()
-                    .map(|url| make_client(config, url))
-                    .collect(),
-            ),
-        };
-        let tables = Tables::new(&config.database, ddl.is_cluster());
+        let (ddl, tables) = topology(config, &client);
         schema::migrate(&ddl, &tables, cluster, version).await?;
 
         let mut insert_settings = Vec::new();
@@ -190,6 +176,47 @@ impl ClickHouseStore {
             Err(_) => Err(timed_out(doing)),
         }
     }
+}
+
+/// Where DDL goes and what the tables are called, from the configuration.
+fn topology(config: &ClickHouseConfig, client: &clickhouse::Client) -> (DdlTargets, Tables) {
+    let ddl = match config.cluster.as_deref().filter(|name| !name.is_empty()) {
+        None => DdlTargets::Single(client.clone()),
+        Some(name) if config.shard_urls.is_empty() => DdlTargets::OnCluster {
+            client: client.clone(),
+            cluster: name.to_owned(),
+        },
+        Some(_) => DdlTargets::Shards(
+            config
+                .shard_urls
+                .iter()
+                .map(|url| make_client(config, url))
+                .collect(),
+        ),
+    };
+    let tables = Tables::new(&config.database, ddl.is_cluster());
+    (ddl, tables)
+}
+
+/// The shared state alone (plugins, bindings, sketches), for the subsystems
+/// that keep it in ClickHouse; creates the schema when needed.
+pub async fn open_shared_state(
+    config: &ClickHouseConfig,
+) -> Result<Arc<SharedState>, StorageError> {
+    let client = make_client(config, &config.url);
+    let request_timeout = config.request_timeout.get();
+    let version_text = wait_for_server(&client, request_timeout, config.startup_wait.get()).await?;
+    let version = ServerVersion::parse(&version_text).ok_or_else(|| {
+        StorageError::Internal(format!("unrecognised ClickHouse version {version_text:?}"))
+    })?;
+    let cluster = config.cluster.as_deref().filter(|name| !name.is_empty());
+    let (ddl, tables) = topology(config, &client);
+    schema::migrate(&ddl, &tables, cluster, version).await?;
+    Ok(Arc::new(SharedState::new(
+        client,
+        tables.shared_state,
+        request_timeout,
+    )))
 }
 
 /// Reads `version()`, retrying while ClickHouse is unavailable for up to

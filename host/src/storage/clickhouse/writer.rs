@@ -95,19 +95,16 @@ impl BatchWriter {
         };
         let deadline = Instant::now() + self.request_timeout;
         let (done, result) = oneshot::channel();
-        self.queued_rows.fetch_add(rows, Ordering::Relaxed);
-        queue_depth().add(rows as i64);
+        publish_depth(self.queued_rows.fetch_add(rows, Ordering::Relaxed) + rows);
         let job = Job { rows, bytes, done };
         match tokio::time::timeout_at(deadline, sender.send(job)).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => {
-                self.queued_rows.fetch_sub(rows, Ordering::Relaxed);
-                queue_depth().sub(rows as i64);
+                publish_depth(self.queued_rows.fetch_sub(rows, Ordering::Relaxed) - rows);
                 return Err(unavailable("the ClickHouse writer is closed"));
             }
             Err(_) => {
-                self.queued_rows.fetch_sub(rows, Ordering::Relaxed);
-                queue_depth().sub(rows as i64);
+                publish_depth(self.queued_rows.fetch_sub(rows, Ordering::Relaxed) - rows);
                 return Err(unavailable("the ClickHouse write queue is full"));
             }
         }
@@ -120,11 +117,6 @@ impl BatchWriter {
             )),
         }
     }
-}
-
-/// `luminate_batch_writer_queue_depth`, kept in step with `queued_rows`.
-fn queue_depth() -> &'static crate::telemetry::metrics::Gauge {
-    &crate::telemetry::metrics().batch_writer.queue_depth
 }
 
 async fn run(
@@ -158,12 +150,11 @@ async fn run(
         tokio::spawn(async move {
             let started = Instant::now();
             let outcome = insert(&client, &settings, &batch).await;
+            drop(permit);
             crate::telemetry::metrics()
                 .batch_writer
                 .flushed(started.elapsed(), outcome.is_ok());
-            drop(permit);
-            queued_rows.fetch_sub(rows, Ordering::Relaxed);
-            queue_depth().sub(rows as i64);
+            publish_depth(queued_rows.fetch_sub(rows, Ordering::Relaxed) - rows);
             if let Err(e) = &outcome {
                 tracing::warn!(error = %e, rows, "ClickHouse insert failed");
             }
@@ -205,6 +196,15 @@ async fn insert(
         Ok(result) => result.map_err(|e| map_error(e, "insert")),
         Err(_) => Err(timed_out("insert")),
     }
+}
+
+/// The queue depth as the server's own metric
+/// (`luminate_batch_writer_queue_depth`).
+fn publish_depth(rows: usize) {
+    crate::telemetry::metrics()
+        .batch_writer
+        .queue_depth
+        .set(i64::try_from(rows).unwrap_or(i64::MAX));
 }
 
 /// Every request of a batch gets the batch's outcome.
