@@ -98,8 +98,14 @@ mod tests {
         let p = config.plugins;
         assert_eq!(p.dir.as_deref(), Some(Path::new("/srv/plugins")));
         assert_eq!(p.deadline.get(), std::time::Duration::from_millis(20));
-        assert_eq!(p.defaults.validators[0].on_failure, FailurePolicy::FailClosed);
-        assert_eq!(p.defaults.validators[0].params["requiredDimensions"][0], "team");
+        assert_eq!(
+            p.defaults.validators[0].on_failure,
+            FailurePolicy::FailClosed
+        );
+        assert_eq!(
+            p.defaults.validators[0].params["requiredDimensions"][0],
+            "team"
+        );
         assert_eq!(p.tenants["acme"].enrichers[0].plugin, "lookup");
         assert!(toml::from_str::<crate::config::Config>("[plugins]\ndeadline_ms = 5\n").is_err());
     }
