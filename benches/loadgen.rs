@@ -208,7 +208,33 @@ struct Server {
     _dir: tempfile::TempDir,
 }
 
+/// CPU seconds (user + system, all threads) a process has used so far.
+/// On this shared 2-core box the wall clock mostly measures the neighbours;
+/// CPU time says what the work itself costs.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): state is the
+    // first, utime the 12th, stime the 13th.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / clock_ticks_per_second())
+}
+
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
 impl Server {
+    fn cpu_seconds(&self) -> Option<f64> {
+        cpu_seconds(&self.child.id().to_string())
+    }
+
     fn rss_mib(&self) -> Option<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
         let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
@@ -351,6 +377,8 @@ async fn main() {
     );
 
     let next = Arc::new(AtomicUsize::new(0));
+    let server_cpu_before = server.as_ref().and_then(Server::cpu_seconds);
+    let client_cpu_before = cpu_seconds("self");
     let ingest_start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.connections {
@@ -397,6 +425,14 @@ async fn main() {
         rejected += r;
     }
     let ingest = ingest_start.elapsed();
+    let server_cpu = server
+        .as_ref()
+        .and_then(Server::cpu_seconds)
+        .zip(server_cpu_before)
+        .map(|(after, before)| after - before);
+    let client_cpu = cpu_seconds("self")
+        .zip(client_cpu_before)
+        .map(|(after, before)| after - before);
     latencies.sort();
     println!(
         "\n== ingest ({} connections, batches of {})",
@@ -416,6 +452,25 @@ async fn main() {
         ms(percentile(&latencies, 0.99)),
         ms(latencies.last().copied().unwrap_or_default())
     );
+    let millions = args.metrics as f64 / 1e6;
+    if let Some(cpu) = server_cpu {
+        println!(
+            "  server CPU: {cpu:.2} s = {:.2} CPU-s per million metrics",
+            cpu / millions
+        );
+    }
+    if let Some(cpu) = client_cpu {
+        println!(
+            "  load generator CPU: {cpu:.2} s = {:.2} CPU-s per million metrics",
+            cpu / millions
+        );
+    }
+    if let (Some(s), Some(c)) = (server_cpu, client_cpu) {
+        println!(
+            "  => with 2 idle cores for client + server: about {:.0} metrics/s",
+            2.0 * args.metrics as f64 / (s + c)
+        );
+    }
     if let Some(rss) = server.as_ref().and_then(Server::rss_mib) {
         println!("  server RSS after ingest: {rss:.0} MiB");
     }
@@ -426,11 +481,15 @@ async fn main() {
     );
     for (label, query) in queries() {
         let mut times = Vec::with_capacity(args.query_runs);
+        let mut cpu_start = None;
         let mut summary = String::new();
         for run in 0..=args.query_runs {
             let mut request = client.post(format!("{url}/api/v1/query")).json(&query);
             if let Some(auth) = &auth {
                 request = request.header("authorization", auth);
+            }
+            if run == 1 {
+                cpu_start = server.as_ref().and_then(Server::cpu_seconds);
             }
             let t = Instant::now();
             let response = request.send().await.expect("query failed");
@@ -446,8 +505,19 @@ async fn main() {
             }
         }
         times.sort();
+        let cpu_per_query = server
+            .as_ref()
+            .and_then(Server::cpu_seconds)
+            .zip(cpu_start)
+            .map(|(after, before)| {
+                format!(
+                    "{:.1} ms CPU/query",
+                    (after - before) * 1e3 / args.query_runs.max(1) as f64
+                )
+            })
+            .unwrap_or_default();
         println!(
-            "  {label:<45} p50 {:>10}  p95 {:>10}  ({summary})",
+            "  {label:<45} p50 {:>10}  p95 {:>10}  {cpu_per_query:>18}  ({summary})",
             ms(percentile(&times, 0.5)),
             ms(percentile(&times, 0.95)),
         );

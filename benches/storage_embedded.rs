@@ -238,6 +238,16 @@ async fn cardinality_phase() {
     .await;
     println!("cardinality: RSS after query {:.0} MiB", rss_mib());
     store.close().await.expect("close");
+    drop(store);
+    // Reopening rebuilds the in-memory series map from the index.
+    let (started, cpu) = (Instant::now(), cpu_seconds());
+    let store = RocksStore::open(dir.path(), RocksOptions::default()).expect("reopen");
+    println!(
+        "cardinality: reopen with {} series took {:.2} s ({:.2} CPU-s)",
+        store.series_count().await.expect("count"),
+        started.elapsed().as_secs_f64(),
+        cpu_seconds() - cpu
+    );
 }
 
 #[tokio::main]

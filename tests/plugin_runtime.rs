@@ -887,3 +887,81 @@ async fn reloading_every_second_under_load_fails_no_call() {
     assert!(total > 0);
     assert_eq!(&*rt.resolve(&acme, "policy").unwrap().version, "r3");
 }
+
+#[tokio::test]
+async fn each_plugin_of_a_chain_sees_the_batch_as_the_steps_before_left_it() {
+    use luminate_host::model::Validator;
+    use luminate_host::pipeline::WritePipeline;
+    use luminate_host::plugins::stage::PluginWriteStage;
+    use luminate_host::storage::MetricsStore;
+    use luminate_host::storage::rocks::{RocksOptions, RocksStore};
+
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    install_for(&rt, &acme, "policy", NAME_POLICY).await;
+    install_for(&rt, &acme, "lookup", LOOKUP_ENRICHER).await;
+    let lookup = |key: &str, from: &str, to: Value| {
+        bind(
+            "lookup",
+            json!({"lookups": [{"key": key, "table": {from: to}}]}),
+            FailurePolicy::FailClosed,
+        )
+    };
+    rt.set_bindings(
+        &acme,
+        BindingSet {
+            // The validator drops the middle metric, so the enrichers get a
+            // shorter batch; the second enricher keys on what the first adds.
+            validators: vec![bind(
+                "policy",
+                json!({"requiredDimensions": ["service"]}),
+                FailurePolicy::FailClosed,
+            )],
+            enrichers: vec![
+                lookup("service", "checkout", json!({"team": "payments"})),
+                lookup("team", "payments", json!({"owner": "alice"})),
+            ],
+        },
+    )
+    .await
+    .unwrap();
+    let store =
+        Arc::new(RocksStore::open(dir.path().join("data"), RocksOptions::default()).unwrap());
+    let pipeline = WritePipeline::new(
+        Validator::new(ValidationLimits::default()),
+        store.clone(),
+        1_000,
+    )
+    .with_stage(Arc::new(PluginWriteStage::new(rt.clone())));
+    let items = vec![
+        Ok(metric("a_total", &[("service", "checkout")])),
+        Ok(metric("b_total", &[])),
+        Ok(metric("c_total", &[("service", "checkout")])),
+    ];
+    let outcome = pipeline
+        .write(&acme, items, 1_700_000_000_000)
+        .await
+        .unwrap();
+    assert_eq!(outcome.accepted, 2, "{outcome:?}");
+    assert_eq!(
+        outcome
+            .rejected
+            .iter()
+            .map(|r| (r.index, r.code))
+            .collect::<Vec<_>>(),
+        vec![(1, "plugin_rejected")]
+    );
+    for name in ["a_total", "c_total"] {
+        for (key, value) in [("team", "payments"), ("owner", "alice")] {
+            assert_eq!(
+                store
+                    .list_dimension_values(&acme, name, key, 10)
+                    .await
+                    .unwrap(),
+                vec![value.to_owned()],
+                "{name} {key}"
+            );
+        }
+    }
+}

@@ -38,7 +38,9 @@ mod aggregator_world {
 }
 
 use validator_world::luminate::plugin::host::LogLevel;
-use validator_world::luminate::plugin::types::{Dimension, Metric, PluginError, Sample, Verdict};
+use validator_world::luminate::plugin::types::{
+    Dimension, MetricBatch, PackedDimension, PackedMetric, PluginError, Sample, Span, Verdict,
+};
 
 type Logs = Vec<(LogLevel, String)>;
 type CallResult<T> = wasmtime::Result<Result<T, PluginError>>;
@@ -111,6 +113,15 @@ impl Harness {
     }
 
     fn validate(&self, params: &str, metrics: &[Metric]) -> (CallResult<Vec<Verdict>>, Logs) {
+        self.validate_packed(params, &pack(metrics))
+    }
+
+    /// A call with a batch as given, well-formed or not.
+    fn validate_packed(
+        &self,
+        params: &str,
+        batch: &MetricBatch,
+    ) -> (CallResult<Vec<Verdict>>, Logs) {
         let mut linker = self.linker();
         validator_world::ValidatorPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .unwrap();
@@ -120,7 +131,7 @@ impl Harness {
                 .unwrap();
         let result = plugin
             .luminate_plugin_validator()
-            .call_validate(&mut store, metrics);
+            .call_validate(&mut store, batch);
         (result, std::mem::take(&mut store.data_mut().logs))
     }
 
@@ -133,7 +144,7 @@ impl Harness {
                 .unwrap();
         plugin
             .luminate_plugin_enricher()
-            .call_enrich(&mut store, metrics)
+            .call_enrich(&mut store, &pack(metrics))
     }
 
     /// Runs init/update per partition, merge, finish: each step in its own
@@ -173,18 +184,56 @@ impl Harness {
     }
 }
 
+/// A metric as a test writes it; [`pack`] lays a batch of them out as the
+/// ABI's `metric-batch`, the way the server does.
+struct Metric {
+    name: String,
+    dimensions: Vec<(String, String)>,
+}
+
 fn metric(name: &str, dimensions: &[(&str, &str)]) -> Metric {
     Metric {
         name: name.into(),
-        value: 1.0,
-        timestamp_ms: 1_700_000_000_000,
         dimensions: dimensions
             .iter()
-            .map(|(k, v)| Dimension {
-                key: k.to_string(),
-                value: v.to_string(),
-            })
+            .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+    }
+}
+
+fn pack(metrics: &[Metric]) -> MetricBatch {
+    let mut text = String::new();
+    let mut span = |s: &str| {
+        let offset = text.len() as u32;
+        text.push_str(s);
+        Span {
+            offset,
+            len: s.len() as u32,
+        }
+    };
+    let mut packed = Vec::new();
+    let mut dimensions = Vec::new();
+    for m in metrics {
+        let name = span(&m.name);
+        let first_dimension = dimensions.len() as u32;
+        for (key, value) in &m.dimensions {
+            dimensions.push(PackedDimension {
+                key: span(key),
+                value: span(value),
+            });
+        }
+        packed.push(PackedMetric {
+            name,
+            value: 1.0,
+            timestamp_ms: 1_700_000_000_000,
+            first_dimension,
+            dimension_count: m.dimensions.len() as u32,
+        });
+    }
+    MetricBatch {
+        text,
+        metrics: packed,
+        dimensions,
     }
 }
 
@@ -205,7 +254,12 @@ fn abi_section(path: &str) -> Option<String> {
 
 #[test]
 fn every_sdk_plugin_carries_the_abi_version_in_a_custom_section() {
-    let raw = ["reserved-keys-enricher", "wrong-verdict-count", "abi-v2"];
+    let raw = [
+        "reserved-keys-enricher",
+        "wrong-verdict-count",
+        "abi-v2",
+        "unpacked-abi-noop",
+    ];
     for (name, path) in ALL {
         if raw.contains(name) {
             continue;
@@ -264,6 +318,36 @@ fn name_policy_component_rejects_with_reasons_from_its_params() {
         "{reason}"
     );
     assert!(reason.contains("unit suffix (_seconds)"), "{reason}");
+}
+
+#[test]
+fn a_malformed_batch_is_a_plugin_error_not_a_trap() {
+    let harness = Harness::load(NAME_POLICY);
+    let well_formed = pack(&[metric("latency_seconds", &[("service", "é")])]);
+    let mut name_past_the_text = well_formed.clone();
+    name_past_the_text.metrics[0].name.len = 1_000;
+    let mut value_splits_a_character = well_formed.clone();
+    value_splits_a_character.dimensions[0].value.len = 1;
+    let mut dimensions_past_the_list = well_formed.clone();
+    dimensions_past_the_list.metrics[0].dimension_count = 2;
+    let mut overflowing_range = well_formed.clone();
+    overflowing_range.metrics[0].first_dimension = u32::MAX;
+    for batch in [
+        name_past_the_text,
+        value_splits_a_character,
+        dimensions_past_the_list,
+        overflowing_range,
+    ] {
+        let (result, _) = harness.validate_packed("{}", &batch);
+        match result.unwrap() {
+            Err(PluginError::Failed(message)) => {
+                assert!(message.contains("malformed batch"), "{message}")
+            }
+            other => panic!("expected a plugin error, got {other:?}"),
+        }
+    }
+    let (result, _) = harness.validate_packed("{}", &well_formed);
+    assert!(matches!(result.unwrap().unwrap()[..], [Verdict::Accept]));
 }
 
 #[test]
@@ -366,6 +450,13 @@ fn sandbox_probe_reaches_nothing_under_a_context_that_grants_nothing() {
 fn infinite_loop_fixture_finishes_when_given_a_spin_count() {
     let harness = Harness::load(INFINITE_LOOP);
     let (result, _) = harness.validate(r#"{"spins":1000}"#, &[metric("m", &[])]);
+    assert!(matches!(result.unwrap().unwrap()[..], [Verdict::Accept]));
+}
+
+#[test]
+fn sleeper_fixture_returns_after_a_short_nap() {
+    let harness = Harness::load(SLEEPER);
+    let (result, _) = harness.validate(r#"{"ms":1}"#, &[metric("m", &[])]);
     assert!(matches!(result.unwrap().unwrap()[..], [Verdict::Accept]));
 }
 

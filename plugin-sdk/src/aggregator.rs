@@ -26,8 +26,9 @@ pub trait Aggregator: Sized {
     /// Folds another partial state into `state`.
     fn merge(&self, state: &mut Self::State, other: Self::State);
 
-    /// The group's result. Return `f64::NAN` when there is no meaningful
-    /// value (for example, no samples).
+    /// The group's result. The server only finishes groups that have
+    /// samples and refuses a non-finite result as a plugin fault; `NaN`
+    /// is for the empty state (which native tests can reach).
     fn finish(&self, state: Self::State) -> f64;
 }
 

@@ -1,5 +1,5 @@
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// A plugin's params: the JSON object of the binding on the write path
 /// (`{"plugin":"name-policy","params":{...}}`), of the query on the query
@@ -9,9 +9,18 @@ use serde_json::{Map, Value};
 /// whole object into your own `#[derive(Deserialize)]` struct with
 /// [`deserialize`](Self::deserialize). Errors are messages that name the
 /// param; return them from `new` and the server reports an invalid config.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    params: Map<String, Value>,
+    /// Always a JSON object.
+    params: Value,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            params: Value::Object(Default::default()),
+        }
+    }
 }
 
 impl Config {
@@ -19,7 +28,7 @@ impl Config {
     /// plugin receives from the server; in tests, build configs with it.
     pub fn from_json(json: &str) -> Result<Self, String> {
         match serde_json::from_str::<Value>(json) {
-            Ok(Value::Object(params)) => Ok(Self { params }),
+            Ok(params @ Value::Object(_)) => Ok(Self { params }),
             Ok(other) => Err(format!(
                 "params must be a JSON object, got {}",
                 json_kind(&other)
@@ -33,17 +42,23 @@ impl Config {
         Self::default()
     }
 
+    fn object(&self) -> Option<&serde_json::Map<String, Value>> {
+        self.params.as_object()
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.params.is_empty()
+        self.object().is_none_or(|o| o.is_empty())
     }
 
     pub fn contains(&self, key: &str) -> bool {
-        self.params.contains_key(key)
+        self.params.get(key).is_some()
     }
 
     /// The top-level param names.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.params.keys().map(String::as_str)
+        self.object()
+            .into_iter()
+            .flat_map(|o| o.keys().map(String::as_str))
     }
 
     /// The string value of param `key`; `None` if it is missing or not a
@@ -107,8 +122,7 @@ impl Config {
     /// `#[derive(Deserialize)] #[serde(deny_unknown_fields)]` struct. The
     /// error names the path of the offending value (`tables.service`).
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, String> {
-        let object = Value::Object(self.params.clone());
-        serde_path_to_error::deserialize(object).map_err(|e| {
+        serde_path_to_error::deserialize(&self.params).map_err(|e| {
             let path = e.path().to_string();
             if path == "." {
                 format!("params: {}", e.inner())

@@ -11,11 +11,11 @@ pub trait Enricher: Sized {
 
     /// The dimensions to add to `metric`; an existing key is overwritten.
     /// Return an empty `Vec` to leave the metric as it is.
-    fn enrich(&self, metric: &Metric) -> Vec<Dimension>;
+    fn enrich(&self, metric: &Metric) -> Vec<Dimension<'_>>;
 
     /// Enriches a whole batch; override to share work across metrics. Must
     /// return exactly one list per metric, in order.
-    fn enrich_batch(&self, metrics: &[Metric]) -> Result<Vec<Vec<Dimension>>, PluginError> {
+    fn enrich_batch(&self, metrics: &[Metric]) -> Result<Vec<Vec<Dimension<'_>>>, PluginError> {
         Ok(metrics.iter().map(|m| self.enrich(m)).collect())
     }
 }
@@ -23,8 +23,8 @@ pub trait Enricher: Sized {
 /// One `enrich` call as the server makes it.
 pub(crate) fn run<E: Enricher>(
     config: &Config,
-    metrics: &[Metric],
-) -> Result<Vec<Vec<Dimension>>, PluginError> {
+    metrics: &[Metric<'_>],
+) -> Result<Vec<Vec<Dimension<'static>>>, PluginError> {
     let enricher = E::new(config).map_err(PluginError::InvalidConfig)?;
     let additions = enricher.enrich_batch(metrics)?;
     if additions.len() != metrics.len() {
@@ -40,5 +40,10 @@ pub(crate) fn run<E: Enricher>(
             d.key
         )));
     }
-    Ok(additions)
+    // The additions may borrow from the enricher (its lookup tables), which
+    // ends here; owned strings move, borrowed ones are copied.
+    Ok(additions
+        .into_iter()
+        .map(|dims| dims.into_iter().map(Dimension::into_owned).collect())
+        .collect())
 }

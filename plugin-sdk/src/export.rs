@@ -45,11 +45,9 @@ pub(crate) mod bindings {
 /// types, the trait, and back.
 pub mod glue {
     use super::bindings::validator::luminate::plugin::types as wit;
-    use crate::{
-        Aggregator, Config, Dimension, Enricher, Metric, PluginError, Sample, Validator, Verdict,
-    };
+    use crate::{Aggregator, Config, Dimension, Enricher, PluginError, Sample, Validator, Verdict};
 
-    pub type WitMetric = wit::Metric;
+    pub type WitMetricBatch = wit::MetricBatch;
     pub type WitDimension = wit::Dimension;
     pub type WitVerdict = wit::Verdict;
     pub type WitSample = wit::Sample;
@@ -60,19 +58,21 @@ pub mod glue {
     pub use super::bindings::validator::exports::luminate::plugin::validator::Guest as ValidatorGuest;
 
     pub fn validate<V: Validator>(
-        metrics: Vec<WitMetric>,
+        batch: WitMetricBatch,
     ) -> Result<Vec<WitVerdict>, WitPluginError> {
         let config = call_config()?;
-        let metrics = lift_metrics(metrics);
+        let dimensions = crate::batch::dimensions(&batch.text, &batch.dimensions)?;
+        let metrics = crate::batch::metrics(&batch.text, &batch.metrics, &dimensions)?;
         let verdicts = crate::validator::run::<V>(&config, &metrics)?;
         Ok(verdicts.into_iter().map(WitVerdict::from).collect())
     }
 
     pub fn enrich<E: Enricher>(
-        metrics: Vec<WitMetric>,
+        batch: WitMetricBatch,
     ) -> Result<Vec<Vec<WitDimension>>, WitPluginError> {
         let config = call_config()?;
-        let metrics = lift_metrics(metrics);
+        let dimensions = crate::batch::dimensions(&batch.text, &batch.dimensions)?;
+        let metrics = crate::batch::metrics(&batch.text, &batch.metrics, &dimensions)?;
         let additions = crate::enricher::run::<E>(&config, &metrics)?;
         Ok(additions
             .into_iter()
@@ -127,25 +127,6 @@ pub mod glue {
         });
     }
 
-    fn lift_metrics(metrics: Vec<WitMetric>) -> Vec<Metric> {
-        metrics
-            .into_iter()
-            .map(|m| Metric {
-                name: m.name,
-                value: m.value,
-                timestamp_ms: m.timestamp_ms,
-                dimensions: m
-                    .dimensions
-                    .into_iter()
-                    .map(|d| Dimension {
-                        key: d.key,
-                        value: d.value,
-                    })
-                    .collect(),
-            })
-            .collect()
-    }
-
     impl From<Verdict> for WitVerdict {
         fn from(verdict: Verdict) -> Self {
             match verdict {
@@ -155,11 +136,11 @@ pub mod glue {
         }
     }
 
-    impl From<Dimension> for WitDimension {
-        fn from(d: Dimension) -> Self {
+    impl From<Dimension<'_>> for WitDimension {
+        fn from(d: Dimension<'_>) -> Self {
             WitDimension {
-                key: d.key,
-                value: d.value,
+                key: d.key.into_owned(),
+                value: d.value.into_owned(),
             }
         }
     }
@@ -209,12 +190,12 @@ macro_rules! export_validator {
             struct __LuminateValidator;
             impl $crate::__private::ValidatorGuest for __LuminateValidator {
                 fn validate(
-                    metrics: ::std::vec::Vec<$crate::__private::WitMetric>,
+                    batch: $crate::__private::WitMetricBatch,
                 ) -> ::std::result::Result<
                     ::std::vec::Vec<$crate::__private::WitVerdict>,
                     $crate::__private::WitPluginError,
                 > {
-                    $crate::__private::validate::<$plugin>(metrics)
+                    $crate::__private::validate::<$plugin>(batch)
                 }
             }
             $crate::__export_validator_plugin_impl!(
@@ -244,12 +225,12 @@ macro_rules! export_enricher {
             struct __LuminateEnricher;
             impl $crate::__private::EnricherGuest for __LuminateEnricher {
                 fn enrich(
-                    metrics: ::std::vec::Vec<$crate::__private::WitMetric>,
+                    batch: $crate::__private::WitMetricBatch,
                 ) -> ::std::result::Result<
                     ::std::vec::Vec<::std::vec::Vec<$crate::__private::WitDimension>>,
                     $crate::__private::WitPluginError,
                 > {
-                    $crate::__private::enrich::<$plugin>(metrics)
+                    $crate::__private::enrich::<$plugin>(batch)
                 }
             }
             $crate::__export_enricher_plugin_impl!(

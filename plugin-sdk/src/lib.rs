@@ -41,6 +41,7 @@
 
 pub mod abi;
 mod aggregator;
+mod batch;
 mod config;
 mod enricher;
 mod export;

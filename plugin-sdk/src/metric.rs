@@ -1,12 +1,18 @@
+use std::borrow::Cow;
+
 /// One dimension (`key=value`) of a metric.
+///
+/// The strings are borrowed from the batch the server sent when the SDK
+/// hands a metric to a plugin (no copy per string), and usually owned when
+/// a plugin builds one, e.g. as an enricher's output.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Dimension {
-    pub key: String,
-    pub value: String,
+pub struct Dimension<'a> {
+    pub key: Cow<'a, str>,
+    pub value: Cow<'a, str>,
 }
 
-impl Dimension {
-    pub fn new(key: impl Into<String>, value: impl Into<String>) -> Self {
+impl<'a> Dimension<'a> {
+    pub fn new(key: impl Into<Cow<'a, str>>, value: impl Into<Cow<'a, str>>) -> Self {
         Self {
             key: key.into(),
             value: value.into(),
@@ -18,6 +24,14 @@ impl Dimension {
     pub fn is_reserved(&self) -> bool {
         is_reserved_key(&self.key)
     }
+
+    /// The same dimension, owning its strings.
+    pub fn into_owned(self) -> Dimension<'static> {
+        Dimension {
+            key: Cow::Owned(self.key.into_owned()),
+            value: Cow::Owned(self.value.into_owned()),
+        }
+    }
 }
 
 pub(crate) fn is_reserved_key(key: &str) -> bool {
@@ -26,39 +40,45 @@ pub(crate) fn is_reserved_key(key: &str) -> bool {
 
 /// A metric as the server validated it. Reserved (`_`) dimensions, and so
 /// the tenant, are not shown to plugins.
+///
+/// Inside a plugin every field borrows from the batch the server sent, so
+/// reading a batch allocates nothing per string; read it through `Deref`
+/// (`m.name.starts_with(..)`, `m.dimensions.len()`) or [`dimension`](Self::dimension).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Metric {
-    pub name: String,
+pub struct Metric<'a> {
+    pub name: Cow<'a, str>,
     pub value: f64,
     /// Milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
     /// Sorted by key, one entry per key, as the server stores them.
-    pub dimensions: Vec<Dimension>,
+    pub dimensions: Cow<'a, [Dimension<'a>]>,
 }
 
-impl Metric {
+impl<'a> Metric<'a> {
     /// A metric with no dimensions at timestamp 0; add the rest with
     /// [`with_dimension`](Self::with_dimension) and [`at`](Self::at).
     /// Mostly for tests: the server builds the metrics a plugin sees.
-    pub fn new(name: impl Into<String>, value: f64) -> Self {
+    pub fn new(name: impl Into<Cow<'a, str>>, value: f64) -> Self {
         Self {
             name: name.into(),
             value,
             timestamp_ms: 0,
-            dimensions: Vec::new(),
+            dimensions: Cow::Borrowed(&[]),
         }
     }
 
     /// Sets a dimension, replacing any value the key had, keeping the
     /// dimensions sorted by key like the server does.
-    pub fn with_dimension(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn with_dimension(
+        mut self,
+        key: impl Into<Cow<'a, str>>,
+        value: impl Into<Cow<'a, str>>,
+    ) -> Self {
         let dimension = Dimension::new(key, value);
-        match self
-            .dimensions
-            .binary_search_by(|d| d.key.as_str().cmp(&dimension.key))
-        {
-            Ok(i) => self.dimensions[i] = dimension,
-            Err(i) => self.dimensions.insert(i, dimension),
+        let dimensions = self.dimensions.to_mut();
+        match dimensions.binary_search_by(|d| d.key.as_ref().cmp(dimension.key.as_ref())) {
+            Ok(i) => dimensions[i] = dimension,
+            Err(i) => dimensions.insert(i, dimension),
         }
         self
     }
@@ -74,14 +94,30 @@ impl Metric {
         self.dimensions
             .iter()
             .find(|d| d.key == key)
-            .map(|d| d.value.as_str())
+            .map(|d| d.value.as_ref())
     }
 
     /// All dimensions as `(key, value)`, sorted by key.
     pub fn dimensions(&self) -> impl Iterator<Item = (&str, &str)> {
         self.dimensions
             .iter()
-            .map(|d| (d.key.as_str(), d.value.as_str()))
+            .map(|d| (d.key.as_ref(), d.value.as_ref()))
+    }
+
+    /// The same metric, owning its strings (to keep it past the call).
+    pub fn into_owned(self) -> Metric<'static> {
+        Metric {
+            name: Cow::Owned(self.name.into_owned()),
+            value: self.value,
+            timestamp_ms: self.timestamp_ms,
+            dimensions: Cow::Owned(
+                self.dimensions
+                    .iter()
+                    .cloned()
+                    .map(Dimension::into_owned)
+                    .collect(),
+            ),
+        }
     }
 }
 

@@ -35,17 +35,17 @@ pub fn validate<V: Validator>(
 /// One `enrich` call with these params (JSON text).
 pub fn enrich<E: Enricher>(
     params_json: &str,
-    metrics: &[Metric],
-) -> Result<Vec<Vec<Dimension>>, PluginError> {
+    metrics: &[Metric<'_>],
+) -> Result<Vec<Vec<Dimension<'static>>>, PluginError> {
     crate::enricher::run::<E>(&config(params_json)?, metrics)
 }
 
 /// One `enrich` call, applied: the metrics as the server would store them
 /// (added keys inserted, existing keys overwritten, still sorted).
-pub fn enrich_and_apply<E: Enricher>(
+pub fn enrich_and_apply<'a, E: Enricher>(
     params_json: &str,
-    metrics: &[Metric],
-) -> Result<Vec<Metric>, PluginError> {
+    metrics: &[Metric<'a>],
+) -> Result<Vec<Metric<'a>>, PluginError> {
     let additions = enrich::<E>(params_json, metrics)?;
     Ok(metrics
         .iter()
@@ -122,7 +122,7 @@ mod tests {
         fn new(_: &Config) -> Result<Self, String> {
             Ok(Self)
         }
-        fn enrich(&self, _: &Metric) -> Vec<Dimension> {
+        fn enrich(&self, _: &Metric) -> Vec<Dimension<'_>> {
             vec![
                 Dimension::new("team", "core"),
                 Dimension::new("_tenant_id", "other"),
@@ -135,7 +135,7 @@ mod tests {
         fn new(_: &Config) -> Result<Self, String> {
             Ok(Self)
         }
-        fn enrich(&self, _: &Metric) -> Vec<Dimension> {
+        fn enrich(&self, _: &Metric) -> Vec<Dimension<'_>> {
             vec![Dimension::new("region", "eu")]
         }
     }

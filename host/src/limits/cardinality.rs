@@ -124,6 +124,26 @@ impl TenantState {
         }
     }
 
+    /// Folds stored sketches (e.g. another pod's) into this live state.
+    fn merge(&mut self, remote: TenantSketches) -> Result<(), String> {
+        self.series.merge(&remote.series)?;
+        for (mine, theirs) in [
+            (&mut self.metrics, remote.metrics),
+            (&mut self.dimension_keys, remote.dimension_keys),
+        ] {
+            for (name, sketch) in theirs {
+                match mine.get_mut(&name) {
+                    Some(s) => s.merge(&sketch)?,
+                    None => {
+                        mine.insert(name, sketch);
+                    }
+                }
+            }
+        }
+        self.known.extend(remote.known_series);
+        Ok(())
+    }
+
     fn snapshot(&self) -> TenantSketches {
         TenantSketches {
             series: self.series.clone(),
@@ -309,7 +329,26 @@ impl CardinalityTracker {
         Ok(saved)
     }
 
-    /// Persists changed sketches every `interval` until the tracker is dropped.
+    /// Folds the stored sketches of every tenant into the live state: for a
+    /// shared store, what other pods counted. Returns how many tenants were
+    /// merged.
+    pub async fn refresh(&self) -> Result<usize, SketchStoreError> {
+        let loaded = self.store.load_all().await?;
+        let mut merged = 0;
+        for (tenant, remote) in loaded {
+            let state = self.state(&tenant);
+            let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+            if let Err(e) = state.merge(remote) {
+                tracing::warn!(%tenant, error = %e, "cannot merge another pod's sketches");
+                continue;
+            }
+            merged += 1;
+        }
+        Ok(merged)
+    }
+
+    /// Persists changed sketches every `interval` until the tracker is dropped;
+    /// with a shared store, also folds in what other pods counted.
     pub fn spawn_persister(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
@@ -323,6 +362,11 @@ impl CardinalityTracker {
                 };
                 if let Err(e) = tracker.persist().await {
                     tracing::error!(error = %e, "could not persist cardinality sketches");
+                }
+                if tracker.store.is_shared()
+                    && let Err(e) = tracker.refresh().await
+                {
+                    tracing::error!(error = %e, "could not load other pods' sketches");
                 }
             }
         })
@@ -631,5 +675,80 @@ mod tests {
             off < 0.02,
             "accepted {accepted} series under a limit of 50000"
         );
+    }
+
+    /// A store shared by pods, as ClickHouse's `shared_state` is: one
+    /// document per (tenant, pod); loading merges all pods' documents.
+    struct PodView {
+        docs: Arc<Mutex<HashMap<(TenantId, String), TenantSketches>>>,
+        pod: String,
+    }
+
+    #[async_trait::async_trait]
+    impl SketchStore for PodView {
+        async fn load_all(&self) -> Result<Vec<(TenantId, TenantSketches)>, SketchStoreError> {
+            let docs = self.docs.lock().unwrap();
+            let mut merged: HashMap<TenantId, TenantSketches> = HashMap::new();
+            for ((tenant, _pod), doc) in docs.iter() {
+                match merged.get_mut(tenant) {
+                    Some(m) => m.merge(doc).unwrap(),
+                    None => {
+                        merged.insert(tenant.clone(), doc.clone());
+                    }
+                }
+            }
+            Ok(merged.into_iter().collect())
+        }
+
+        fn is_shared(&self) -> bool {
+            true
+        }
+
+        async fn save(
+            &self,
+            tenant: &TenantId,
+            sketches: TenantSketches,
+        ) -> Result<(), SketchStoreError> {
+            self.docs
+                .lock()
+                .unwrap()
+                .insert((tenant.clone(), self.pod.clone()), sketches);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn pods_sharing_a_store_count_each_others_series_against_limits() {
+        let docs = Arc::new(Mutex::new(HashMap::new()));
+        let pod = |name: &str| -> Arc<dyn SketchStore> {
+            Arc::new(PodView {
+                docs: docs.clone(),
+                pod: name.into(),
+            })
+        };
+        let a = tracker(pod("a")).await;
+        let b = tracker(pod("b")).await;
+        let l = limits(Limit::Max(10), Limit::Unlimited);
+        let batch = |r: std::ops::Range<u32>| -> Vec<Metric> {
+            r.map(|i| metric("m", &[("k", i.to_string())])).collect()
+        };
+        assert!(a.admit(&tenant("t"), &l, &batch(0..6)).is_empty());
+        assert!(b.admit(&tenant("t"), &l, &batch(100..104)).is_empty());
+        a.persist().await.unwrap();
+        b.persist().await.unwrap();
+        a.refresh().await.unwrap();
+        b.refresh().await.unwrap();
+
+        for t in [&a, &b] {
+            assert_eq!(t.report(&tenant("t"), &l, 5).series, 10);
+            // Every pod accepts series first seen by the other...
+            assert!(t.admit(&tenant("t"), &l, &batch(0..6)).is_empty());
+            assert!(t.admit(&tenant("t"), &l, &batch(100..104)).is_empty());
+            // ...and refuses new ones: the tenant is at 10 across pods.
+            assert_eq!(t.admit(&tenant("t"), &l, &batch(200..201)).len(), 1);
+        }
+        // Refreshing again changes nothing (merges are idempotent).
+        a.refresh().await.unwrap();
+        assert_eq!(a.report(&tenant("t"), &l, 5).series, 10);
     }
 }

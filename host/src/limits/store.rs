@@ -38,10 +38,47 @@ pub enum SketchStoreError {
     Corrupt { path: PathBuf, message: String },
 }
 
+impl TenantSketches {
+    /// Folds `other` in: sketches become the union (HyperLogLog merges are
+    /// idempotent, so folding the same state twice changes nothing) and the
+    /// known series are the union of both sets.
+    pub fn merge(&mut self, other: &TenantSketches) -> Result<(), String> {
+        self.series.merge(&other.series)?;
+        for (mine, theirs) in [
+            (&mut self.metrics, &other.metrics),
+            (&mut self.dimension_keys, &other.dimension_keys),
+        ] {
+            for (name, sketch) in theirs {
+                match mine.get_mut(name) {
+                    Some(s) => s.merge(sketch)?,
+                    None => {
+                        mine.insert(name.clone(), sketch.clone());
+                    }
+                }
+            }
+        }
+        let mut known: std::collections::HashSet<u64> = self.known_series.drain(..).collect();
+        known.extend(other.known_series.iter().copied());
+        self.known_series = known.into_iter().collect();
+        Ok(())
+    }
+}
+
+/// A store shared by several server processes (pods) keeps one document
+/// per (tenant, pod); `load_all` returns, per tenant, the merge of all
+/// pods' documents (see [`TenantSketches::merge`]), and each pod's `save`
+/// replaces only its own document.
 #[async_trait]
 pub trait SketchStore: Send + Sync + 'static {
-    /// Every tenant's sketches.
+    /// Every tenant's sketches (merged over pods for a shared store).
     async fn load_all(&self) -> Result<Vec<(TenantId, TenantSketches)>, SketchStoreError>;
+
+    /// Whether other processes write to this store too; the tracker then
+    /// folds their sketches in periodically, so limits count series
+    /// written through any pod.
+    fn is_shared(&self) -> bool {
+        false
+    }
     /// Replaces `tenant`'s stored sketches.
     async fn save(
         &self,
@@ -112,7 +149,8 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SketchStoreError + '_ {
     }
 }
 
-fn encode(sketches: &TenantSketches) -> Vec<u8> {
+/// The byte form of a tenant's sketches (files, and documents of a shared store).
+pub fn encode(sketches: &TenantSketches) -> Vec<u8> {
     let json = serde_json::to_vec(sketches).unwrap_or_default();
     let mut out = Vec::with_capacity(16 + json.len() + sketches.known_series.len() * 8);
     out.extend_from_slice(MAGIC);
@@ -124,7 +162,8 @@ fn encode(sketches: &TenantSketches) -> Vec<u8> {
     out
 }
 
-fn decode(path: &Path, bytes: &[u8]) -> Result<TenantSketches, SketchStoreError> {
+/// Reads [`encode`]'s output; `path` names the source in errors.
+pub fn decode(path: &Path, bytes: &[u8]) -> Result<TenantSketches, SketchStoreError> {
     let corrupt = |message: &str| SketchStoreError::Corrupt {
         path: path.to_owned(),
         message: message.to_owned(),

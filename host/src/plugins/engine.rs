@@ -23,7 +23,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use super::abi::{self, AbiError, PluginKind};
 use super::logging::{LogBudget, PluginLogger, truncate};
 use super::sandbox::{CallState, sandboxed_linker};
-use super::wire::{MetricRef, WireBatch};
+use super::wire::WireBatch;
 use super::wit::{self, AggregatorPluginPre, EnricherPluginPre, ValidatorPluginPre};
 
 /// How often the epoch advances; deadlines are rounded up to it.
@@ -127,8 +127,8 @@ enum KindPre {
 pub struct CompiledPlugin {
     kind: PluginKind,
     pre: KindPre,
-    /// The batch function (`validate` / `enrich`), called with borrowed
-    /// records ([`WireBatch`]) instead of the bindings' owned ones.
+    /// The batch function (`validate` / `enrich`), called with a
+    /// [`WireBatch`] that the caller built once for the whole chain.
     batch_entry: Option<ComponentExportIndex>,
 }
 
@@ -299,10 +299,10 @@ impl PluginEngine {
                 .instantiate(&mut store)
                 .map_err(|e| instantiate_failure(&store, cx, e))?;
             let function = instance
-                .get_typed_func::<(&[MetricRef<'_>],), (Result<Vec<wit::Verdict>, wit::WitPluginError>,)>(&mut store, entry)
+                .get_typed_func::<(&wit::MetricBatch,), (Result<Vec<wit::Verdict>, wit::WitPluginError>,)>(&mut store, entry)
                 .map_err(|e| CallFailure::Instantiate(format!("{e:#}")))?;
-            let (verdicts,) = metrics
-                .with_refs(|refs| function.call(&mut store, (refs,)))
+            let (verdicts,) = function
+                .call(&mut store, (metrics.as_wit(),))
                 .map_err(|e| classify(&store, cx, e))?;
             let verdicts = verdicts.map_err(plugin_error)?;
             if verdicts.len() != metrics.len() {
@@ -345,10 +345,10 @@ impl PluginEngine {
                 .instantiate(&mut store)
                 .map_err(|e| instantiate_failure(&store, cx, e))?;
             let function = instance
-                .get_typed_func::<(&[MetricRef<'_>],), (Result<Vec<Vec<wit::Dimension>>, wit::WitPluginError>,)>(&mut store, entry)
+                .get_typed_func::<(&wit::MetricBatch,), (Result<Vec<Vec<wit::Dimension>>, wit::WitPluginError>,)>(&mut store, entry)
                 .map_err(|e| CallFailure::Instantiate(format!("{e:#}")))?;
-            let (added,) = metrics
-                .with_refs(|refs| function.call(&mut store, (refs,)))
+            let (added,) = function
+                .call(&mut store, (metrics.as_wit(),))
                 .map_err(|e| classify(&store, cx, e))?;
             let added = added.map_err(plugin_error)?;
             if added.len() != metrics.len() {

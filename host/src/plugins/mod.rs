@@ -52,5 +52,6 @@ pub use manifest::Manifest;
 pub use registry::{PluginScope, PluginSource};
 pub use repository::{FsPluginRepository, MemoryPluginRepository, PluginRepository};
 pub use runtime::{
-    AggregationError, DryRunInput, DryRunOutput, PluginAdminError, PluginRuntime, StepOutcome,
+    AggregationError, DryRunInput, DryRunOutput, EnrichmentStep, PluginAdminError, PluginRuntime,
+    StepOutcome,
 };

@@ -76,6 +76,14 @@ pub enum StepOutcome {
     RejectAll { code: &'static str, message: String },
 }
 
+/// What one enricher of the chain did.
+#[derive(Debug, PartialEq)]
+pub struct EnrichmentStep {
+    pub outcome: StepOutcome,
+    /// Some metric got dimensions: the packed batch is stale.
+    pub changed: bool,
+}
+
 /// Rejection codes the write path reports.
 pub mod codes {
     /// A validator's verdict.
@@ -631,6 +639,18 @@ impl PluginRuntime {
         binding: &ResolvedBinding,
         metrics: &[Metric],
     ) -> StepOutcome {
+        let batch = Arc::new(WireBatch::new(metrics));
+        self.run_validator_on(tenant, binding, &batch).await
+    }
+
+    /// [`run_validator`](Self::run_validator) on a batch already packed,
+    /// so a chain packs it once for all its plugins.
+    pub async fn run_validator_on(
+        &self,
+        tenant: &TenantId,
+        binding: &ResolvedBinding,
+        batch: &Arc<WireBatch>,
+    ) -> StepOutcome {
         let plugin = match self.bound_plugin(tenant, binding, PluginKind::Validator) {
             Ok(plugin) => plugin,
             Err(failure) => {
@@ -641,7 +661,7 @@ impl PluginRuntime {
                 return self.on_failure(binding, PluginKind::Validator, &failure);
             }
         };
-        let batch = WireBatch::new(metrics);
+        let batch = batch.clone();
         let cx = self.context(&plugin, binding.params_json.clone(), false);
         let call = plugin.clone();
         let (result, _) = self
@@ -684,6 +704,26 @@ impl PluginRuntime {
         binding: &ResolvedBinding,
         metrics: &mut [Metric],
     ) -> StepOutcome {
+        let batch = Arc::new(WireBatch::new(metrics));
+        self.run_enricher_on(tenant, binding, &batch, metrics)
+            .await
+            .outcome
+    }
+
+    /// [`run_enricher`](Self::run_enricher) with `metrics` already packed
+    /// as `batch`; says whether any metric changed, i.e. whether `batch` is
+    /// now stale for the plugins after this one.
+    pub async fn run_enricher_on(
+        &self,
+        tenant: &TenantId,
+        binding: &ResolvedBinding,
+        batch: &Arc<WireBatch>,
+        metrics: &mut [Metric],
+    ) -> EnrichmentStep {
+        let unchanged = |outcome| EnrichmentStep {
+            outcome,
+            changed: false,
+        };
         let plugin = match self.bound_plugin(tenant, binding, PluginKind::Enricher) {
             Ok(plugin) => plugin,
             Err(failure) => {
@@ -691,10 +731,16 @@ impl PluginRuntime {
                     .calls
                     .with_label_values(&[&binding.plugin, failure.label()])
                     .inc();
-                return self.on_failure(binding, PluginKind::Enricher, &failure);
+                return unchanged(self.on_failure(binding, PluginKind::Enricher, &failure));
             }
         };
-        let batch = WireBatch::new(metrics);
+        // A stale batch would attribute additions to the wrong metrics.
+        let batch = if batch.len() == metrics.len() {
+            batch.clone()
+        } else {
+            debug_assert!(false, "the packed batch does not match the metrics");
+            Arc::new(WireBatch::new(metrics))
+        };
         let cx = self.context(&plugin, binding.params_json.clone(), false);
         let call = plugin.clone();
         let validator = self.validator.clone();
@@ -710,11 +756,14 @@ impl PluginRuntime {
         self.record(&plugin, tenant, result.as_ref().map(|_| ()));
         let added = match result {
             Ok(added) => added,
-            Err(failure) => return self.on_failure(binding, PluginKind::Enricher, &failure),
+            Err(failure) => {
+                return unchanged(self.on_failure(binding, PluginKind::Enricher, &failure));
+            }
         };
         let max_dimensions = self.validator.limits().max_dimensions;
         let mut verdicts = Vec::with_capacity(metrics.len());
         let mut any_rejected = false;
+        let mut changed = false;
         for (metric, dims) in metrics.iter_mut().zip(added) {
             if dims.is_empty() {
                 verdicts.push(None);
@@ -745,12 +794,16 @@ impl PluginRuntime {
                 continue;
             }
             metric.dimensions = enriched;
+            changed = true;
             verdicts.push(None);
         }
-        if any_rejected {
-            StepOutcome::PerMetric(verdicts)
-        } else {
-            StepOutcome::AcceptAll
+        EnrichmentStep {
+            outcome: if any_rejected {
+                StepOutcome::PerMetric(verdicts)
+            } else {
+                StepOutcome::AcceptAll
+            },
+            changed,
         }
     }
 

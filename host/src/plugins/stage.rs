@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use super::engine::CallFailure;
 use super::runtime::{PluginRuntime, StepOutcome};
+use super::wire::WireBatch;
 use crate::model::{Series, TenantId};
 use crate::pipeline::{AggregationPlugin, Batch, ReadError, WriteError, WriteStage};
 
@@ -46,25 +47,39 @@ impl WriteStage for PluginWriteStage {
         if chain.is_empty() {
             return Ok(());
         }
+        // Packed once and shared by the chain's calls while the metrics
+        // stay as they are; `None` once a step changed them (a rejection
+        // shifts positions, an enrichment changes dimensions) so the next
+        // plugin sees the batch as it is now.
+        let mut packed: Option<Arc<WireBatch>> = None;
         for binding in &chain.validators {
             if batch.is_empty() {
                 return Ok(());
             }
-            let outcome = self
-                .runtime
-                .run_validator(&tenant, binding, batch.metrics())
-                .await;
+            let wire = packed
+                .get_or_insert_with(|| Arc::new(WireBatch::new(batch.metrics())))
+                .clone();
+            let outcome = self.runtime.run_validator_on(&tenant, binding, &wire).await;
+            if outcome != StepOutcome::AcceptAll {
+                packed = None;
+            }
             apply(batch, outcome);
         }
         for binding in &chain.enrichers {
             if batch.is_empty() {
                 return Ok(());
             }
-            let outcome = self
+            let wire = packed
+                .get_or_insert_with(|| Arc::new(WireBatch::new(batch.metrics())))
+                .clone();
+            let step = self
                 .runtime
-                .run_enricher(&tenant, binding, batch.metrics_mut())
+                .run_enricher_on(&tenant, binding, &wire, batch.metrics_mut())
                 .await;
-            apply(batch, outcome);
+            if step.changed || step.outcome != StepOutcome::AcceptAll {
+                packed = None;
+            }
+            apply(batch, step.outcome);
         }
         Ok(())
     }

@@ -1,47 +1,27 @@
-//! A write batch in the shape the plugin ABI lowers, without copying each
-//! string into its own allocation.
+//! A write batch laid out as the ABI's `metric-batch`: every name, key and
+//! value of the batch in one `text`, metrics and dimensions as records of
+//! `(offset, len)` spans into it. Lowering it into a plugin costs one copy
+//! per list (three in all) instead of one guest allocation per string.
 //!
-//! The generated bindings take `&[Metric]` of owned `String`s, which costs
-//! several allocations per metric before the call even starts. Instead the
-//! batch's text goes into one buffer, and records that borrow from it are
-//! lowered through the same WIT types (`luminate:plugin/types.metric`):
-//! a handful of allocations per batch.
-
-use std::ops::Range;
-
-use wasmtime::component::{ComponentType, Lower};
+//! Built once per request batch and shared (`Arc`) by the calls of a chain
+//! for as long as the batch's metrics stay as they are (see
+//! `stage::PluginWriteStage`).
 
 use crate::model::{Metric, RESERVED_PREFIX};
 
-#[derive(ComponentType, Lower)]
-#[component(record)]
-pub struct DimensionRef<'a> {
-    key: &'a str,
-    value: &'a str,
-}
-
-#[derive(ComponentType, Lower)]
-#[component(record)]
-pub struct MetricRef<'a> {
-    name: &'a str,
-    value: f64,
-    #[component(name = "timestamp-ms")]
-    timestamp_ms: i64,
-    dimensions: &'a [DimensionRef<'a>],
-}
-
-struct WireMetric {
-    name: Range<usize>,
-    value: f64,
-    timestamp_ms: i64,
-    dimensions: Range<usize>,
-}
+use super::wit::{MetricBatch, PackedDimension, PackedMetric, Span};
 
 /// Owned and `'static`, so it can move to the blocking pool.
 pub struct WireBatch {
-    text: String,
-    metrics: Vec<WireMetric>,
-    dimensions: Vec<(Range<usize>, Range<usize>)>,
+    batch: MetricBatch,
+}
+
+/// Offsets are `u32` in the ABI. A batch's text is bounded far below 4 GiB
+/// by the request size limits; if one ever were not, the spans saturate and
+/// the SDK reports a malformed batch (a plugin error, under the binding's
+/// failure policy) instead of the host panicking.
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl WireBatch {
@@ -59,65 +39,55 @@ impl WireBatch {
             .sum();
         let dims_len: usize = metrics.iter().map(|m| m.dimensions.len()).sum();
         let mut text = String::with_capacity(text_len);
-        let mut push = |s: &str| {
-            let start = text.len();
+        let mut span = |s: &str| {
+            let offset = to_u32(text.len());
             text.push_str(s);
-            start..text.len()
+            Span {
+                offset,
+                len: to_u32(s.len()),
+            }
         };
         let mut dimensions = Vec::with_capacity(dims_len);
-        let mut wire = Vec::with_capacity(metrics.len());
+        let mut packed = Vec::with_capacity(metrics.len());
         for m in metrics {
-            let name = push(&m.name);
+            let name = span(&m.name);
             let first = dimensions.len();
             for (k, v) in m.dimensions.iter() {
                 if !k.starts_with(RESERVED_PREFIX) {
-                    dimensions.push((push(k), push(v)));
+                    dimensions.push(PackedDimension {
+                        key: span(k),
+                        value: span(v),
+                    });
                 }
             }
-            wire.push(WireMetric {
+            packed.push(PackedMetric {
                 name,
                 value: m.value,
                 timestamp_ms: m.timestamp_ms,
-                dimensions: first..dimensions.len(),
+                first_dimension: to_u32(first),
+                dimension_count: to_u32(dimensions.len() - first),
             });
         }
         Self {
-            text,
-            metrics: wire,
-            dimensions,
+            batch: MetricBatch {
+                text,
+                metrics: packed,
+                dimensions,
+            },
         }
     }
 
     pub fn len(&self) -> usize {
-        self.metrics.len()
+        self.batch.metrics.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.metrics.is_empty()
+        self.batch.metrics.is_empty()
     }
 
-    /// Calls `f` with the batch as lowerable records.
-    pub fn with_refs<R>(&self, f: impl FnOnce(&[MetricRef<'_>]) -> R) -> R {
-        let text = self.text.as_str();
-        let dimensions: Vec<DimensionRef<'_>> = self
-            .dimensions
-            .iter()
-            .map(|(k, v)| DimensionRef {
-                key: &text[k.clone()],
-                value: &text[v.clone()],
-            })
-            .collect();
-        let metrics: Vec<MetricRef<'_>> = self
-            .metrics
-            .iter()
-            .map(|m| MetricRef {
-                name: &text[m.name.clone()],
-                value: m.value,
-                timestamp_ms: m.timestamp_ms,
-                dimensions: &dimensions[m.dimensions.clone()],
-            })
-            .collect();
-        f(&metrics)
+    /// The batch as the plugin call lowers it.
+    pub fn as_wit(&self) -> &MetricBatch {
+        &self.batch
     }
 }
 
@@ -125,6 +95,10 @@ impl WireBatch {
 mod tests {
     use super::*;
     use crate::model::Dimensions;
+
+    fn text(batch: &MetricBatch, span: Span) -> &str {
+        &batch.text[span.offset as usize..(span.offset + span.len) as usize]
+    }
 
     #[test]
     fn keeps_every_string_and_hides_reserved_dimensions() {
@@ -136,6 +110,7 @@ mod tests {
                 dimensions: Dimensions::from_pairs([
                     ("_tenant_id".to_owned(), "acme".to_owned()),
                     ("host".to_owned(), "h1".to_owned()),
+                    ("zone".to_owned(), "é".to_owned()),
                 ]),
             },
             Metric {
@@ -147,18 +122,25 @@ mod tests {
         ];
         let wire = WireBatch::new(&metrics);
         assert_eq!(wire.len(), 2);
-        wire.with_refs(|refs| {
-            assert_eq!(refs[0].name, "a");
-            assert_eq!(refs[0].dimensions.len(), 1);
-            assert_eq!(
-                (refs[0].dimensions[0].key, refs[0].dimensions[0].value),
-                ("host", "h1")
-            );
-            assert_eq!(
-                (refs[1].name, refs[1].value, refs[1].timestamp_ms),
-                ("bb", 2.0, 8)
-            );
-            assert!(refs[1].dimensions.is_empty());
-        });
+        let batch = wire.as_wit();
+        assert!(
+            !batch.text.contains("acme") && !batch.text.contains("_tenant_id"),
+            "{:?}",
+            batch.text
+        );
+        let [a, bb] = &batch.metrics[..] else {
+            panic!("two metrics")
+        };
+        assert_eq!(text(batch, a.name), "a");
+        assert_eq!((a.value, a.timestamp_ms), (1.5, 7));
+        let dims: Vec<(&str, &str)> = batch.dimensions
+            [a.first_dimension as usize..(a.first_dimension + a.dimension_count) as usize]
+            .iter()
+            .map(|d| (text(batch, d.key), text(batch, d.value)))
+            .collect();
+        assert_eq!(dims, vec![("host", "h1"), ("zone", "é")]);
+        assert_eq!(text(batch, bb.name), "bb");
+        assert_eq!((bb.value, bb.timestamp_ms), (2.0, 8));
+        assert_eq!((bb.first_dimension, bb.dimension_count), (2, 0));
     }
 }

@@ -37,7 +37,7 @@ pub use aggregator_world::AggregatorPluginPre;
 pub use enricher_world::EnricherPluginPre;
 pub use validator_world::luminate::plugin::host::{self as host_api, LogLevel};
 pub use validator_world::luminate::plugin::types::{
-    self as types_api, Dimension, Metric as WitMetric, PluginError as WitPluginError, Sample,
-    Verdict,
+    self as types_api, Dimension, MetricBatch, PackedDimension, PackedMetric,
+    PluginError as WitPluginError, Sample, Span, Verdict,
 };
 pub use validator_world::{ValidatorPlugin, ValidatorPluginPre};

@@ -29,8 +29,8 @@ struct LookupParams {
 
 struct Lookup {
     key: String,
-    table: HashMap<String, Vec<Dimension>>,
-    default: Vec<Dimension>,
+    table: HashMap<String, Vec<Dimension<'static>>>,
+    default: Vec<Dimension<'static>>,
     overwrite: bool,
 }
 
@@ -38,7 +38,10 @@ pub struct LookupEnricher {
     lookups: Vec<Lookup>,
 }
 
-fn dimensions(map: BTreeMap<String, String>, context: &str) -> Result<Vec<Dimension>, String> {
+fn dimensions(
+    map: BTreeMap<String, String>,
+    context: &str,
+) -> Result<Vec<Dimension<'static>>, String> {
     map.into_iter()
         .map(|(key, value)| {
             if key.starts_with('_') {
@@ -82,16 +85,16 @@ impl Enricher for LookupEnricher {
         Ok(Self { lookups })
     }
 
-    fn enrich(&self, metric: &Metric) -> Vec<Dimension> {
+    fn enrich(&self, metric: &Metric) -> Vec<Dimension<'_>> {
         // Lookups run in order and each sees what the earlier ones added,
         // so tables chain: host → datacenter, then datacenter → region.
-        let mut added: Vec<Dimension> = Vec::new();
-        let current = |key: &str, added: &[Dimension]| -> Option<String> {
+        let mut added: Vec<Dimension<'_>> = Vec::new();
+        let current = |key: &str, added: &[Dimension<'_>]| -> Option<String> {
             added
                 .iter()
                 .rev()
                 .find(|d| d.key == key)
-                .map(|d| d.value.clone())
+                .map(|d| d.value.to_string())
                 .or_else(|| metric.dimension(key).map(str::to_owned))
         };
         for lookup in &self.lookups {
@@ -135,7 +138,7 @@ mod tests {
         ]
     }"#;
 
-    fn enrich(params: &str, metric: Metric) -> Metric {
+    fn enrich(params: &str, metric: Metric<'static>) -> Metric<'static> {
         testing::enrich_and_apply::<LookupEnricher>(params, &[metric])
             .unwrap()
             .remove(0)

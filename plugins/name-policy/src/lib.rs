@@ -196,7 +196,7 @@ mod tests {
         "maxDimensions": 4
     }"#;
 
-    fn good() -> Metric {
+    fn good() -> Metric<'static> {
         Metric::new("shop_checkout_latency_seconds", 0.2)
             .with_dimension("service", "checkout")
             .with_dimension("env", "prod")

@@ -109,7 +109,7 @@ impl Inner {
 
 impl RocksStore {
     /// Opens (or creates) a persistent store at `path`. Blocks while it loads
-    /// the series map (about a second per million series); call it at
+    /// the series map (about 1.6 CPU-s per million series); call it at
     /// startup or from a blocking context.
     pub fn open(path: impl AsRef<Path>, options: RocksOptions) -> Result<Self, StorageError> {
         Self::open_with_env(path.as_ref(), &options, None)

@@ -55,10 +55,15 @@ pub fn aggregate(
             None => {
                 let slot = if selection.admits(sid) {
                     grouper.group_of(sid, &mut scratch);
-                    *slot_of_group.entry(scratch.clone()).or_insert_with(|| {
-                        groups.push((scratch.clone(), Fold::new(q.aggregation)));
-                        (groups.len() - 1) as u32
-                    })
+                    match slot_of_group.get(&scratch) {
+                        Some(&slot) => slot,
+                        None => {
+                            let slot = groups.len() as u32;
+                            groups.push((scratch.clone(), Fold::new(q.aggregation)));
+                            slot_of_group.insert(scratch.clone(), slot);
+                            slot
+                        }
+                    }
                 } else {
                     EXCLUDED
                 };
