@@ -63,8 +63,14 @@ async fn run(with_plugins: bool) -> f64 {
         10_000,
     );
     if with_plugins {
+        // The deadline is not what this measures: a loaded machine must not
+        // turn a slow batch into a rejection.
+        let config = PluginsConfig {
+            deadline: luminate_host::config::ConfigDuration::from_millis(5_000),
+            ..PluginsConfig::default()
+        };
         let runtime = PluginRuntime::with_private_metrics(
-            PluginsConfig::default(),
+            config,
             ValidationLimits::default(),
             Arc::new(FsPluginRepository::new(dir.path().join("plugins"))),
         )

@@ -855,12 +855,9 @@ impl PluginRuntime {
             started.elapsed(),
         );
         self.record(&plugin, tenant, result.as_ref().map(|_| ()));
+        // A non-finite result is the plugin's "no value" (the SDK's
+        // convention for NaN); the query API renders it as null.
         let values = result.map_err(fail)?;
-        if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
-            return Err(fail(CallFailure::InvalidOutput(format!(
-                "returned the non-finite value {bad}"
-            ))));
-        }
         Ok(values)
     }
 
