@@ -102,6 +102,12 @@ fn merge(into: &mut TenantSketches, other: TenantSketches) -> Result<(), String>
 
 #[async_trait]
 impl SketchStore for ClickHouseSketchStore {
+    /// Every pod writes here, so each tracker periodically folds in the
+    /// others' sketches and limits count series written through any pod.
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     async fn load_all(&self) -> Result<Vec<(TenantId, TenantSketches)>, SketchStoreError> {
         let documents = self
             .state
@@ -210,5 +216,68 @@ mod tests {
         let cpu = merged.metrics.get_mut("cpu").unwrap().recount();
         assert!((740..=760).contains(&cpu), "{cpu}");
         assert_eq!(loaded[0].1.known_series.len(), 10);
+    }
+
+    #[tokio::test]
+    async fn running_pods_count_each_others_new_series_against_limits() {
+        use std::time::Duration;
+
+        use crate::limits::cardinality::CardinalityTracker;
+        use crate::limits::config::{Limit, TierLimits};
+        use crate::model::{Dimensions, Metric};
+
+        let Some(server) = require_server() else {
+            return;
+        };
+        let config = server.config("live_sketches");
+        let pod = async || -> Arc<CardinalityTracker> {
+            let store = ClickHouseSketchStore::new(open_shared_state(&config).await.unwrap());
+            Arc::new(
+                CardinalityTracker::open(Arc::new(store), 1_000_000)
+                    .await
+                    .unwrap(),
+            )
+        };
+        // Both pods are running before either writes: only the periodic
+        // refresh, not startup, can tell one about the other's series.
+        let (a, b) = (pod().await, pod().await);
+        let _persisters = [
+            a.spawn_persister(Duration::from_millis(100)),
+            b.spawn_persister(Duration::from_millis(100)),
+        ];
+        let limits = TierLimits {
+            max_series_per_tenant: Limit::Max(10),
+            ..TierLimits::unlimited()
+        };
+        let acme = TenantId::new("acme").unwrap();
+        let batch = |r: std::ops::Range<u32>| -> Vec<Metric> {
+            r.map(|i| Metric {
+                name: "cpu".into(),
+                value: 1.0,
+                timestamp_ms: 0,
+                dimensions: Dimensions::from_pairs([("host".into(), i.to_string())]),
+            })
+            .collect()
+        };
+        assert!(a.admit(&acme, &limits, &batch(0..6)).is_empty());
+        assert!(b.admit(&acme, &limits, &batch(100..104)).is_empty());
+
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let converged = [&a, &b]
+                .iter()
+                .all(|t| t.report(&acme, &limits, 5).series == 10);
+            if converged {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "pods did not converge on 10 series"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // The tenant is at its limit across pods: each refuses a new series.
+        assert_eq!(a.admit(&acme, &limits, &batch(200..201)).len(), 1);
+        assert_eq!(b.admit(&acme, &limits, &batch(300..301)).len(), 1);
     }
 }
