@@ -116,17 +116,37 @@ impl ReadPipeline {
         &self.limits
     }
 
+    /// The shared prologue of every query: check the selector (and the
+    /// bucket count for stepped queries), cap the limit, and scope
+    /// `_tenant_id` filters to the caller. `false` means the filters exclude
+    /// the caller's tenant, so the answer is empty without asking storage.
+    fn scope(
+        &self,
+        tenant: &TenantId,
+        selector: &mut Selector,
+        step_ms: Option<i64>,
+        limit: &mut Option<usize>,
+    ) -> Result<bool, ReadError> {
+        self.check_selector(selector)?;
+        if let Some(step_ms) = step_ms {
+            self.check_buckets(selector, step_ms)?;
+        }
+        *limit = Some(self.effective_limit(*limit));
+        let Some(filters) = scope_filters(tenant, &selector.filters) else {
+            return Ok(false);
+        };
+        selector.filters = filters;
+        Ok(true)
+    }
+
     pub async fn aggregate(
         &self,
         tenant: &TenantId,
         mut query: AggregateQuery,
     ) -> Result<AggregateResult, ReadError> {
-        self.check_selector(&query.selector)?;
-        query.limit = Some(self.effective_limit(query.limit));
-        let Some(filters) = scope_filters(tenant, &query.selector.filters) else {
+        if !self.scope(tenant, &mut query.selector, None, &mut query.limit)? {
             return Ok(AggregateResult::default());
-        };
-        query.selector.filters = filters;
+        }
         let requested = std::mem::take(&mut query.group_by);
         query.group_by = unreserved(&requested);
         let mut result = self.store.query_aggregate(tenant, &query).await?;
@@ -143,15 +163,10 @@ impl ReadPipeline {
         tenant: &TenantId,
         mut query: RangeQuery,
     ) -> Result<SeriesResult, ReadError> {
-        self.check_selector(&query.selector)?;
-        if let Some((step_ms, _)) = query.step {
-            self.check_buckets(&query.selector, step_ms)?;
-        }
-        query.limit = Some(self.effective_limit(query.limit));
-        let Some(filters) = scope_filters(tenant, &query.selector.filters) else {
+        let step_ms = query.step.map(|(step_ms, _)| step_ms);
+        if !self.scope(tenant, &mut query.selector, step_ms, &mut query.limit)? {
             return Ok(SeriesResult::default());
-        };
-        query.selector.filters = filters;
+        }
         let requested = query.group_by.take();
         query.group_by = requested.as_deref().map(unreserved);
         let mut result = self.store.query_range(tenant, &query).await?;
@@ -166,13 +181,10 @@ impl ReadPipeline {
         tenant: &TenantId,
         mut query: RateQuery,
     ) -> Result<SeriesResult, ReadError> {
-        self.check_selector(&query.selector)?;
-        self.check_buckets(&query.selector, query.step_ms)?;
-        query.limit = Some(self.effective_limit(query.limit));
-        let Some(filters) = scope_filters(tenant, &query.selector.filters) else {
+        let step_ms = Some(query.step_ms);
+        if !self.scope(tenant, &mut query.selector, step_ms, &mut query.limit)? {
             return Ok(SeriesResult::default());
-        };
-        query.selector.filters = filters;
+        }
         let requested = query.group_by.take();
         query.group_by = requested.as_deref().map(unreserved);
         let mut result = self.store.query_rate(tenant, &query).await?;
