@@ -1,13 +1,16 @@
 //! What the ABI's batch layout costs: one no-op validator call on a
-//! 1 000-metric batch (3 dimensions each), lowered two ways:
+//! 1 000-metric batch (3 dimensions each), lowered three ways:
 //!
-//! - `packed`: `luminate:plugin@0.1.0` as it is, a `metric-batch` (all text
-//!   in one `string`, metrics and dimensions as lists of scalar records
-//!   holding `(offset, len)` spans into it), into the SDK's
-//!   `noop-validator` fixture. Three guest allocations per batch, whatever
-//!   its size; the time includes the SDK decoding the spans into borrowed
-//!   `Metric` views (bounds and UTF-8 boundary checks).
-//! - `unpacked`: the layout the ABI had before
+//! - `columnar`: `luminate:plugin@0.1.0` as it is, a `metric-batch` of all
+//!   text in one `string` and every other column a list of numbers, into
+//!   the SDK's `noop-validator` fixture. Each list crosses as one copy; the
+//!   time includes the SDK decoding the batch into borrowed `Metric` views
+//!   (bounds and UTF-8 boundary checks).
+//! - `span records`: the layout before that
+//!   (`tests/fixtures/plugins/span-records-noop/wit`), one text but metrics
+//!   and dimensions as lists of records of spans, which the canonical ABI
+//!   lowers field by field.
+//! - `unpacked`: the first layout
 //!   (`tests/fixtures/plugins/unpacked-abi-noop/wit`), a `list<metric>` of
 //!   records holding strings. The canonical ABI calls the guest's
 //!   `cabi_realloc` for every string: 1 + 2 × dimensions per metric.
@@ -29,6 +32,12 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 mod packed {
     wasmtime::component::bindgen!({ world: "validator-plugin", path: "plugin-sdk/wit" });
+}
+mod span_records {
+    wasmtime::component::bindgen!({
+        world: "span-records",
+        path: "tests/fixtures/plugins/span-records-noop/wit",
+    });
 }
 mod unpacked {
     wasmtime::component::bindgen!({
@@ -119,8 +128,54 @@ fn bench_unpacked(engine: &Engine) -> u128 {
     })
 }
 
-fn bench_packed(engine: &Engine) -> u128 {
-    use packed::luminate::plugin::types::{MetricBatch, PackedDimension, PackedMetric, Span};
+fn bench_columnar(engine: &Engine) -> u128 {
+    let mut batch = packed::luminate::plugin::types::MetricBatch {
+        text: String::new(),
+        names: Vec::new(),
+        values: Vec::new(),
+        timestamps_ms: Vec::new(),
+        dimension_ends: Vec::new(),
+        dimensions: Vec::new(),
+    };
+    let text = &mut batch.text;
+    let mut pair = |s: &str, into: &mut Vec<u32>| {
+        into.extend([text.len() as u32, s.len() as u32]);
+        text.push_str(s);
+    };
+    for i in 0..BATCH {
+        pair("http_request_duration_seconds", &mut batch.names);
+        batch.values.push(0.25);
+        batch.timestamps_ms.push(1_700_000_000_000);
+        for (key, value) in dimensions(i) {
+            pair(&key, &mut batch.dimensions);
+            pair(&value, &mut batch.dimensions);
+        }
+        batch.dimension_ends.push(batch.dimensions.len() as u32 / 4);
+    }
+    let component = Component::from_file(engine, NOOP_VALIDATOR).unwrap();
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
+    packed::ValidatorPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).unwrap();
+    let pre = packed::ValidatorPluginPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+    median_ns_per_metric(|| {
+        let mut store = store(engine);
+        let plugin = pre.instantiate(&mut store).unwrap();
+        let start = Instant::now();
+        let verdicts = plugin
+            .luminate_plugin_validator()
+            .call_validate(&mut store, &batch)
+            .unwrap()
+            .unwrap();
+        let elapsed = start.elapsed().as_nanos();
+        assert_eq!(verdicts.len(), BATCH);
+        elapsed
+    })
+}
+
+fn bench_span_records(engine: &Engine) -> u128 {
+    use span_records::luminate::span_records::types::{
+        MetricBatch, PackedDimension, PackedMetric, Span,
+    };
     let mut text = String::new();
     let mut span = |s: &str| {
         let offset = text.len() as u32;
@@ -154,19 +209,18 @@ fn bench_packed(engine: &Engine) -> u128 {
         metrics,
         dimensions: packed_dimensions,
     };
-    let component = Component::from_file(engine, NOOP_VALIDATOR).unwrap();
+    let component = Component::from_file(engine, SPAN_RECORDS_NOOP).unwrap();
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
-    packed::ValidatorPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).unwrap();
-    let pre = packed::ValidatorPluginPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+    let pre =
+        span_records::SpanRecordsPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
     median_ns_per_metric(|| {
         let mut store = store(engine);
         let plugin = pre.instantiate(&mut store).unwrap();
         let start = Instant::now();
         let verdicts = plugin
-            .luminate_plugin_validator()
+            .luminate_span_records_validator()
             .call_validate(&mut store, &batch)
-            .unwrap()
             .unwrap();
         let elapsed = start.elapsed().as_nanos();
         assert_eq!(verdicts.len(), BATCH);
@@ -178,11 +232,15 @@ fn main() {
     let engine = Engine::default();
     println!("no-op validator, {BATCH} metrics × 3 dimensions, median of {CALLS} calls");
     println!(
-        "packed ABI, 0.1.0 (one text buffer + spans, SDK decode): {:>6} ns/metric",
-        bench_packed(&engine)
+        "columnar, the ABI (text + lists of numbers, SDK decode): {:>6} ns/metric",
+        bench_columnar(&engine)
     );
     println!(
-        "unpacked layout   (list<metric> of strings):             {:>6} ns/metric",
+        "span records      (text + lists of span records):        {:>6} ns/metric",
+        bench_span_records(&engine)
+    );
+    println!(
+        "unpacked          (list<metric> of strings):             {:>6} ns/metric",
         bench_unpacked(&engine)
     );
 }

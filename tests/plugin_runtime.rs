@@ -192,6 +192,67 @@ async fn infinite_loop_is_stopped_by_the_deadline_and_fail_closed_names_the_plug
     assert_eq!((s.health.calls, s.health.failures), (1, 1));
 }
 
+/// Calls run on the caller's task; a guest that never returns must still
+/// yield its thread at every epoch tick. On a one-thread runtime, a task
+/// beside the looping call keeps getting turns while the call runs: its
+/// longest wait is about a tick, far below the plugin's deadline.
+#[tokio::test(flavor = "current_thread")]
+async fn a_looping_plugin_yields_its_thread_to_other_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    let deadline = Manifest {
+        deadline_ms: Some(400),
+        ..Default::default()
+    };
+    rt.upload(
+        PluginScope::Tenant(acme.clone()),
+        "spin",
+        deadline,
+        wasm(INFINITE_LOOP),
+    )
+    .await
+    .unwrap();
+    bind_validators(
+        &rt,
+        &acme,
+        vec![bind("spin", json!({}), FailurePolicy::FailOpen)],
+    )
+    .await;
+    let call_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = call_done.clone();
+    let neighbour = tokio::spawn(async move {
+        let mut turns = 0u32;
+        let mut longest_wait = Duration::ZERO;
+        let mut last = Instant::now();
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            tokio::task::yield_now().await;
+            longest_wait = longest_wait.max(last.elapsed());
+            last = Instant::now();
+            turns += 1;
+        }
+        (turns, longest_wait)
+    });
+    // Let the neighbour start before the call takes the thread.
+    tokio::task::yield_now().await;
+    let started = Instant::now();
+    let outcome = validate(&rt, &acme, &[metric("m", &[])]).await;
+    let took = started.elapsed();
+    call_done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (turns, longest_wait) = neighbour.await.unwrap();
+    assert_eq!(
+        outcome,
+        StepOutcome::AcceptAll,
+        "fail-open after the timeout"
+    );
+    assert!(took >= Duration::from_millis(400), "{took:?}");
+    assert!(turns > 20, "the neighbour ran {turns} times in {took:?}");
+    assert!(
+        longest_wait < Duration::from_millis(200),
+        "the neighbour waited {longest_wait:?} for a turn"
+    );
+}
+
 #[tokio::test]
 async fn memory_bomb_hits_the_cap_and_fail_open_accepts_and_counts() {
     let dir = tempfile::tempdir().unwrap();
@@ -383,6 +444,48 @@ async fn enricher_cannot_set_reserved_dimensions() {
         matches!(outcome, StepOutcome::RejectAll { .. }),
         "{outcome:?}"
     );
+}
+
+/// The host reads an enricher's answer only after checking its layout: a
+/// malformed one fails the call (the policy applies) and nothing of it is
+/// applied, whatever the fault.
+#[tokio::test]
+async fn a_malformed_enrichment_fails_the_call_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    install_for(&rt, &acme, "malformed", MALFORMED_ENRICHER).await;
+    let batch = || vec![metric("a", &[("service", "api")]), metric("b", &[])];
+    let enrich = async |params: Value, policy: FailurePolicy| {
+        bind_enrichers(&rt, &acme, vec![bind("malformed", params, policy)]).await;
+        let mut metrics = batch();
+        let chain = rt.chain(&acme);
+        let outcome = rt
+            .run_enricher(&acme, &chain.enrichers[0], &mut metrics)
+            .await;
+        (outcome, metrics)
+    };
+    let (outcome, metrics) = enrich(json!({}), FailurePolicy::FailClosed).await;
+    assert_eq!(outcome, StepOutcome::AcceptAll, "the well-formed answer");
+    assert_eq!(metrics[1].dimensions.get("team"), Some("é"));
+    for (fault, expected) in [
+        ("past-the-text", "outside the text"),
+        ("splits-a-character", "splits a character"),
+        ("backwards", "goes back"),
+        ("too-few", "results for 2 inputs"),
+        ("not-in-fours", "four per dimension"),
+    ] {
+        let (outcome, metrics) = enrich(json!({ "fault": fault }), FailurePolicy::FailOpen).await;
+        assert_eq!(outcome, StepOutcome::AcceptAll, "{fault}: fail-open");
+        assert_eq!(metrics, batch(), "{fault}: nothing applied");
+        let error = summary(&rt, &acme, "malformed").health.last_error.unwrap();
+        assert!(error.contains(expected), "{fault}: {error}");
+        let (outcome, _) = enrich(json!({ "fault": fault }), FailurePolicy::FailClosed).await;
+        let StepOutcome::RejectAll { message, .. } = outcome else {
+            panic!("{fault}: {outcome:?}")
+        };
+        assert!(message.contains("\"malformed\""), "{message}");
+    }
 }
 
 #[tokio::test]

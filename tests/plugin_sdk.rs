@@ -38,9 +38,14 @@ mod aggregator_world {
 }
 
 use validator_world::luminate::plugin::host::LogLevel;
-use validator_world::luminate::plugin::types::{
-    Dimension, MetricBatch, PackedDimension, PackedMetric, PluginError, Sample, Span, Verdict,
-};
+use validator_world::luminate::plugin::types::{Enrichment, MetricBatch, PluginError, Verdict};
+
+/// One point of an aggregation, as a test writes it.
+#[derive(Clone, Copy)]
+struct Sample {
+    timestamp_ms: i64,
+    value: f64,
+}
 
 type Logs = Vec<(LogLevel, String)>;
 type CallResult<T> = wasmtime::Result<Result<T, PluginError>>;
@@ -135,16 +140,18 @@ impl Harness {
         (result, std::mem::take(&mut store.data_mut().logs))
     }
 
-    fn enrich(&self, params: &str, metrics: &[Metric]) -> CallResult<Vec<Vec<Dimension>>> {
+    /// Per metric, the `(key, value)` pairs the enricher's answer gives it.
+    fn enrich(&self, params: &str, metrics: &[Metric]) -> CallResult<Vec<Vec<(String, String)>>> {
         let mut linker = self.linker();
         enricher_world::EnricherPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).unwrap();
         let mut store = self.store(params);
         let plugin =
             enricher_world::EnricherPlugin::instantiate(&mut store, &self.component, &linker)
                 .unwrap();
-        plugin
+        let answer = plugin
             .luminate_plugin_enricher()
-            .call_enrich(&mut store, &pack(metrics))
+            .call_enrich(&mut store, &pack(metrics))?;
+        Ok(answer.map(|e| unpack(&e)))
     }
 
     /// Runs init/update per partition, merge, finish: each step in its own
@@ -166,7 +173,9 @@ impl Harness {
         let mut merged: Option<Vec<u8>> = None;
         for samples in partitions {
             let state = call(&|a, s| a.call_init(s))?;
-            let state = call(&|a, s| a.call_update(s, &state, samples))?;
+            let timestamps: Vec<i64> = samples.iter().map(|p| p.timestamp_ms).collect();
+            let values: Vec<f64> = samples.iter().map(|p| p.value).collect();
+            let state = call(&|a, s| a.call_update(s, &state, &timestamps, &values))?;
             merged = Some(match merged {
                 None => state,
                 Some(left) => call(&|a, s| a.call_merge(s, &left, &state))?,
@@ -202,39 +211,49 @@ fn metric(name: &str, dimensions: &[(&str, &str)]) -> Metric {
 }
 
 fn pack(metrics: &[Metric]) -> MetricBatch {
-    let mut text = String::new();
-    let mut span = |s: &str| {
-        let offset = text.len() as u32;
-        text.push_str(s);
-        Span {
-            offset,
-            len: s.len() as u32,
-        }
+    let mut batch = MetricBatch {
+        text: String::new(),
+        names: Vec::new(),
+        values: Vec::new(),
+        timestamps_ms: Vec::new(),
+        dimension_ends: Vec::new(),
+        dimensions: Vec::new(),
     };
-    let mut packed = Vec::new();
-    let mut dimensions = Vec::new();
+    let text = &mut batch.text;
+    let mut pair = |s: &str, into: &mut Vec<u32>| {
+        into.extend([text.len() as u32, s.len() as u32]);
+        text.push_str(s);
+    };
     for m in metrics {
-        let name = span(&m.name);
-        let first_dimension = dimensions.len() as u32;
+        pair(&m.name, &mut batch.names);
+        batch.values.push(1.0);
+        batch.timestamps_ms.push(1_700_000_000_000);
         for (key, value) in &m.dimensions {
-            dimensions.push(PackedDimension {
-                key: span(key),
-                value: span(value),
-            });
+            pair(key, &mut batch.dimensions);
+            pair(value, &mut batch.dimensions);
         }
-        packed.push(PackedMetric {
-            name,
-            value: 1.0,
-            timestamp_ms: 1_700_000_000_000,
-            first_dimension,
-            dimension_count: m.dimensions.len() as u32,
-        });
+        batch.dimension_ends.push(batch.dimensions.len() as u32 / 4);
     }
-    MetricBatch {
-        text,
-        metrics: packed,
-        dimensions,
-    }
+    batch
+}
+
+/// An enricher's answer, per metric, as the host reads it (panics on a
+/// malformed layout: the host's own checks are tested in the runtime).
+fn unpack(answer: &Enrichment) -> Vec<Vec<(String, String)>> {
+    let text = |at: &[u32]| answer.text[at[0] as usize..][..at[1] as usize].to_owned();
+    let mut start = 0;
+    answer
+        .dimension_ends
+        .iter()
+        .map(|&end| {
+            let dims = answer.dimensions[4 * start..4 * end as usize]
+                .chunks_exact(4)
+                .map(|q| (text(&q[0..2]), text(&q[2..4])))
+                .collect();
+            start = end as usize;
+            dims
+        })
+        .collect()
 }
 
 /// What a host reads before instantiating: the `luminate-abi` custom
@@ -256,9 +275,11 @@ fn abi_section(path: &str) -> Option<String> {
 fn every_sdk_plugin_carries_the_abi_version_in_a_custom_section() {
     let raw = [
         "reserved-keys-enricher",
+        "malformed-enricher",
         "wrong-verdict-count",
         "abi-v2",
         "unpacked-abi-noop",
+        "span-records-noop",
     ];
     for (name, path) in ALL {
         if raw.contains(name) {
@@ -325,18 +346,21 @@ fn a_malformed_batch_is_a_plugin_error_not_a_trap() {
     let harness = Harness::load(NAME_POLICY);
     let well_formed = pack(&[metric("latency_seconds", &[("service", "é")])]);
     let mut name_past_the_text = well_formed.clone();
-    name_past_the_text.metrics[0].name.len = 1_000;
+    name_past_the_text.names[1] = 1_000;
     let mut value_splits_a_character = well_formed.clone();
-    value_splits_a_character.dimensions[0].value.len = 1;
+    value_splits_a_character.dimensions[3] = 1;
     let mut dimensions_past_the_list = well_formed.clone();
-    dimensions_past_the_list.metrics[0].dimension_count = 2;
-    let mut overflowing_range = well_formed.clone();
-    overflowing_range.metrics[0].first_dimension = u32::MAX;
+    dimensions_past_the_list.dimension_ends[0] = 2;
+    let mut overflowing_offset = well_formed.clone();
+    overflowing_offset.names[0] = u32::MAX;
+    let mut columns_disagree = well_formed.clone();
+    columns_disagree.timestamps_ms.push(0);
     for batch in [
         name_past_the_text,
         value_splits_a_character,
         dimensions_past_the_list,
-        overflowing_range,
+        overflowing_offset,
+        columns_disagree,
     ] {
         let (result, _) = harness.validate_packed("{}", &batch);
         match result.unwrap() {
@@ -373,12 +397,8 @@ fn lookup_enricher_component_returns_the_tables_dimensions() {
         )
         .unwrap()
         .unwrap();
-    let pairs: Vec<Vec<(String, String)>> = out
-        .into_iter()
-        .map(|dims| dims.into_iter().map(|d| (d.key, d.value)).collect())
-        .collect();
     assert_eq!(
-        pairs,
+        out,
         vec![
             vec![
                 ("owner".into(), "ana".into()),
@@ -471,7 +491,7 @@ fn memory_bomb_fixture_traps_at_a_16_mib_cap() {
 fn reserved_keys_fixture_really_returns_reserved_keys() {
     let harness = Harness::load(RESERVED_KEYS_ENRICHER);
     let out = harness.enrich("{}", &[metric("m", &[])]).unwrap().unwrap();
-    let keys: Vec<&str> = out[0].iter().map(|d| d.key.as_str()).collect();
+    let keys: Vec<&str> = out[0].iter().map(|(key, _)| key.as_str()).collect();
     assert_eq!(keys, vec!["team", "_tenant_id", "_origin"]);
 }
 

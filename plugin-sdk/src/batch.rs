@@ -1,119 +1,143 @@
-//! Reads the packed `metric-batch` the server sends (one `text` string,
-//! records of spans into it) as borrowed [`Metric`] views: two allocations
-//! per batch, none per string.
+//! Reads the columnar `metric-batch` the server sends (one `text` string,
+//! lists of numbers pointing into it) as borrowed [`Metric`] views: two
+//! allocations per batch, none per string.
 //!
 //! The server always sends well-formed batches, but the SDK does not trust
-//! that: a span outside `text` or off a UTF-8 character boundary, or a
-//! dimension range outside `dimensions`, is a [`PluginError::Failed`],
-//! never a panic.
+//! that: a string outside `text` or off a UTF-8 character boundary, columns
+//! of different lengths, or a dimension range outside `dimensions`, is a
+//! [`PluginError::Failed`], never a panic.
 
 use std::borrow::Cow;
 
-use crate::export::bindings::validator::luminate::plugin::types::{
-    PackedDimension, PackedMetric, Span,
-};
+use crate::export::bindings::validator::luminate::plugin::types::MetricBatch;
 use crate::{Dimension, Metric, PluginError};
 
-fn span<'t>(text: &'t str, span: Span, what: &str) -> Result<&'t str, PluginError> {
-    let start = span.offset as usize;
-    start
-        .checked_add(span.len as usize)
-        .and_then(|end| text.get(start..end))
-        .ok_or_else(|| {
-            PluginError::Failed(format!(
-                "malformed batch: {what} span {}+{} is outside the text ({} bytes) or splits a character",
-                span.offset,
-                span.len,
-                text.len()
-            ))
-        })
+fn malformed(message: String) -> PluginError {
+    PluginError::Failed(format!("malformed batch: {message}"))
+}
+
+#[inline(always)]
+fn text_at<'t>(text: &'t str, offset: u32, len: u32, what: &str) -> Result<&'t str, PluginError> {
+    let start = offset as usize;
+    match start.checked_add(len as usize) {
+        Some(end) => match text.get(start..end) {
+            Some(s) => Ok(s),
+            None => Err(outside(text, offset, len, what)),
+        },
+        None => Err(outside(text, offset, len, what)),
+    }
+}
+
+#[cold]
+fn outside(text: &str, offset: u32, len: u32, what: &str) -> PluginError {
+    malformed(format!(
+        "{what} {offset}+{len} is outside the text ({} bytes) or splits a character",
+        text.len()
+    ))
 }
 
 /// Every dimension of the batch, in the batch's order.
-pub(crate) fn dimensions<'t>(
-    text: &'t str,
-    dimensions: &[PackedDimension],
-) -> Result<Vec<Dimension<'t>>, PluginError> {
-    dimensions
-        .iter()
-        .map(|d| {
-            Ok(Dimension {
-                key: Cow::Borrowed(span(text, d.key, "dimension key")?),
-                value: Cow::Borrowed(span(text, d.value, "dimension value")?),
-            })
-        })
-        .collect()
+pub(crate) fn dimensions(batch: &MetricBatch) -> Result<Vec<Dimension<'_>>, PluginError> {
+    let text = batch.text.as_str();
+    let quads = batch.dimensions.chunks_exact(4);
+    if !quads.remainder().is_empty() {
+        return Err(malformed(format!(
+            "dimensions has {} entries, not four per dimension",
+            batch.dimensions.len()
+        )));
+    }
+    // A plain loop over a presized Vec: this runs for every dimension of
+    // every batch, and collecting `Result`s costs more per element.
+    let mut out = Vec::with_capacity(quads.len());
+    for q in quads {
+        out.push(Dimension {
+            key: Cow::Borrowed(text_at(text, q[0], q[1], "dimension key")?),
+            value: Cow::Borrowed(text_at(text, q[2], q[3], "dimension value")?),
+        });
+    }
+    Ok(out)
 }
 
-/// The metrics, each borrowing its name from `text` and its dimensions
-/// from `dimensions` (decoded by [`dimensions`]).
+/// The metrics, each borrowing its name from the batch's text and its
+/// dimensions from `dimensions` (decoded by [`dimensions`]).
 pub(crate) fn metrics<'t>(
-    text: &'t str,
-    metrics: &[PackedMetric],
+    batch: &'t MetricBatch,
     dimensions: &'t [Dimension<'t>],
 ) -> Result<Vec<Metric<'t>>, PluginError> {
-    metrics
-        .iter()
-        .enumerate()
-        .map(|(index, m)| {
-            let first = m.first_dimension as usize;
-            let own = first
-                .checked_add(m.dimension_count as usize)
-                .and_then(|end| dimensions.get(first..end))
-                .ok_or_else(|| {
-                    PluginError::Failed(format!(
-                        "malformed batch: metric {index} has dimensions {first}+{} of {}",
-                        m.dimension_count,
-                        dimensions.len()
-                    ))
-                })?;
-            Ok(Metric {
-                name: Cow::Borrowed(span(text, m.name, "metric name")?),
-                value: m.value,
-                timestamp_ms: m.timestamp_ms,
-                dimensions: Cow::Borrowed(own),
-            })
-        })
-        .collect()
+    let count = batch.values.len();
+    if batch.names.len() != 2 * count
+        || batch.timestamps_ms.len() != count
+        || batch.dimension_ends.len() != count
+    {
+        return Err(malformed(format!(
+            "columns of different lengths: {} names, {} values, {} timestamps, {} dimension ends",
+            batch.names.len() / 2,
+            count,
+            batch.timestamps_ms.len(),
+            batch.dimension_ends.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(count);
+    let mut start = 0;
+    for index in 0..count {
+        let end = batch.dimension_ends[index] as usize;
+        let Some(own) = dimensions.get(start..end) else {
+            return Err(malformed(format!(
+                "metric {index} has dimensions {start}..{end} of {}",
+                dimensions.len()
+            )));
+        };
+        start = end;
+        let name = text_at(
+            &batch.text,
+            batch.names[2 * index],
+            batch.names[2 * index + 1],
+            "metric name",
+        )?;
+        out.push(Metric {
+            name: Cow::Borrowed(name),
+            value: batch.values[index],
+            timestamp_ms: batch.timestamps_ms[index],
+            dimensions: Cow::Borrowed(own),
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn s(offset: u32, len: u32) -> Span {
-        Span { offset, len }
+    /// `names`: (offset, len) per metric; `ends`: dimension ends per metric.
+    fn batch(text: &str, names: &[u32], ends: &[u32], dimensions: &[u32]) -> MetricBatch {
+        let count = ends.len();
+        MetricBatch {
+            text: text.into(),
+            names: names.to_vec(),
+            values: vec![1.5; count],
+            timestamps_ms: vec![7; count],
+            dimension_ends: ends.to_vec(),
+            dimensions: dimensions.to_vec(),
+        }
     }
 
-    fn packed(name: Span, first_dimension: u32, dimension_count: u32) -> PackedMetric {
-        PackedMetric {
-            name,
-            value: 1.5,
-            timestamp_ms: 7,
-            first_dimension,
-            dimension_count,
-        }
+    fn decode(batch: &MetricBatch) -> Result<usize, PluginError> {
+        let dims = dimensions(batch)?;
+        Ok(metrics(batch, &dims)?.len())
     }
 
     #[test]
     fn decodes_names_and_dimension_ranges_without_copying() {
-        let text = "cpuhosth1memzonez";
-        let dims = dimensions(
-            text,
-            &[
-                PackedDimension {
-                    key: s(3, 4),
-                    value: s(7, 2),
-                },
-                PackedDimension {
-                    key: s(12, 4),
-                    value: s(16, 1),
-                },
-            ],
-        )
-        .unwrap();
-        let ms = metrics(text, &[packed(s(0, 3), 0, 1), packed(s(9, 3), 1, 1)], &dims).unwrap();
+        let b = batch(
+            "cpuhosth1memzonez",
+            &[0, 3, 9, 3],
+            &[1, 2],
+            &[3, 4, 7, 2, 12, 4, 16, 1],
+        );
+        let dims = dimensions(&b).unwrap();
+        let ms = metrics(&b, &dims).unwrap();
         assert_eq!(ms[0].name, "cpu");
+        assert_eq!((ms[0].value, ms[0].timestamp_ms), (1.5, 7));
         assert_eq!(ms[0].dimension("host"), Some("h1"));
         assert_eq!(ms[1].name, "mem");
         assert_eq!(ms[1].dimensions().collect::<Vec<_>>(), vec![("zone", "z")]);
@@ -121,36 +145,54 @@ mod tests {
         assert!(matches!(ms[1].dimensions, Cow::Borrowed(_)));
     }
 
-    #[test]
-    fn refuses_a_span_past_the_end_of_the_text() {
-        let err = metrics("abc", &[packed(s(2, 2), 0, 0)], &[]).unwrap_err();
-        assert!(matches!(err, PluginError::Failed(m) if m.contains("outside the text")));
+    fn refused(b: MetricBatch, expected: &str) {
+        match decode(&b) {
+            Err(PluginError::Failed(m)) => {
+                assert!(m.contains("malformed batch") && m.contains(expected), "{m}")
+            }
+            other => panic!("expected a malformed batch, got {other:?}"),
+        }
     }
 
     #[test]
-    fn refuses_a_span_whose_end_overflows() {
-        assert!(metrics("abc", &[packed(s(u32::MAX, u32::MAX), 0, 0)], &[]).is_err());
+    fn refuses_a_string_past_the_end_of_the_text() {
+        refused(batch("abc", &[2, 2], &[0], &[]), "outside the text");
     }
 
     #[test]
-    fn refuses_a_span_that_splits_a_character() {
-        // "é" is two bytes; a span ending between them is not a string.
-        let err = dimensions(
-            "é",
-            &[PackedDimension {
-                key: s(0, 1),
-                value: s(0, 0),
-            }],
-        )
-        .unwrap_err();
-        assert!(matches!(err, PluginError::Failed(m) if m.contains("splits a character")));
+    fn refuses_a_string_whose_end_overflows() {
+        refused(
+            batch("abc", &[u32::MAX, u32::MAX], &[0], &[]),
+            "outside the text",
+        );
+    }
+
+    #[test]
+    fn refuses_a_string_that_splits_a_character() {
+        // "é" is two bytes; a string ending between them is not a string.
+        refused(
+            batch("é", &[0, 0], &[1], &[0, 1, 0, 0]),
+            "splits a character",
+        );
+    }
+
+    #[test]
+    fn refuses_columns_of_different_lengths() {
+        let mut b = batch("m", &[0, 1], &[0], &[]);
+        b.values.push(2.0);
+        refused(b, "different lengths");
+        refused(batch("m", &[0, 1, 0, 1], &[0], &[]), "different lengths");
     }
 
     #[test]
     fn refuses_a_dimension_range_outside_the_list() {
-        let dims = [Dimension::new("k", "v")];
-        assert!(metrics("m", &[packed(s(0, 1), 1, 1)], &dims).is_err());
-        assert!(metrics("m", &[packed(s(0, 1), u32::MAX, 2)], &dims).is_err());
-        assert!(metrics("m", &[packed(s(0, 1), 0, 1)], &dims).is_ok());
+        let one = [0, 1, 0, 1];
+        assert_eq!(decode(&batch("m", &[0, 1], &[1], &one)).unwrap(), 1);
+        refused(batch("m", &[0, 1], &[2], &one), "has dimensions 0..2 of 1");
+        refused(
+            batch("m", &[0, 1, 0, 1], &[1, 0], &one),
+            "has dimensions 1..0 of 1",
+        );
+        refused(batch("m", &[0, 1], &[0], &[0, 1, 0]), "four per dimension");
     }
 }

@@ -48,9 +48,8 @@ pub mod glue {
     use crate::{Aggregator, Config, Dimension, Enricher, PluginError, Sample, Validator, Verdict};
 
     pub type WitMetricBatch = wit::MetricBatch;
-    pub type WitDimension = wit::Dimension;
+    pub type WitEnrichment = wit::Enrichment;
     pub type WitVerdict = wit::Verdict;
-    pub type WitSample = wit::Sample;
     pub type WitPluginError = wit::PluginError;
 
     pub use super::bindings::aggregator::exports::luminate::plugin::aggregator::Guest as AggregatorGuest;
@@ -61,23 +60,48 @@ pub mod glue {
         batch: WitMetricBatch,
     ) -> Result<Vec<WitVerdict>, WitPluginError> {
         let config = call_config()?;
-        let dimensions = crate::batch::dimensions(&batch.text, &batch.dimensions)?;
-        let metrics = crate::batch::metrics(&batch.text, &batch.metrics, &dimensions)?;
+        let dimensions = crate::batch::dimensions(&batch)?;
+        let metrics = crate::batch::metrics(&batch, &dimensions)?;
         let verdicts = crate::validator::run::<V>(&config, &metrics)?;
         Ok(verdicts.into_iter().map(WitVerdict::from).collect())
     }
 
-    pub fn enrich<E: Enricher>(
-        batch: WitMetricBatch,
-    ) -> Result<Vec<Vec<WitDimension>>, WitPluginError> {
+    pub fn enrich<E: Enricher>(batch: WitMetricBatch) -> Result<WitEnrichment, WitPluginError> {
         let config = call_config()?;
-        let dimensions = crate::batch::dimensions(&batch.text, &batch.dimensions)?;
-        let metrics = crate::batch::metrics(&batch.text, &batch.metrics, &dimensions)?;
+        let dimensions = crate::batch::dimensions(&batch)?;
+        let metrics = crate::batch::metrics(&batch, &dimensions)?;
         let additions = crate::enricher::run::<E>(&config, &metrics)?;
-        Ok(additions
-            .into_iter()
-            .map(|dims| dims.into_iter().map(WitDimension::from).collect())
-            .collect())
+        Ok(pack_enrichment(&additions))
+    }
+
+    /// Lays additions out as the ABI's `enrichment`: strings in one text,
+    /// numbers in two lists.
+    fn pack_enrichment(additions: &[Vec<Dimension<'_>>]) -> WitEnrichment {
+        let count: usize = additions.iter().map(Vec::len).sum();
+        let text_len: usize = additions
+            .iter()
+            .flatten()
+            .map(|d| d.key.len() + d.value.len())
+            .sum();
+        let mut packed = WitEnrichment {
+            text: String::with_capacity(text_len),
+            dimension_ends: Vec::with_capacity(additions.len()),
+            dimensions: Vec::with_capacity(4 * count),
+        };
+        // A plugin's memory is capped far below 4 GiB, so offsets fit.
+        for dims in additions {
+            for d in dims {
+                for s in [d.key.as_ref(), d.value.as_ref()] {
+                    packed.dimensions.push(packed.text.len() as u32);
+                    packed.dimensions.push(s.len() as u32);
+                    packed.text.push_str(s);
+                }
+            }
+            packed
+                .dimension_ends
+                .push((packed.dimensions.len() / 4) as u32);
+        }
+        packed
     }
 
     pub fn aggregator_init<A: Aggregator>() -> Result<Vec<u8>, WitPluginError> {
@@ -86,12 +110,22 @@ pub mod glue {
 
     pub fn aggregator_update<A: Aggregator>(
         state: Vec<u8>,
-        samples: Vec<WitSample>,
+        timestamps_ms: Vec<i64>,
+        values: Vec<f64>,
     ) -> Result<Vec<u8>, WitPluginError> {
         let config = call_config()?;
-        let samples: Vec<Sample> = samples
+        if timestamps_ms.len() != values.len() {
+            return Err(PluginError::Failed(format!(
+                "malformed update: {} timestamps for {} values",
+                timestamps_ms.len(),
+                values.len()
+            ))
+            .into());
+        }
+        let samples: Vec<Sample> = timestamps_ms
             .into_iter()
-            .map(|s| Sample::new(s.timestamp_ms, s.value))
+            .zip(values)
+            .map(|(timestamp_ms, value)| Sample::new(timestamp_ms, value))
             .collect();
         Ok(crate::aggregator::update::<A>(&config, &state, &samples)?)
     }
@@ -136,12 +170,29 @@ pub mod glue {
         }
     }
 
-    impl From<Dimension<'_>> for WitDimension {
-        fn from(d: Dimension<'_>) -> Self {
-            WitDimension {
-                key: d.key.into_owned(),
-                value: d.value.into_owned(),
-            }
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn enrichment_is_packed_one_range_per_metric() {
+            let additions = vec![
+                vec![Dimension::new("team", "pay"), Dimension::new("zone", "é")],
+                vec![],
+                vec![Dimension::new("team", "search")],
+            ];
+            let packed = pack_enrichment(&additions);
+            assert_eq!(packed.dimension_ends, vec![2, 2, 3]);
+            let text = |at: &[u32]| &packed.text[at[0] as usize..][..at[1] as usize];
+            let pairs: Vec<(&str, &str)> = packed
+                .dimensions
+                .chunks_exact(4)
+                .map(|q| (text(&q[0..2]), text(&q[2..4])))
+                .collect();
+            assert_eq!(
+                pairs,
+                vec![("team", "pay"), ("zone", "é"), ("team", "search")]
+            );
         }
     }
 
@@ -227,7 +278,7 @@ macro_rules! export_enricher {
                 fn enrich(
                     batch: $crate::__private::WitMetricBatch,
                 ) -> ::std::result::Result<
-                    ::std::vec::Vec<::std::vec::Vec<$crate::__private::WitDimension>>,
+                    $crate::__private::WitEnrichment,
                     $crate::__private::WitPluginError,
                 > {
                     $crate::__private::enrich::<$plugin>(batch)
@@ -266,10 +317,11 @@ macro_rules! export_aggregator {
                 }
                 fn update(
                     state: ::std::vec::Vec<u8>,
-                    samples: ::std::vec::Vec<$crate::__private::WitSample>,
+                    timestamps_ms: ::std::vec::Vec<i64>,
+                    values: ::std::vec::Vec<f64>,
                 ) -> ::std::result::Result<::std::vec::Vec<u8>, $crate::__private::WitPluginError>
                 {
-                    $crate::__private::aggregator_update::<$plugin>(state, samples)
+                    $crate::__private::aggregator_update::<$plugin>(state, timestamps_ms, values)
                 }
                 fn merge(
                     left: ::std::vec::Vec<u8>,

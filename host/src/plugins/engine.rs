@@ -8,8 +8,12 @@
 //! - Every call gets a FRESH `Store` with its own memory cap and epoch
 //!   deadline, so nothing leaks between tenants or requests and a trap, a
 //!   timeout or an exhausted memory affects only that call.
-//! - Calls are synchronous and CPU-bound; `runtime.rs` runs them on the
-//!   blocking pool, never on the async executor.
+//! - Calls are async (wasmtime runs the guest on a fiber) and run on the
+//!   request's own task: no hop to another thread, which cost more than a
+//!   small batch's whole call. A running guest yields to the executor at
+//!   every epoch tick, so it holds a worker thread for at most one tick at
+//!   a time, and its deadline is checked at each tick (cf. Spin, wasmtime's
+//!   `epoch_deadline_async_yield_and_update`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,15 +22,19 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, ComponentExportIndex, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
+    UpdateDeadline,
+};
 
 use super::abi::{self, AbiError, PluginKind};
 use super::logging::{LogBudget, PluginLogger, truncate};
 use super::sandbox::{CallState, sandboxed_linker};
-use super::wire::WireBatch;
+use super::wire::{Enrichment, EnrichmentLayoutError, WireBatch};
 use super::wit::{self, AggregatorPluginPre, EnricherPluginPre, ValidatorPluginPre};
 
-/// How often the epoch advances; deadlines are rounded up to it.
+/// How often the epoch advances: the longest a guest runs before it yields
+/// to the executor, and the granularity of deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(2);
 /// Longest reason or error text kept from a plugin, in bytes.
 const MAX_TEXT_BYTES: usize = 1024;
@@ -156,7 +164,8 @@ pub struct PluginEngine {
     engine: Engine,
     linker: Linker<CallState>,
     slots: Arc<Semaphore>,
-    ticker: EpochTicker,
+    /// Held for its `Drop`, which stops the ticking thread.
+    _ticker: EpochTicker,
 }
 
 impl PluginEngine {
@@ -171,11 +180,9 @@ impl PluginEngine {
             .max_memories_per_component(2)
             .max_tables_per_component(8)
             .max_memory_size(usize::try_from(settings.max_memory_bytes).unwrap_or(usize::MAX))
-            // Reused slots are zeroed with memset up to this size instead of
-            // being decommitted: no page faults for a typical call's heap,
-            // and still nothing of one call is visible to the next.
-            .linear_memory_keep_resident(1 << 20)
-            .table_keep_resident(64 << 10);
+            .linear_memory_keep_resident(keep_resident_bytes())
+            .table_keep_resident(64 << 10)
+            .pagemap_scan(wasmtime::Enabled::Auto);
         let mut config = Config::new();
         config
             .wasm_component_model(true)
@@ -188,7 +195,7 @@ impl PluginEngine {
             engine,
             linker,
             slots: Arc::new(Semaphore::new(instances as usize)),
-            ticker,
+            _ticker: ticker,
         })
     }
 
@@ -270,17 +277,27 @@ impl PluginEngine {
         let state = CallState::new(cx.limits.memory_bytes, cx.params.clone(), logger);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        store.epoch_deadline_trap();
-        self.arm_deadline(&mut store, cx.limits.deadline);
+        // At every tick: past the deadline, trap; otherwise let the
+        // executor run other tasks, then carry on.
+        store.epoch_deadline_callback(|store| {
+            Ok(if Instant::now() >= store.data().deadline_at {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        Self::arm_deadline(&mut store, cx.limits.deadline);
         store
     }
 
-    fn arm_deadline(&self, store: &mut Store<CallState>, deadline: Duration) {
-        store.set_epoch_deadline(self.ticker.ticks_for(deadline));
+    /// Starts the clock of one export call (or an instantiation).
+    fn arm_deadline(store: &mut Store<CallState>, deadline: Duration) {
+        store.data_mut().deadline_at = Instant::now() + deadline;
+        store.set_epoch_deadline(1);
     }
 
     /// Validates a batch: exactly one verdict per metric.
-    pub fn validate(
+    pub async fn validate(
         &self,
         plugin: &CompiledPlugin,
         cx: &CallContext,
@@ -293,16 +310,19 @@ impl PluginEngine {
             );
         };
         let mut store = self.store(cx);
-        let result = (|| {
+        let result = async {
             let instance = pre
                 .instance_pre()
-                .instantiate(&mut store)
+                .instantiate_async(&mut store)
+                .await
                 .map_err(|e| instantiate_failure(&store, cx, e))?;
             let function = instance
                 .get_typed_func::<(&wit::MetricBatch,), (Result<Vec<wit::Verdict>, wit::WitPluginError>,)>(&mut store, entry)
                 .map_err(|e| CallFailure::Instantiate(format!("{e:#}")))?;
+            Self::arm_deadline(&mut store, cx.limits.deadline);
             let (verdicts,) = function
-                .call(&mut store, (metrics.as_wit(),))
+                .call_async(&mut store, (metrics.as_wit(),))
+                .await
                 .map_err(|e| classify(&store, cx, e))?;
             let verdicts = verdicts.map_err(plugin_error)?;
             if verdicts.len() != metrics.len() {
@@ -320,18 +340,20 @@ impl PluginEngine {
                     }
                 })
                 .collect())
-        })();
+        }
+        .await;
         (result, store.data_mut().logger.take_captured())
     }
 
-    /// Enriches a batch: per metric, the dimensions to add or overwrite.
-    /// The caller checks what comes back against the host's rules.
-    pub fn enrich(
+    /// Enriches a batch: per metric, the dimensions to add or overwrite,
+    /// with the answer's layout checked. The caller checks the dimensions
+    /// against the host's rules.
+    pub async fn enrich(
         &self,
         plugin: &CompiledPlugin,
         cx: &CallContext,
         metrics: &WireBatch,
-    ) -> (Result<Vec<Vec<wit::Dimension>>, CallFailure>, CapturedLogs) {
+    ) -> (Result<Enrichment, CallFailure>, CapturedLogs) {
         let (KindPre::Enricher(pre), Some(entry)) = (&plugin.pre, &plugin.batch_entry) else {
             return (
                 Err(wrong_kind(PluginKind::Enricher, plugin.kind)),
@@ -339,26 +361,28 @@ impl PluginEngine {
             );
         };
         let mut store = self.store(cx);
-        let result = (|| {
+        let result = async {
             let instance = pre
                 .instance_pre()
-                .instantiate(&mut store)
+                .instantiate_async(&mut store)
+                .await
                 .map_err(|e| instantiate_failure(&store, cx, e))?;
             let function = instance
-                .get_typed_func::<(&wit::MetricBatch,), (Result<Vec<Vec<wit::Dimension>>, wit::WitPluginError>,)>(&mut store, entry)
+                .get_typed_func::<(&wit::MetricBatch,), (Result<wit::Enrichment, wit::WitPluginError>,)>(&mut store, entry)
                 .map_err(|e| CallFailure::Instantiate(format!("{e:#}")))?;
+            Self::arm_deadline(&mut store, cx.limits.deadline);
             let (added,) = function
-                .call(&mut store, (metrics.as_wit(),))
+                .call_async(&mut store, (metrics.as_wit(),))
+                .await
                 .map_err(|e| classify(&store, cx, e))?;
-            let added = added.map_err(plugin_error)?;
-            if added.len() != metrics.len() {
-                return Err(CallFailure::WrongLength {
-                    expected: metrics.len(),
-                    got: added.len(),
-                });
-            }
-            Ok(added)
-        })();
+            Enrichment::check(added.map_err(plugin_error)?, metrics.len()).map_err(|e| match e {
+                EnrichmentLayoutError::WrongLength { expected, got } => {
+                    CallFailure::WrongLength { expected, got }
+                }
+                EnrichmentLayoutError::Malformed(message) => CallFailure::InvalidOutput(message),
+            })
+        }
+        .await;
         (result, store.data_mut().logger.take_captured())
     }
 
@@ -366,7 +390,7 @@ impl PluginEngine {
     /// number per group. One store serves the whole query (one tenant, one
     /// request); every export call gets its own deadline, and `budget`
     /// bounds the query as a whole.
-    pub fn aggregate(
+    pub async fn aggregate(
         &self,
         plugin: &CompiledPlugin,
         cx: &CallContext,
@@ -381,46 +405,71 @@ impl PluginEngine {
         };
         let started = Instant::now();
         let mut store = self.store(cx);
-        let result = (|| {
+        let result = async {
             let instance = pre
-                .instantiate(&mut store)
+                .instantiate_async(&mut store)
+                .await
                 .map_err(|e| instantiate_failure(&store, cx, e))?;
             let api = instance.luminate_plugin_aggregator();
             let mut out = Vec::with_capacity(groups.len());
-            let mut batch = Vec::with_capacity(SAMPLES_PER_UPDATE);
+            let mut timestamps = Vec::with_capacity(SAMPLES_PER_UPDATE);
+            let mut values = Vec::with_capacity(SAMPLES_PER_UPDATE);
             for group in groups {
                 if started.elapsed() > budget {
                     return Err(CallFailure::Timeout(budget));
                 }
-                self.arm_deadline(&mut store, cx.limits.deadline);
+                Self::arm_deadline(&mut store, cx.limits.deadline);
                 let mut state = api
                     .call_init(&mut store)
+                    .await
                     .map_err(|e| classify(&store, cx, e))?
                     .map_err(plugin_error)?;
                 for chunk in group.chunks(SAMPLES_PER_UPDATE) {
                     check_state(&state)?;
-                    batch.clear();
-                    batch.extend(chunk.iter().map(|&(timestamp_ms, value)| wit::Sample {
-                        timestamp_ms,
-                        value,
-                    }));
-                    self.arm_deadline(&mut store, cx.limits.deadline);
+                    timestamps.clear();
+                    values.clear();
+                    for &(timestamp_ms, value) in chunk {
+                        timestamps.push(timestamp_ms);
+                        values.push(value);
+                    }
+                    Self::arm_deadline(&mut store, cx.limits.deadline);
                     state = api
-                        .call_update(&mut store, &state, &batch)
+                        .call_update(&mut store, &state, &timestamps, &values)
+                        .await
                         .map_err(|e| classify(&store, cx, e))?
                         .map_err(plugin_error)?;
                 }
                 check_state(&state)?;
-                self.arm_deadline(&mut store, cx.limits.deadline);
+                Self::arm_deadline(&mut store, cx.limits.deadline);
                 let value = api
                     .call_finish(&mut store, &state)
+                    .await
                     .map_err(|e| classify(&store, cx, e))?
                     .map_err(plugin_error)?;
                 out.push(value);
             }
             Ok(out)
-        })();
+        }
+        .await;
         (result, store.data_mut().logger.take_captured())
+    }
+}
+
+/// How much of a pool slot's memory stays mapped between calls; the rest
+/// is decommitted (`madvise`), and touching it again costs a page fault
+/// per page, which dominated small calls. Nothing of one call is visible
+/// to the next either way: the kept part is reset to the module's initial
+/// image.
+///
+/// With Linux's `PAGEMAP_SCAN` (6.7+) wasmtime resets only the pages a call
+/// dirtied, so keeping a whole typical call (stack, batch, decoded views)
+/// resident is cheap. Without it, the first N bytes are reset with memset
+/// whether the call touched them or not, so keep only the first MiB.
+fn keep_resident_bytes() -> usize {
+    if PoolingAllocationConfig::is_pagemap_scan_available() {
+        8 << 20
+    } else {
+        1 << 20
     }
 }
 
@@ -501,16 +550,6 @@ impl EpochTicker {
             );
         }
         Self { stop, thread }
-    }
-
-    /// Ticks for `deadline`, plus one because the current tick may be about
-    /// to end.
-    fn ticks_for(&self, deadline: Duration) -> u64 {
-        let tick = EPOCH_TICK.as_nanos().max(1);
-        let ticks = deadline.as_nanos().div_ceil(tick);
-        u64::try_from(ticks)
-            .unwrap_or(u64::MAX / 2)
-            .saturating_add(1)
     }
 }
 

@@ -1,6 +1,6 @@
 //! [`PluginRuntime`]: the one object the rest of the server talks to. It
 //! ties the engine, the registry, the bindings, the repository and the
-//! failure policy together, and runs every wasm call on the blocking pool
+//! failure policy together, and runs every wasm call on the caller's task
 //! while holding one of the engine's pool slots.
 
 use std::path::Path;
@@ -24,8 +24,7 @@ use super::quarantine::{HealthSnapshot, PluginHealth};
 use super::registry::{LoadFailure, LoadedPlugin, PluginRegistry, PluginScope, PluginSource};
 use super::repository::{PluginRepository, RepositoryError, StoredPlugin};
 use super::telemetry::PluginMetrics;
-use super::wire::WireBatch;
-use super::wit;
+use super::wire::{Enrichment, WireBatch};
 use crate::model::{Metric, RESERVED_PREFIX, TenantId, ValidationLimits, Validator};
 
 /// Largest accepted plugin binary.
@@ -515,27 +514,10 @@ impl PluginRuntime {
         Ok(())
     }
 
-    /// Runs `work` on the blocking pool while holding a pool slot.
-    async fn on_blocking_pool<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&PluginEngine) -> (Result<T, CallFailure>, CapturedLogs) + Send + 'static,
-    ) -> (Result<T, CallFailure>, CapturedLogs) {
-        let permit = self.engine.acquire_slot().await;
-        let engine = self.engine.clone();
-        let joined = tokio::task::spawn_blocking(move || {
-            let _slot = permit;
-            work(&engine)
-        })
-        .await;
-        match joined {
-            Ok(done) => done,
-            Err(e) => (
-                Err(CallFailure::Trap(format!(
-                    "the host failed while running the plugin: {e}"
-                ))),
-                Vec::new(),
-            ),
-        }
+    /// Runs one plugin call on this task while holding a pool slot.
+    async fn with_slot<T>(&self, work: impl Future<Output = T>) -> T {
+        let _slot = self.engine.acquire_slot().await;
+        work.await
     }
 
     fn context(&self, plugin: &LoadedPlugin, params: Arc<str>, capture_logs: bool) -> CallContext {
@@ -641,8 +623,8 @@ impl PluginRuntime {
         binding: &ResolvedBinding,
         metrics: &[Metric],
     ) -> StepOutcome {
-        let batch = Arc::new(WireBatch::new(metrics));
-        self.run_validator_on(tenant, binding, &batch).await
+        self.run_validator_on(tenant, binding, &WireBatch::new(metrics))
+            .await
     }
 
     /// [`run_validator`](Self::run_validator) on a batch already packed,
@@ -651,7 +633,7 @@ impl PluginRuntime {
         &self,
         tenant: &TenantId,
         binding: &ResolvedBinding,
-        batch: &Arc<WireBatch>,
+        batch: &WireBatch,
     ) -> StepOutcome {
         let plugin = match self.bound_plugin(tenant, binding, PluginKind::Validator) {
             Ok(plugin) => plugin,
@@ -663,12 +645,10 @@ impl PluginRuntime {
                 return self.on_failure(binding, PluginKind::Validator, &failure);
             }
         };
-        let batch = batch.clone();
         let cx = self.context(&plugin, binding.params_json.clone(), false);
-        let call = plugin.clone();
         let started = std::time::Instant::now();
         let (result, _) = self
-            .on_blocking_pool(move |engine| engine.validate(&call.compiled, &cx, &batch))
+            .with_slot(self.engine.validate(&plugin.compiled, &cx, batch))
             .await;
         crate::telemetry::metrics().plugins.observe_duration(
             &plugin.name,
@@ -712,7 +692,7 @@ impl PluginRuntime {
         binding: &ResolvedBinding,
         metrics: &mut [Metric],
     ) -> StepOutcome {
-        let batch = Arc::new(WireBatch::new(metrics));
+        let batch = WireBatch::new(metrics);
         self.run_enricher_on(tenant, binding, &batch, metrics)
             .await
             .outcome
@@ -725,7 +705,7 @@ impl PluginRuntime {
         &self,
         tenant: &TenantId,
         binding: &ResolvedBinding,
-        batch: &Arc<WireBatch>,
+        batch: &WireBatch,
         metrics: &mut [Metric],
     ) -> EnrichmentStep {
         let unchanged = |outcome| EnrichmentStep {
@@ -743,25 +723,21 @@ impl PluginRuntime {
             }
         };
         // A stale batch would attribute additions to the wrong metrics.
+        let repacked;
         let batch = if batch.len() == metrics.len() {
-            batch.clone()
+            batch
         } else {
             debug_assert!(false, "the packed batch does not match the metrics");
-            Arc::new(WireBatch::new(metrics))
+            repacked = WireBatch::new(metrics);
+            &repacked
         };
         let cx = self.context(&plugin, binding.params_json.clone(), false);
-        let call = plugin.clone();
-        let validator = self.validator.clone();
         let started = std::time::Instant::now();
-        // Checked on the blocking pool too: the output can be large.
         let (result, _) = self
-            .on_blocking_pool(move |engine| {
-                let (result, logs) = engine.enrich(&call.compiled, &cx, &batch);
-                let checked =
-                    result.and_then(|added| check_enrichment(&validator, &added).map(|()| added));
-                (checked, logs)
-            })
+            .with_slot(self.engine.enrich(&plugin.compiled, &cx, batch))
             .await;
+        let result =
+            result.and_then(|added| check_enrichment(&self.validator, &added).map(|()| added));
         crate::telemetry::metrics().plugins.observe_duration(
             &plugin.name,
             crate::telemetry::PluginHook::Enrich,
@@ -778,8 +754,9 @@ impl PluginRuntime {
         let mut verdicts = Vec::with_capacity(metrics.len());
         let mut any_rejected = false;
         let mut changed = false;
-        for (metric, dims) in metrics.iter_mut().zip(added) {
-            if dims.is_empty() {
+        for (index, metric) in metrics.iter_mut().enumerate() {
+            let additions = added.of(index);
+            if additions.len() == 0 {
                 verdicts.push(None);
                 continue;
             }
@@ -793,14 +770,24 @@ impl PluginRuntime {
                     ),
                 ))
             };
-            if dims.len() > max_dimensions {
+            if additions.len() > max_dimensions {
                 any_rejected = true;
-                verdicts.push(too_many(metric.dimensions.len() + dims.len()));
+                verdicts.push(too_many(metric.dimensions.len() + additions.len()));
                 continue;
             }
+            if metric.dimensions.len() + additions.len() <= max_dimensions {
+                // Cannot exceed the limit: edit in place, no copy.
+                for (key, value) in additions {
+                    metric.dimensions.insert(key.to_owned(), value.to_owned());
+                }
+                changed = true;
+                verdicts.push(None);
+                continue;
+            }
+            // Overwritten keys do not count: apply to a copy, then decide.
             let mut enriched = metric.dimensions.clone();
-            for d in dims {
-                enriched.insert(d.key, d.value);
+            for (key, value) in additions {
+                enriched.insert(key.to_owned(), value.to_owned());
             }
             if enriched.len() > max_dimensions {
                 any_rejected = true;
@@ -844,10 +831,12 @@ impl PluginRuntime {
             .map_err(fail)?;
         let cx = self.context(&plugin, params_json, false);
         let budget = self.config.aggregation_budget.get();
-        let call = plugin.clone();
         let started = std::time::Instant::now();
         let (result, _) = self
-            .on_blocking_pool(move |engine| engine.aggregate(&call.compiled, &cx, &groups, budget))
+            .with_slot(
+                self.engine
+                    .aggregate(&plugin.compiled, &cx, &groups, budget),
+            )
             .await;
         crate::telemetry::metrics().plugins.observe_duration(
             &plugin.name,
@@ -871,37 +860,32 @@ impl PluginRuntime {
     ) -> DryRunReport {
         let started = Instant::now();
         let cx = self.context(&plugin, params_json, true);
-        let call = plugin.clone();
         let (result, logs) = match input {
             DryRunInput::Metrics(metrics) => {
                 let batch = WireBatch::new(&metrics);
                 match plugin.kind {
                     PluginKind::Validator => {
                         let (r, logs) = self
-                            .on_blocking_pool(move |engine| {
-                                engine.validate(&call.compiled, &cx, &batch)
-                            })
+                            .with_slot(self.engine.validate(&plugin.compiled, &cx, &batch))
                             .await;
                         (r.map(DryRunOutput::Verdicts), logs)
                     }
                     PluginKind::Enricher => {
-                        let validator = self.validator.clone();
                         let (r, logs) = self
-                            .on_blocking_pool(move |engine| {
-                                let (r, logs) = engine.enrich(&call.compiled, &cx, &batch);
-                                let checked = r.and_then(|added| {
-                                    check_enrichment(&validator, &added).map(|()| added)
-                                });
-                                (checked, logs)
-                            })
+                            .with_slot(self.engine.enrich(&plugin.compiled, &cx, &batch))
                             .await;
+                        let r = r.and_then(|added| {
+                            check_enrichment(&self.validator, &added).map(|()| added)
+                        });
                         (
                             r.map(|added| {
                                 DryRunOutput::Enrichments(
-                                    added
-                                        .into_iter()
-                                        .map(|dims| {
-                                            dims.into_iter().map(|d| (d.key, d.value)).collect()
+                                    (0..added.len())
+                                        .map(|metric| {
+                                            added
+                                                .of(metric)
+                                                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                                                .collect()
                                         })
                                         .collect(),
                                 )
@@ -914,9 +898,12 @@ impl PluginRuntime {
                             vec![metrics.iter().map(|m| (m.timestamp_ms, m.value)).collect()];
                         let budget = self.config.aggregation_budget.get();
                         let (r, logs) = self
-                            .on_blocking_pool(move |engine| {
-                                engine.aggregate(&call.compiled, &cx, &groups, budget)
-                            })
+                            .with_slot(self.engine.aggregate(
+                                &plugin.compiled,
+                                &cx,
+                                &groups,
+                                budget,
+                            ))
                             .await;
                         (r.map(DryRunOutput::Values), logs)
                     }
@@ -934,9 +921,10 @@ impl PluginRuntime {
                 } else {
                     let budget = self.config.aggregation_budget.get();
                     let (r, logs) = self
-                        .on_blocking_pool(move |engine| {
-                            engine.aggregate(&call.compiled, &cx, &groups, budget)
-                        })
+                        .with_slot(
+                            self.engine
+                                .aggregate(&plugin.compiled, &cx, &groups, budget),
+                        )
                         .await;
                     (r.map(DryRunOutput::Values), logs)
                 }
@@ -963,19 +951,16 @@ impl PluginRuntime {
 
 /// Enricher output the host refuses: a reserved (`_`) key, or a key or
 /// value that client input could not have either.
-fn check_enrichment(
-    validator: &Validator,
-    added: &[Vec<wit::Dimension>],
-) -> Result<(), CallFailure> {
-    for d in added.iter().flatten() {
-        if d.key.starts_with(RESERVED_PREFIX) {
+fn check_enrichment(validator: &Validator, added: &Enrichment) -> Result<(), CallFailure> {
+    for (key, value) in added.all() {
+        if key.starts_with(RESERVED_PREFIX) {
             return Err(CallFailure::InvalidOutput(format!(
                 "tried to set the reserved dimension {:?}",
-                super::logging::truncate(&d.key, 64)
+                super::logging::truncate(key, 64)
             )));
         }
         validator
-            .validate_dimension(&d.key, &d.value)
+            .validate_dimension(key, value)
             .map_err(|e| CallFailure::InvalidOutput(e.to_string()))?;
     }
     Ok(())

@@ -13,7 +13,7 @@
 //!   interrupted by the epoch deadline.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::clocks::{HostMonotonicClock, HostWallClock};
@@ -35,6 +35,9 @@ pub struct CallState {
     pub(crate) limiter: CallLimiter,
     params: Arc<str>,
     pub(crate) logger: PluginLogger,
+    /// When the running export call (or instantiation) must have finished;
+    /// checked at every epoch tick.
+    pub(crate) deadline_at: Instant,
 }
 
 impl CallState {
@@ -45,6 +48,7 @@ impl CallState {
             limiter: CallLimiter::new(max_memory_bytes),
             params,
             logger,
+            deadline_at: Instant::now(),
         }
     }
 }
@@ -107,7 +111,9 @@ fn sealed_wasi_ctx() -> WasiCtx {
 /// The one linker every plugin is instantiated against.
 pub fn sandboxed_linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<CallState>> {
     let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    // The async flavour: calls run on the request's task (see engine.rs),
+    // where the sync flavour's blocking would stall the executor.
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     linker.allow_shadowing(true);
     {
         let mut clock = linker.instance(MONOTONIC_CLOCK_INTERFACE)?;

@@ -51,15 +51,13 @@ impl WriteStage for PluginWriteStage {
         // stay as they are; `None` once a step changed them (a rejection
         // shifts positions, an enrichment changes dimensions) so the next
         // plugin sees the batch as it is now.
-        let mut packed: Option<Arc<WireBatch>> = None;
+        let mut packed: Option<WireBatch> = None;
         for binding in &chain.validators {
             if batch.is_empty() {
                 return Ok(());
             }
-            let wire = packed
-                .get_or_insert_with(|| Arc::new(WireBatch::new(batch.metrics())))
-                .clone();
-            let outcome = self.runtime.run_validator_on(&tenant, binding, &wire).await;
+            let wire = packed.get_or_insert_with(|| WireBatch::new(batch.metrics()));
+            let outcome = self.runtime.run_validator_on(&tenant, binding, wire).await;
             if outcome != StepOutcome::AcceptAll {
                 packed = None;
             }
@@ -69,12 +67,10 @@ impl WriteStage for PluginWriteStage {
             if batch.is_empty() {
                 return Ok(());
             }
-            let wire = packed
-                .get_or_insert_with(|| Arc::new(WireBatch::new(batch.metrics())))
-                .clone();
+            let wire = packed.get_or_insert_with(|| WireBatch::new(batch.metrics()));
             let step = self
                 .runtime
-                .run_enricher_on(&tenant, binding, &wire, batch.metrics_mut())
+                .run_enricher_on(&tenant, binding, wire, batch.metrics_mut())
                 .await;
             if step.changed || step.outcome != StepOutcome::AcceptAll {
                 packed = None;

@@ -1,23 +1,24 @@
-//! A write batch laid out as the ABI's `metric-batch`: every name, key and
-//! value of the batch in one `text`, metrics and dimensions as records of
-//! `(offset, len)` spans into it. Lowering it into a plugin costs one copy
-//! per list (three in all) instead of one guest allocation per string.
+//! The ABI's columnar layouts (see `plugin-sdk/wit/plugin.wit`): every
+//! string in one `text`, everything else in lists of numbers, which the
+//! canonical ABI copies in one go where a list of records or strings costs
+//! work per element.
 //!
-//! Built once per request batch and shared (`Arc`) by the calls of a chain
-//! for as long as the batch's metrics stay as they are (see
-//! `stage::PluginWriteStage`).
+//! - [`WireBatch`]: a write batch as the host sends it (`metric-batch`).
+//!   Built once per request batch and shared by the calls of a chain for as
+//!   long as the batch's metrics stay as they are (see
+//!   `stage::PluginWriteStage`).
+//! - [`Enrichment`]: an enricher's answer, checked before the host reads it.
 
 use crate::model::{Metric, RESERVED_PREFIX};
 
-use super::wit::{MetricBatch, PackedDimension, PackedMetric, Span};
+use super::wit;
 
-/// Owned and `'static`, so it can move to the blocking pool.
 pub struct WireBatch {
-    batch: MetricBatch,
+    batch: wit::MetricBatch,
 }
 
 /// Offsets are `u32` in the ABI. A batch's text is bounded far below 4 GiB
-/// by the request size limits; if one ever were not, the spans saturate and
+/// by the request size limits; if one ever were not, the pairs saturate and
 /// the SDK reports a malformed batch (a plugin error, under the binding's
 /// failure policy) instead of the host panicking.
 fn to_u32(n: usize) -> u32 {
@@ -27,68 +28,161 @@ fn to_u32(n: usize) -> u32 {
 impl WireBatch {
     /// Reserved (`_`) dimensions are left out: plugins never see the tenant.
     pub fn new(metrics: &[Metric]) -> Self {
-        let text_len: usize = metrics
-            .iter()
-            .map(|m| {
-                m.name.len()
-                    + m.dimensions
-                        .iter()
-                        .map(|(k, v)| k.len() + v.len())
-                        .sum::<usize>()
-            })
-            .sum();
-        let dims_len: usize = metrics.iter().map(|m| m.dimensions.len()).sum();
-        let mut text = String::with_capacity(text_len);
-        let mut span = |s: &str| {
-            let offset = to_u32(text.len());
-            text.push_str(s);
-            Span {
-                offset,
-                len: to_u32(s.len()),
-            }
-        };
-        let mut dimensions = Vec::with_capacity(dims_len);
-        let mut packed = Vec::with_capacity(metrics.len());
+        let mut text_len = 0;
+        let mut dimension_count = 0;
         for m in metrics {
-            let name = span(&m.name);
-            let first = dimensions.len();
+            text_len += m.name.len();
+            for (k, v) in m.dimensions.iter() {
+                text_len += k.len() + v.len();
+                dimension_count += 1;
+            }
+        }
+        let mut batch = wit::MetricBatch {
+            text: String::with_capacity(text_len),
+            names: Vec::with_capacity(2 * metrics.len()),
+            values: Vec::with_capacity(metrics.len()),
+            timestamps_ms: Vec::with_capacity(metrics.len()),
+            dimension_ends: Vec::with_capacity(metrics.len()),
+            dimensions: Vec::with_capacity(4 * dimension_count),
+        };
+        let text = &mut batch.text;
+        let mut pair = |s: &str, into: &mut Vec<u32>| {
+            into.push(to_u32(text.len()));
+            into.push(to_u32(s.len()));
+            text.push_str(s);
+        };
+        for m in metrics {
+            pair(&m.name, &mut batch.names);
+            batch.values.push(m.value);
+            batch.timestamps_ms.push(m.timestamp_ms);
             for (k, v) in m.dimensions.iter() {
                 if !k.starts_with(RESERVED_PREFIX) {
-                    dimensions.push(PackedDimension {
-                        key: span(k),
-                        value: span(v),
-                    });
+                    pair(k, &mut batch.dimensions);
+                    pair(v, &mut batch.dimensions);
                 }
             }
-            packed.push(PackedMetric {
-                name,
-                value: m.value,
-                timestamp_ms: m.timestamp_ms,
-                first_dimension: to_u32(first),
-                dimension_count: to_u32(dimensions.len() - first),
-            });
+            batch
+                .dimension_ends
+                .push(to_u32(batch.dimensions.len() / 4));
         }
-        Self {
-            batch: MetricBatch {
-                text,
-                metrics: packed,
-                dimensions,
-            },
-        }
+        Self { batch }
     }
 
     pub fn len(&self) -> usize {
-        self.batch.metrics.len()
+        self.batch.values.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.batch.metrics.is_empty()
+        self.batch.values.is_empty()
     }
 
     /// The batch as the plugin call lowers it.
-    pub fn as_wit(&self) -> &MetricBatch {
+    pub fn as_wit(&self) -> &wit::MetricBatch {
         &self.batch
     }
+}
+
+/// An enricher's answer whose layout has been checked: one range per
+/// metric, ranges in order and inside `dimensions`, every pair inside
+/// `text` and on character boundaries. Whether the dimensions themselves
+/// are acceptable (reserved keys, lengths) is the runtime's rule to apply.
+#[derive(Debug)]
+pub struct Enrichment {
+    raw: wit::Enrichment,
+}
+
+/// Why an enricher's answer is unusable.
+#[derive(Debug, PartialEq, Eq)]
+pub enum EnrichmentLayoutError {
+    /// Not one range per metric.
+    WrongLength {
+        expected: usize,
+        got: usize,
+    },
+    Malformed(String),
+}
+
+impl Enrichment {
+    pub fn check(raw: wit::Enrichment, metrics: usize) -> Result<Self, EnrichmentLayoutError> {
+        let malformed = |m: String| Err(EnrichmentLayoutError::Malformed(m));
+        if raw.dimension_ends.len() != metrics {
+            return Err(EnrichmentLayoutError::WrongLength {
+                expected: metrics,
+                got: raw.dimension_ends.len(),
+            });
+        }
+        if !raw.dimensions.len().is_multiple_of(4) {
+            return malformed(format!(
+                "dimensions has {} entries, not four per dimension",
+                raw.dimensions.len()
+            ));
+        }
+        let count = raw.dimensions.len() / 4;
+        let mut previous = 0;
+        for (metric, &end) in raw.dimension_ends.iter().enumerate() {
+            if end < previous {
+                return malformed(format!(
+                    "dimension-ends goes back from {previous} to {end} at metric {metric}"
+                ));
+            }
+            previous = end;
+        }
+        if previous as usize != count {
+            return malformed(format!(
+                "dimension-ends ends at {previous}, but there are {count} dimensions"
+            ));
+        }
+        for (index, pair) in raw.dimensions.chunks_exact(2).enumerate() {
+            if text_at(&raw.text, pair[0], pair[1]).is_none() {
+                return malformed(format!(
+                    "string {index} ({}+{}) is outside the text ({} bytes) or splits a character",
+                    pair[0],
+                    pair[1],
+                    raw.text.len()
+                ));
+            }
+        }
+        Ok(Self { raw })
+    }
+
+    pub fn len(&self) -> usize {
+        self.raw.dimension_ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.raw.dimension_ends.is_empty()
+    }
+
+    /// The dimensions metric `metric` gets, as `(key, value)`.
+    pub fn of(&self, metric: usize) -> impl ExactSizeIterator<Item = (&str, &str)> {
+        let end = self.raw.dimension_ends.get(metric).copied().unwrap_or(0) as usize;
+        let start = match metric.checked_sub(1) {
+            Some(previous) => self.raw.dimension_ends.get(previous).copied().unwrap_or(0),
+            None => 0,
+        } as usize;
+        let quads = self
+            .raw
+            .dimensions
+            .get(4 * start..4 * end)
+            .unwrap_or_default();
+        quads.chunks_exact(4).map(|q| {
+            // Checked in `check`; the fallbacks are unreachable.
+            (
+                text_at(&self.raw.text, q[0], q[1]).unwrap_or_default(),
+                text_at(&self.raw.text, q[2], q[3]).unwrap_or_default(),
+            )
+        })
+    }
+
+    /// Every dimension of the answer, whichever metric gets it.
+    pub fn all(&self) -> impl Iterator<Item = (&str, &str)> {
+        (0..self.len()).flat_map(|metric| self.of(metric))
+    }
+}
+
+fn text_at(text: &str, offset: u32, len: u32) -> Option<&str> {
+    let start = offset as usize;
+    text.get(start..start.checked_add(len as usize)?)
 }
 
 #[cfg(test)]
@@ -96,8 +190,8 @@ mod tests {
     use super::*;
     use crate::model::Dimensions;
 
-    fn text(batch: &MetricBatch, span: Span) -> &str {
-        &batch.text[span.offset as usize..(span.offset + span.len) as usize]
+    fn text(batch: &wit::MetricBatch, pairs: &[u32]) -> String {
+        text_at(&batch.text, pairs[0], pairs[1]).unwrap().to_owned()
     }
 
     #[test]
@@ -128,19 +222,72 @@ mod tests {
             "{:?}",
             batch.text
         );
-        let [a, bb] = &batch.metrics[..] else {
-            panic!("two metrics")
-        };
-        assert_eq!(text(batch, a.name), "a");
-        assert_eq!((a.value, a.timestamp_ms), (1.5, 7));
-        let dims: Vec<(&str, &str)> = batch.dimensions
-            [a.first_dimension as usize..(a.first_dimension + a.dimension_count) as usize]
-            .iter()
-            .map(|d| (text(batch, d.key), text(batch, d.value)))
+        assert_eq!(text(batch, &batch.names[0..2]), "a");
+        assert_eq!(text(batch, &batch.names[2..4]), "bb");
+        assert_eq!(batch.values, vec![1.5, 2.0]);
+        assert_eq!(batch.timestamps_ms, vec![7, 8]);
+        assert_eq!(batch.dimension_ends, vec![2, 2]);
+        let dims: Vec<(String, String)> = batch
+            .dimensions
+            .chunks_exact(4)
+            .map(|q| (text(batch, &q[0..2]), text(batch, &q[2..4])))
             .collect();
-        assert_eq!(dims, vec![("host", "h1"), ("zone", "é")]);
-        assert_eq!(text(batch, bb.name), "bb");
-        assert_eq!((bb.value, bb.timestamp_ms), (2.0, 8));
-        assert_eq!((bb.first_dimension, bb.dimension_count), (2, 0));
+        assert_eq!(
+            dims,
+            vec![("host".into(), "h1".into()), ("zone".into(), "é".into())]
+        );
+    }
+
+    fn enrichment(text: &str, dimension_ends: &[u32], dimensions: &[u32]) -> wit::Enrichment {
+        wit::Enrichment {
+            text: text.into(),
+            dimension_ends: dimension_ends.to_vec(),
+            dimensions: dimensions.to_vec(),
+        }
+    }
+
+    #[test]
+    fn reads_each_metrics_additions() {
+        // "teampayzoneé": team=pay for metric 0, nothing for 1, zone=é for 2.
+        let raw = enrichment("teampayzoneé", &[1, 1, 2], &[0, 4, 4, 3, 7, 4, 11, 2]);
+        let checked = Enrichment::check(raw, 3).unwrap();
+        assert_eq!(checked.of(0).collect::<Vec<_>>(), vec![("team", "pay")]);
+        assert_eq!(checked.of(1).count(), 0);
+        assert_eq!(checked.of(2).collect::<Vec<_>>(), vec![("zone", "é")]);
+        assert_eq!(checked.all().count(), 2);
+    }
+
+    #[test]
+    fn refuses_every_malformed_layout() {
+        let ok =
+            |ends: &[u32], dims: &[u32]| Enrichment::check(enrichment("keyval", ends, dims), 2);
+        assert!(ok(&[1, 1], &[0, 3, 3, 3]).is_ok());
+        assert_eq!(
+            ok(&[1], &[0, 3, 3, 3]).unwrap_err(),
+            EnrichmentLayoutError::WrongLength {
+                expected: 2,
+                got: 1
+            }
+        );
+        let cases: [(&[u32], &[u32], &str); 6] = [
+            (&[1, 1], &[0, 3, 3], "four per dimension"),
+            (&[1, 0], &[0, 3, 3, 3], "goes back"),
+            (&[1, 2], &[0, 3, 3, 3], "there are 1 dimensions"),
+            (&[0, 0], &[0, 3, 3, 3], "there are 1 dimensions"),
+            (&[1, 1], &[0, 3, 3, 4], "outside the text"),
+            (&[1, 1], &[u32::MAX, u32::MAX, 0, 0], "outside the text"),
+        ];
+        for (ends, dims, expected) in cases {
+            match ok(ends, dims) {
+                Err(EnrichmentLayoutError::Malformed(message)) => {
+                    assert!(message.contains(expected), "{message}")
+                }
+                other => panic!("{ends:?} {dims:?}: {other:?}"),
+            }
+        }
+        let splits = Enrichment::check(enrichment("é", &[1], &[0, 1, 0, 0]), 1);
+        assert!(
+            matches!(splits, Err(EnrichmentLayoutError::Malformed(m)) if m.contains("splits a character"))
+        );
     }
 }

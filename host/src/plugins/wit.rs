@@ -26,6 +26,7 @@ pub mod aggregator_world {
     wasmtime::component::bindgen!({
         path: "../plugin-sdk/wit",
         world: "aggregator-plugin",
+        exports: { default: async },
         with: {
             "luminate:plugin/types": super::validator_world::luminate::plugin::types,
             "luminate:plugin/host": super::validator_world::luminate::plugin::host,
@@ -37,7 +38,6 @@ pub use aggregator_world::AggregatorPluginPre;
 pub use enricher_world::EnricherPluginPre;
 pub use validator_world::luminate::plugin::host::{self as host_api, LogLevel};
 pub use validator_world::luminate::plugin::types::{
-    self as types_api, Dimension, MetricBatch, PackedDimension, PackedMetric,
-    PluginError as WitPluginError, Sample, Span, Verdict,
+    self as types_api, Enrichment, MetricBatch, PluginError as WitPluginError, Verdict,
 };
 pub use validator_world::{ValidatorPlugin, ValidatorPluginPre};
