@@ -12,6 +12,10 @@
 
 include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
 
+// Measure with the allocator the server runs with.
+#[global_allocator]
+static ALLOCATOR: luminate_host::ServerAllocator = luminate_host::ServerAllocator;
+
 use std::sync::Arc;
 use std::time::Instant;
 

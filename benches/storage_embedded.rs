@@ -12,6 +12,10 @@
 //! Batches of phase 1 are built before timing; phase 3 builds them inside
 //! the timed loop (as a server would), so its rate includes that work.
 
+// Measure with the allocator the server runs with.
+#[global_allocator]
+static ALLOCATOR: luminate_host::ServerAllocator = luminate_host::ServerAllocator;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

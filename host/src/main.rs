@@ -6,7 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use luminate_host::config::{self, Config, Overrides, StorageBackend};
-use luminate_host::server;
+use luminate_host::{ServerAllocator, server};
+
+#[global_allocator]
+static ALLOCATOR: ServerAllocator = ServerAllocator;
 
 #[derive(Parser)]
 #[command(name = "luminate", version, about = "A multi-tenant metrics server")]
