@@ -20,11 +20,15 @@ pub trait Enricher: Sized {
     }
 }
 
-/// One `enrich` call as the server makes it.
-pub(crate) fn run<E: Enricher>(
+/// One `enrich` call as the server makes it. The additions may borrow
+/// from the enricher (its lookup tables), so `read` sees them while the
+/// enricher is alive: the export packs them from there without copying
+/// each string first.
+pub(crate) fn run_with<E: Enricher, R>(
     config: &Config,
     metrics: &[Metric<'_>],
-) -> Result<Vec<Vec<Dimension<'static>>>, PluginError> {
+    read: impl FnOnce(&[Vec<Dimension<'_>>]) -> R,
+) -> Result<R, PluginError> {
     let enricher = E::new(config).map_err(PluginError::InvalidConfig)?;
     let additions = enricher.enrich_batch(metrics)?;
     if additions.len() != metrics.len() {
@@ -40,10 +44,18 @@ pub(crate) fn run<E: Enricher>(
             d.key
         )));
     }
-    // The additions may borrow from the enricher (its lookup tables), which
-    // ends here; owned strings move, borrowed ones are copied.
-    Ok(additions
-        .into_iter()
-        .map(|dims| dims.into_iter().map(Dimension::into_owned).collect())
-        .collect())
+    Ok(read(&additions))
+}
+
+/// [`run_with`], keeping owned copies of the additions (native tests).
+pub(crate) fn run<E: Enricher>(
+    config: &Config,
+    metrics: &[Metric<'_>],
+) -> Result<Vec<Vec<Dimension<'static>>>, PluginError> {
+    run_with::<E, _>(config, metrics, |additions| {
+        additions
+            .iter()
+            .map(|dims| dims.iter().cloned().map(Dimension::into_owned).collect())
+            .collect()
+    })
 }

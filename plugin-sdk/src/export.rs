@@ -70,8 +70,11 @@ pub mod glue {
         let config = call_config()?;
         let dimensions = crate::batch::dimensions(&batch)?;
         let metrics = crate::batch::metrics(&batch, &dimensions)?;
-        let additions = crate::enricher::run::<E>(&config, &metrics)?;
-        Ok(pack_enrichment(&additions))
+        Ok(crate::enricher::run_with::<E, _>(
+            &config,
+            &metrics,
+            pack_enrichment,
+        )?)
     }
 
     /// Lays additions out as the ABI's `enrichment`: strings in one text,
@@ -170,6 +173,15 @@ pub mod glue {
         }
     }
 
+    impl From<PluginError> for WitPluginError {
+        fn from(e: PluginError) -> Self {
+            match e {
+                PluginError::InvalidConfig(m) => WitPluginError::InvalidConfig(m),
+                PluginError::Failed(m) => WitPluginError::Failed(m),
+            }
+        }
+    }
+
     #[cfg(test)]
     mod tests {
         use super::*;
@@ -193,15 +205,6 @@ pub mod glue {
                 pairs,
                 vec![("team", "pay"), ("zone", "é"), ("team", "search")]
             );
-        }
-    }
-
-    impl From<PluginError> for WitPluginError {
-        fn from(e: PluginError) -> Self {
-            match e {
-                PluginError::InvalidConfig(m) => WitPluginError::InvalidConfig(m),
-                PluginError::Failed(m) => WitPluginError::Failed(m),
-            }
         }
     }
 }

@@ -88,31 +88,33 @@ impl Enricher for LookupEnricher {
     fn enrich(&self, metric: &Metric) -> Vec<Dimension<'_>> {
         // Lookups run in order and each sees what the earlier ones added,
         // so tables chain: host → datacenter, then datacenter → region.
-        let mut added: Vec<Dimension<'_>> = Vec::new();
-        let current = |key: &str, added: &[Dimension<'_>]| -> Option<String> {
-            added
-                .iter()
-                .rev()
-                .find(|d| d.key == key)
-                .map(|d| d.value.to_string())
-                .or_else(|| metric.dimension(key).map(str::to_owned))
-        };
+        // Everything added borrows from the tables: no copy per metric.
+        let mut added: Vec<(&str, &str)> = Vec::new();
         for lookup in &self.lookups {
-            let Some(value) = current(&lookup.key, &added) else {
-                continue;
+            let earlier = added.iter().rev().find(|(key, _)| *key == lookup.key);
+            let value = match earlier {
+                Some(&(_, value)) => value,
+                None => match metric.dimension(&lookup.key) {
+                    Some(value) => value,
+                    None => continue,
+                },
             };
-            let found = lookup.table.get(&value).unwrap_or(&lookup.default);
+            let found = lookup.table.get(value).unwrap_or(&lookup.default);
             for dimension in found {
-                let present = metric.dimension(&dimension.key).is_some()
-                    || added.iter().any(|d| d.key == dimension.key);
+                let key = dimension.key.as_ref();
+                let present =
+                    metric.dimension(key).is_some() || added.iter().any(|(k, _)| *k == key);
                 if present && !lookup.overwrite {
                     continue;
                 }
-                added.retain(|d| d.key != dimension.key);
-                added.push(dimension.clone());
+                added.retain(|(k, _)| *k != key);
+                added.push((key, dimension.value.as_ref()));
             }
         }
         added
+            .into_iter()
+            .map(|(key, value)| Dimension::new(key, value))
+            .collect()
     }
 }
 
