@@ -74,7 +74,20 @@ fn main() {
         writeln!(generated, "    ({name:?}, {}),", const_name(name)).unwrap();
     }
     generated.push_str("];\n");
-    std::fs::write(out_dir.join("plugins.rs"), generated).expect("write plugins.rs");
+    // Rewriting the same text would recompile every test and bench that
+    // includes it.
+    let generated_path = out_dir.join("plugins.rs");
+    if std::fs::read_to_string(&generated_path).ok().as_deref() != Some(generated.as_str()) {
+        std::fs::write(&generated_path, generated).expect("write plugins.rs");
+    }
+    // The constants are absolute paths into the target directory: if a
+    // component goes missing (a moved or cleaned target directory, whose
+    // fingerprints say this script is fresh), rebuild. A component the
+    // nested build just wrote looks changed once, so this script runs one
+    // extra time after a guest changes; that run finds everything fresh.
+    for (_, path) in components.values() {
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
 }
 
 /// `name-policy` → `NAME_POLICY`.
