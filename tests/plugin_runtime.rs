@@ -193,10 +193,11 @@ async fn infinite_loop_is_stopped_by_the_deadline_and_fail_closed_names_the_plug
 }
 
 /// Calls run on the caller's task; a guest that never returns must still
-/// yield its thread at every epoch tick. On a one-thread runtime, a task
-/// beside the looping call keeps getting turns while the call runs: its
-/// longest wait is about a tick, far below the plugin's deadline.
-#[tokio::test(flavor = "current_thread")]
+/// give its thread back at every epoch tick, long enough for the worker to
+/// run its timers and I/O. On a runtime with one worker thread, a task that
+/// sleeps 1 ms at a time keeps waking on time while the looping call runs:
+/// its longest wait is a few ticks, far below the plugin's deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn a_looping_plugin_yields_its_thread_to_other_tasks() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
@@ -221,35 +222,43 @@ async fn a_looping_plugin_yields_its_thread_to_other_tasks() {
     .await;
     let call_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let done = call_done.clone();
-    let neighbour = tokio::spawn(async move {
-        let mut turns = 0u32;
+    let sleeper = tokio::spawn(async move {
+        let mut wakes = 0u32;
         let mut longest_wait = Duration::ZERO;
-        let mut last = Instant::now();
         while !done.load(std::sync::atomic::Ordering::Relaxed) {
-            tokio::task::yield_now().await;
-            longest_wait = longest_wait.max(last.elapsed());
-            last = Instant::now();
-            turns += 1;
+            let asleep = Instant::now();
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            longest_wait = longest_wait.max(asleep.elapsed());
+            wakes += 1;
         }
-        (turns, longest_wait)
+        (wakes, longest_wait)
     });
-    // Let the neighbour start before the call takes the thread.
-    tokio::task::yield_now().await;
-    let started = Instant::now();
-    let outcome = validate(&rt, &acme, &[metric("m", &[])]).await;
-    let took = started.elapsed();
+    let call = {
+        let (rt, acme) = (rt.clone(), acme.clone());
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let outcome = validate(&rt, &acme, &[metric("m", &[])]).await;
+            (outcome, started.elapsed())
+        })
+    };
+    let (outcome, took) = tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .expect("the deadline stops the call")
+        .unwrap();
     call_done.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (turns, longest_wait) = neighbour.await.unwrap();
+    let (wakes, longest_wait) = sleeper.await.unwrap();
     assert_eq!(
         outcome,
         StepOutcome::AcceptAll,
         "fail-open after the timeout"
     );
+    let error = summary(&rt, &acme, "spin").health.last_error.unwrap();
+    assert!(error.contains("deadline"), "{error}");
     assert!(took >= Duration::from_millis(400), "{took:?}");
-    assert!(turns > 20, "the neighbour ran {turns} times in {took:?}");
+    assert!(wakes > 20, "the sleeper woke {wakes} times in {took:?}");
     assert!(
-        longest_wait < Duration::from_millis(200),
-        "the neighbour waited {longest_wait:?} for a turn"
+        longest_wait < Duration::from_millis(60),
+        "the sleeper waited {longest_wait:?} for a 1 ms sleep"
     );
 }
 

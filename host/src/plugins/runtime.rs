@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::FutureExt as _;
 
 use super::abi::PluginKind;
 use super::bindings::{
@@ -514,10 +515,24 @@ impl PluginRuntime {
         Ok(())
     }
 
-    /// Runs one plugin call on this task while holding a pool slot.
-    async fn with_slot<T>(&self, work: impl Future<Output = T>) -> T {
+    /// Runs one plugin call on this task while holding a pool slot. A
+    /// panic in the host while it runs (never expected: the engine turns
+    /// every guest fault into a `CallFailure`) fails that call, not the
+    /// request's task.
+    async fn with_slot<T>(
+        &self,
+        work: impl Future<Output = (Result<T, CallFailure>, CapturedLogs)>,
+    ) -> (Result<T, CallFailure>, CapturedLogs) {
         let _slot = self.engine.acquire_slot().await;
-        work.await
+        match std::panic::AssertUnwindSafe(work).catch_unwind().await {
+            Ok(done) => done,
+            Err(_) => (
+                Err(CallFailure::Trap(
+                    "the host failed while running the plugin".into(),
+                )),
+                Vec::new(),
+            ),
+        }
     }
 
     fn context(&self, plugin: &LoadedPlugin, params: Arc<str>, capture_logs: bool) -> CallContext {
@@ -734,7 +749,12 @@ impl PluginRuntime {
         let cx = self.context(&plugin, binding.params_json.clone(), false);
         let started = std::time::Instant::now();
         let (result, _) = self
-            .with_slot(self.engine.enrich(&plugin.compiled, &cx, batch))
+            .with_slot(self.engine.enrich(
+                &plugin.compiled,
+                &cx,
+                batch,
+                self.validator.limits().max_dimensions,
+            ))
             .await;
         let result =
             result.and_then(|added| check_enrichment(&self.validator, &added).map(|()| added));
@@ -755,8 +775,8 @@ impl PluginRuntime {
         let mut any_rejected = false;
         let mut changed = false;
         for (index, metric) in metrics.iter_mut().enumerate() {
-            let additions = added.of(index);
-            if additions.len() == 0 {
+            let count = added.count(index);
+            if count == 0 {
                 verdicts.push(None);
                 continue;
             }
@@ -770,14 +790,14 @@ impl PluginRuntime {
                     ),
                 ))
             };
-            if additions.len() > max_dimensions {
+            if count > max_dimensions {
                 any_rejected = true;
-                verdicts.push(too_many(metric.dimensions.len() + additions.len()));
+                verdicts.push(too_many(metric.dimensions.len() + count));
                 continue;
             }
-            if metric.dimensions.len() + additions.len() <= max_dimensions {
+            if metric.dimensions.len() + count <= max_dimensions {
                 // Cannot exceed the limit: edit in place, no copy.
-                for (key, value) in additions {
+                for (key, value) in added.of(index) {
                     metric.dimensions.insert(key.to_owned(), value.to_owned());
                 }
                 changed = true;
@@ -786,7 +806,7 @@ impl PluginRuntime {
             }
             // Overwritten keys do not count: apply to a copy, then decide.
             let mut enriched = metric.dimensions.clone();
-            for (key, value) in additions {
+            for (key, value) in added.of(index) {
                 enriched.insert(key.to_owned(), value.to_owned());
             }
             if enriched.len() > max_dimensions {
@@ -872,7 +892,12 @@ impl PluginRuntime {
                     }
                     PluginKind::Enricher => {
                         let (r, logs) = self
-                            .with_slot(self.engine.enrich(&plugin.compiled, &cx, &batch))
+                            .with_slot(self.engine.enrich(
+                                &plugin.compiled,
+                                &cx,
+                                &batch,
+                                self.validator.limits().max_dimensions,
+                            ))
                             .await;
                         let r = r.and_then(|added| {
                             check_enrichment(&self.validator, &added).map(|()| added)

@@ -83,12 +83,17 @@ impl WireBatch {
 }
 
 /// An enricher's answer whose layout has been checked: one range per
-/// metric, ranges in order and inside `dimensions`, every pair inside
-/// `text` and on character boundaries. Whether the dimensions themselves
-/// are acceptable (reserved keys, lengths) is the runtime's rule to apply.
+/// metric, ranges in order and covering `dimensions`, and every pair of a
+/// metric that can take its additions inside `text` and on character
+/// boundaries. A metric given more than `max_per_metric` dimensions is
+/// refused whole (the runtime rejects it), so its pairs are never read: the
+/// host's work on an answer stays bounded by the batch, however much the
+/// plugin returns. Whether the dimensions themselves are acceptable
+/// (reserved keys, lengths) is the runtime's rule to apply.
 #[derive(Debug)]
 pub struct Enrichment {
     raw: wit::Enrichment,
+    max_per_metric: usize,
 }
 
 /// Why an enricher's answer is unusable.
@@ -103,7 +108,11 @@ pub enum EnrichmentLayoutError {
 }
 
 impl Enrichment {
-    pub fn check(raw: wit::Enrichment, metrics: usize) -> Result<Self, EnrichmentLayoutError> {
+    pub fn check(
+        raw: wit::Enrichment,
+        metrics: usize,
+        max_per_metric: usize,
+    ) -> Result<Self, EnrichmentLayoutError> {
         let malformed = |m: String| Err(EnrichmentLayoutError::Malformed(m));
         if raw.dimension_ends.len() != metrics {
             return Err(EnrichmentLayoutError::WrongLength {
@@ -132,17 +141,28 @@ impl Enrichment {
                 "dimension-ends ends at {previous}, but there are {count} dimensions"
             ));
         }
-        for (index, pair) in raw.dimensions.chunks_exact(2).enumerate() {
-            if text_at(&raw.text, pair[0], pair[1]).is_none() {
-                return malformed(format!(
-                    "string {index} ({}+{}) is outside the text ({} bytes) or splits a character",
-                    pair[0],
-                    pair[1],
-                    raw.text.len()
-                ));
+        let checked = Self {
+            raw,
+            max_per_metric,
+        };
+        for metric in 0..metrics {
+            if checked.count(metric) > max_per_metric {
+                continue;
+            }
+            let (start, end) = checked.range(metric);
+            let pairs = checked.raw.dimensions[4 * start..4 * end].chunks_exact(2);
+            for (index, pair) in (2 * start..).zip(pairs) {
+                if text_at(&checked.raw.text, pair[0], pair[1]).is_none() {
+                    return malformed(format!(
+                        "string {index} ({}+{}) is outside the text ({} bytes) or splits a character",
+                        pair[0],
+                        pair[1],
+                        checked.raw.text.len()
+                    ));
+                }
             }
         }
-        Ok(Self { raw })
+        Ok(checked)
     }
 
     pub fn len(&self) -> usize {
@@ -153,13 +173,30 @@ impl Enrichment {
         self.raw.dimension_ends.is_empty()
     }
 
-    /// The dimensions metric `metric` gets, as `(key, value)`.
-    pub fn of(&self, metric: usize) -> impl ExactSizeIterator<Item = (&str, &str)> {
+    /// Dimension indexes `start..end` of `metric` (checked non-decreasing
+    /// and within `dimensions` by `check`).
+    fn range(&self, metric: usize) -> (usize, usize) {
         let end = self.raw.dimension_ends.get(metric).copied().unwrap_or(0) as usize;
         let start = match metric.checked_sub(1) {
             Some(previous) => self.raw.dimension_ends.get(previous).copied().unwrap_or(0),
             None => 0,
         } as usize;
+        (start.min(end), end)
+    }
+
+    /// How many dimensions the plugin gave `metric`.
+    pub fn count(&self, metric: usize) -> usize {
+        let (start, end) = self.range(metric);
+        end - start
+    }
+
+    /// The dimensions metric `metric` gets, as `(key, value)`; nothing for
+    /// a metric given more than the limit (see [`Enrichment`]).
+    pub fn of(&self, metric: usize) -> impl Iterator<Item = (&str, &str)> {
+        let (start, end) = match self.count(metric) <= self.max_per_metric {
+            true => self.range(metric),
+            false => (0, 0),
+        };
         let quads = self
             .raw
             .dimensions
@@ -174,7 +211,7 @@ impl Enrichment {
         })
     }
 
-    /// Every dimension of the answer, whichever metric gets it.
+    /// Every dimension the answer gives a metric within the limit.
     pub fn all(&self) -> impl Iterator<Item = (&str, &str)> {
         (0..self.len()).flat_map(|metric| self.of(metric))
     }
@@ -250,7 +287,7 @@ mod tests {
     fn reads_each_metrics_additions() {
         // "teampayzoneé": team=pay for metric 0, nothing for 1, zone=é for 2.
         let raw = enrichment("teampayzoneé", &[1, 1, 2], &[0, 4, 4, 3, 7, 4, 11, 2]);
-        let checked = Enrichment::check(raw, 3).unwrap();
+        let checked = Enrichment::check(raw, 3, 32).unwrap();
         assert_eq!(checked.of(0).collect::<Vec<_>>(), vec![("team", "pay")]);
         assert_eq!(checked.of(1).count(), 0);
         assert_eq!(checked.of(2).collect::<Vec<_>>(), vec![("zone", "é")]);
@@ -258,9 +295,23 @@ mod tests {
     }
 
     #[test]
+    fn a_metric_over_the_limit_is_counted_but_never_read() {
+        // Metric 0 gets two dimensions, one of them malformed; with a limit
+        // of one it is refused whole, so the bad string is never read.
+        let raw = enrichment("kv", &[2, 3], &[0, 1, 1, 1, 0, 99, 0, 0, 0, 1, 1, 1]);
+        let checked = Enrichment::check(raw.clone(), 2, 1).unwrap();
+        assert_eq!(checked.count(0), 2);
+        assert_eq!(checked.of(0).count(), 0);
+        assert_eq!(checked.of(1).collect::<Vec<_>>(), vec![("k", "v")]);
+        assert_eq!(checked.all().count(), 1);
+        // Within the limit, the same answer is malformed.
+        assert!(Enrichment::check(raw, 2, 2).is_err());
+    }
+
+    #[test]
     fn refuses_every_malformed_layout() {
         let ok =
-            |ends: &[u32], dims: &[u32]| Enrichment::check(enrichment("keyval", ends, dims), 2);
+            |ends: &[u32], dims: &[u32]| Enrichment::check(enrichment("keyval", ends, dims), 2, 32);
         assert!(ok(&[1, 1], &[0, 3, 3, 3]).is_ok());
         assert_eq!(
             ok(&[1], &[0, 3, 3, 3]).unwrap_err(),
@@ -285,7 +336,7 @@ mod tests {
                 other => panic!("{ends:?} {dims:?}: {other:?}"),
             }
         }
-        let splits = Enrichment::check(enrichment("é", &[1], &[0, 1, 0, 0]), 1);
+        let splits = Enrichment::check(enrichment("é", &[1], &[0, 1, 0, 0]), 1, 32);
         assert!(
             matches!(splits, Err(EnrichmentLayoutError::Malformed(m)) if m.contains("splits a character"))
         );
