@@ -7,6 +7,10 @@
 //! cargo bench --bench auth_limits
 //! ```
 
+// Measure with the allocator the server runs with.
+#[global_allocator]
+static ALLOCATOR: luminate_host::ServerAllocator = luminate_host::ServerAllocator;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
