@@ -79,6 +79,33 @@ async fn install_for(rt: &PluginRuntime, owner: &TenantId, name: &str, path: &st
     .unwrap_or_else(|e| panic!("installing {name}: {e}"));
 }
 
+/// Installs `path` for `owner` with a 400 ms deadline, bound as its only
+/// fail-open validator: for the tests that let a looping plugin time out.
+async fn bind_looping_validator(
+    rt: &PluginRuntime,
+    owner: &TenantId,
+    name: &str,
+    manifest: Manifest,
+) {
+    rt.upload(
+        PluginScope::Tenant(owner.clone()),
+        name,
+        Manifest {
+            deadline_ms: Some(400),
+            ..manifest
+        },
+        wasm(INFINITE_LOOP),
+    )
+    .await
+    .unwrap();
+    bind_validators(
+        rt,
+        owner,
+        vec![bind(name, json!({}), FailurePolicy::FailOpen)],
+    )
+    .await;
+}
+
 fn bind(plugin: &str, params: Value, on_failure: FailurePolicy) -> Binding {
     Binding {
         plugin: plugin.into(),
@@ -202,24 +229,7 @@ async fn a_looping_plugin_yields_its_thread_to_other_tasks() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
     let acme = tenant("acme");
-    let deadline = Manifest {
-        deadline_ms: Some(400),
-        ..Default::default()
-    };
-    rt.upload(
-        PluginScope::Tenant(acme.clone()),
-        "spin",
-        deadline,
-        wasm(INFINITE_LOOP),
-    )
-    .await
-    .unwrap();
-    bind_validators(
-        &rt,
-        &acme,
-        vec![bind("spin", json!({}), FailurePolicy::FailOpen)],
-    )
-    .await;
+    bind_looping_validator(&rt, &acme, "spin", Manifest::default()).await;
     let call_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let done = call_done.clone();
     let sleeper = tokio::spawn(async move {
@@ -681,23 +691,9 @@ async fn in_flight_calls_finish_on_the_version_they_started_with() {
     let acme = tenant("acme");
     let slow = Manifest {
         version: Some("slow".into()),
-        deadline_ms: Some(400),
         ..Default::default()
     };
-    rt.upload(
-        PluginScope::Tenant(acme.clone()),
-        "v",
-        slow,
-        wasm(INFINITE_LOOP),
-    )
-    .await
-    .unwrap();
-    bind_validators(
-        &rt,
-        &acme,
-        vec![bind("v", json!({}), FailurePolicy::FailOpen)],
-    )
-    .await;
+    bind_looping_validator(&rt, &acme, "v", slow).await;
     let first = rt.resolve(&acme, "v").unwrap();
     let call = {
         let (rt, acme) = (rt.clone(), acme.clone());
