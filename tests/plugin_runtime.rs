@@ -272,6 +272,62 @@ async fn a_looping_plugin_yields_its_thread_to_other_tasks() {
     );
 }
 
+/// A tenant's calls hold at most its share of the pool: with a pool of 4
+/// and a share of 2, a tenant whose looping plugin is called 6 times at
+/// once leaves 2 slots free, and another tenant's call goes straight
+/// through. With a share as large as the pool, the same call waits until
+/// the looping calls hit their deadline: the setup really does starve the
+/// pool, and the share is what prevents it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_tenants_slow_plugin_cannot_take_the_whole_pool() {
+    async fn other_tenants_wait(share: u32) -> Duration {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = runtime_with(
+            dir.path(),
+            PluginsConfig {
+                max_concurrent_calls: 4,
+                max_concurrent_calls_per_tenant: share,
+                ..PluginsConfig::default()
+            },
+        );
+        let (hog, other) = (tenant("hog"), tenant("other"));
+        bind_looping_validator(&rt, &hog, "spin", Manifest::default()).await;
+        install_for(&rt, &other, "noop", NOOP_VALIDATOR).await;
+        bind_validators(
+            &rt,
+            &other,
+            vec![bind("noop", json!({}), FailurePolicy::FailClosed)],
+        )
+        .await;
+        let looping: Vec<_> = (0..6)
+            .map(|_| {
+                let (rt, hog) = (rt.clone(), hog.clone());
+                tokio::spawn(async move { validate(&rt, &hog, &[metric("m", &[])]).await })
+            })
+            .collect();
+        // Let the looping calls take their slots.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = Instant::now();
+        let outcome = validate(&rt, &other, &[metric("m", &[])]).await;
+        let waited = started.elapsed();
+        assert_eq!(outcome, StepOutcome::AcceptAll);
+        for call in looping {
+            call.await.unwrap();
+        }
+        waited
+    }
+    let with_share = other_tenants_wait(2).await;
+    let without = other_tenants_wait(4).await;
+    assert!(
+        with_share < Duration::from_millis(150),
+        "with a share of 2 the other tenant waited {with_share:?}"
+    );
+    assert!(
+        without > Duration::from_millis(250),
+        "with no effective share the other tenant waited only {without:?}: the test does not starve the pool"
+    );
+}
+
 #[tokio::test]
 async fn memory_bomb_hits_the_cap_and_fail_open_accepts_and_counts() {
     let dir = tempfile::tempdir().unwrap();

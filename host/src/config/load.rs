@@ -73,6 +73,13 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         return invalid("lifecycle.drain_delay must be shorter than lifecycle.grace_period");
     }
     config.limits.validate().map_err(ConfigError::Invalid)?;
+    if config.plugins.max_concurrent_calls == 0
+        || config.plugins.max_concurrent_calls_per_tenant == 0
+    {
+        return invalid(
+            "plugins.max_concurrent_calls and plugins.max_concurrent_calls_per_tenant must be positive",
+        );
+    }
     Ok(())
 }
 

@@ -414,9 +414,13 @@ async fn dry_run(
             ));
         }
     };
+    let caller = match &manager {
+        PluginManager::Operator => None,
+        PluginManager::TenantAdmin(t) => Some(t),
+    };
     let report = state
         .plugins
-        .dry_run(plugin, Arc::from(params.to_string()), input)
+        .dry_run(caller, plugin, Arc::from(params.to_string()), input)
         .await;
     let logs: Vec<Value> = report
         .logs

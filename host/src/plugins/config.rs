@@ -27,6 +27,10 @@ pub struct PluginsConfig {
     pub aggregation_budget: ConfigDuration,
     /// Plugin instances alive at once (the pool size); callers beyond it wait.
     pub max_concurrent_calls: u32,
+    /// Of those, how many one tenant's calls may hold at once; its further
+    /// calls wait for one of its own, so a tenant whose plugin is slow or
+    /// loops cannot take the whole pool from the others.
+    pub max_concurrent_calls_per_tenant: u32,
     /// Consecutive failures that quarantine a plugin; 0 disables quarantine.
     pub quarantine_after: u32,
     /// Log lines per second one plugin may write to the server log.
@@ -50,6 +54,7 @@ impl Default for PluginsConfig {
             deadline: ConfigDuration::from_millis(50),
             aggregation_budget: ConfigDuration::from_millis(10_000),
             max_concurrent_calls: 64,
+            max_concurrent_calls_per_tenant: 16,
             quarantine_after: 10,
             log_lines_per_second: 100,
             operator_token: None,

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use dashmap::DashMap;
 use futures::FutureExt as _;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::abi::PluginKind;
 use super::bindings::{
@@ -154,6 +156,9 @@ pub struct DryRunReport {
 
 pub struct PluginRuntime {
     engine: Arc<PluginEngine>,
+    /// Each tenant's share of the engine's pool slots
+    /// (`max_concurrent_calls_per_tenant`), taken before a slot.
+    tenant_slots: DashMap<TenantId, Arc<Semaphore>>,
     registry: PluginRegistry,
     bindings: BindingStore,
     repository: Arc<dyn PluginRepository>,
@@ -183,6 +188,7 @@ impl PluginRuntime {
         .map_err(|e| PluginAdminError::Startup(format!("{e:#}")))?;
         Ok(Arc::new(Self {
             engine: Arc::new(engine),
+            tenant_slots: DashMap::new(),
             registry: PluginRegistry::default(),
             bindings: BindingStore::new(config.defaults.clone(), config.tenants.clone()),
             repository,
@@ -521,8 +527,15 @@ impl PluginRuntime {
     /// request's task.
     async fn with_slot<T>(
         &self,
+        tenant: Option<&TenantId>,
         work: impl Future<Output = (Result<T, CallFailure>, CapturedLogs)>,
     ) -> (Result<T, CallFailure>, CapturedLogs) {
+        // The tenant's share first: a tenant over it waits for its own
+        // calls, never holding a pool slot meanwhile.
+        let _share = match tenant {
+            Some(tenant) => Some(self.tenant_share(tenant).await),
+            None => None,
+        };
         let _slot = self.engine.acquire_slot().await;
         match std::panic::AssertUnwindSafe(work).catch_unwind().await {
             Ok(done) => done,
@@ -532,6 +545,22 @@ impl PluginRuntime {
                 )),
                 Vec::new(),
             ),
+        }
+    }
+
+    async fn tenant_share(&self, tenant: &TenantId) -> OwnedSemaphorePermit {
+        let share = self
+            .tenant_slots
+            .entry(tenant.clone())
+            .or_insert_with(|| {
+                let permits = self.config.max_concurrent_calls_per_tenant.max(1) as usize;
+                Arc::new(Semaphore::new(permits))
+            })
+            .clone();
+        // The semaphore is never closed, so acquiring cannot fail.
+        match share.acquire_owned().await {
+            Ok(permit) => permit,
+            Err(_) => unreachable!("a tenant's slot semaphore is never closed"),
         }
     }
 
@@ -663,7 +692,10 @@ impl PluginRuntime {
         let cx = self.context(&plugin, binding.params_json.clone(), false);
         let started = std::time::Instant::now();
         let (result, _) = self
-            .with_slot(self.engine.validate(&plugin.compiled, &cx, batch))
+            .with_slot(
+                Some(tenant),
+                self.engine.validate(&plugin.compiled, &cx, batch),
+            )
             .await;
         crate::telemetry::metrics().plugins.observe_duration(
             &plugin.name,
@@ -749,12 +781,15 @@ impl PluginRuntime {
         let cx = self.context(&plugin, binding.params_json.clone(), false);
         let started = std::time::Instant::now();
         let (result, _) = self
-            .with_slot(self.engine.enrich(
-                &plugin.compiled,
-                &cx,
-                batch,
-                self.validator.limits().max_dimensions,
-            ))
+            .with_slot(
+                Some(tenant),
+                self.engine.enrich(
+                    &plugin.compiled,
+                    &cx,
+                    batch,
+                    self.validator.limits().max_dimensions,
+                ),
+            )
             .await;
         let result =
             result.and_then(|added| check_enrichment(&self.validator, &added).map(|()| added));
@@ -854,6 +889,7 @@ impl PluginRuntime {
         let started = std::time::Instant::now();
         let (result, _) = self
             .with_slot(
+                Some(tenant),
                 self.engine
                     .aggregate(&plugin.compiled, &cx, &groups, budget),
             )
@@ -872,8 +908,11 @@ impl PluginRuntime {
 
     /// Runs a plugin on sample input and stores nothing; quarantine and
     /// error counts are left alone, so testing a broken plugin is harmless.
+    /// `caller` is the tenant asking (its share of the pool applies), or
+    /// none for the operator.
     pub async fn dry_run(
         &self,
+        caller: Option<&TenantId>,
         plugin: Arc<LoadedPlugin>,
         params_json: Arc<str>,
         input: DryRunInput,
@@ -886,18 +925,21 @@ impl PluginRuntime {
                 match plugin.kind {
                     PluginKind::Validator => {
                         let (r, logs) = self
-                            .with_slot(self.engine.validate(&plugin.compiled, &cx, &batch))
+                            .with_slot(caller, self.engine.validate(&plugin.compiled, &cx, &batch))
                             .await;
                         (r.map(DryRunOutput::Verdicts), logs)
                     }
                     PluginKind::Enricher => {
                         let (r, logs) = self
-                            .with_slot(self.engine.enrich(
-                                &plugin.compiled,
-                                &cx,
-                                &batch,
-                                self.validator.limits().max_dimensions,
-                            ))
+                            .with_slot(
+                                caller,
+                                self.engine.enrich(
+                                    &plugin.compiled,
+                                    &cx,
+                                    &batch,
+                                    self.validator.limits().max_dimensions,
+                                ),
+                            )
                             .await;
                         let r = r.and_then(|added| {
                             check_enrichment(&self.validator, &added).map(|()| added)
@@ -923,12 +965,11 @@ impl PluginRuntime {
                             vec![metrics.iter().map(|m| (m.timestamp_ms, m.value)).collect()];
                         let budget = self.config.aggregation_budget.get();
                         let (r, logs) = self
-                            .with_slot(self.engine.aggregate(
-                                &plugin.compiled,
-                                &cx,
-                                &groups,
-                                budget,
-                            ))
+                            .with_slot(
+                                caller,
+                                self.engine
+                                    .aggregate(&plugin.compiled, &cx, &groups, budget),
+                            )
                             .await;
                         (r.map(DryRunOutput::Values), logs)
                     }
@@ -947,6 +988,7 @@ impl PluginRuntime {
                     let budget = self.config.aggregation_budget.get();
                     let (r, logs) = self
                         .with_slot(
+                            caller,
                             self.engine
                                 .aggregate(&plugin.compiled, &cx, &groups, budget),
                         )
