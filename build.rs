@@ -169,6 +169,9 @@ fn build_workspace(workspace: &Path, target_dir: &Path) -> Vec<(String, PathBuf)
         .arg("--target-dir")
         .arg(target_dir)
         .arg("--message-format=json-render-diagnostics")
+        // From inside the workspace, so its `.cargo/config.toml` applies
+        // as it does when an author runs `cargo build` there.
+        .current_dir(workspace)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     for var in OUTER_BUILD_ENV {
