@@ -549,14 +549,19 @@ impl PluginRuntime {
     }
 
     async fn tenant_share(&self, tenant: &TenantId) -> OwnedSemaphorePermit {
-        let share = self
-            .tenant_slots
-            .entry(tenant.clone())
-            .or_insert_with(|| {
-                let permits = self.config.max_concurrent_calls_per_tenant.max(1) as usize;
-                Arc::new(Semaphore::new(permits))
-            })
-            .clone();
+        // A lookup first: `entry` would clone the tenant id on every call.
+        let existing = self.tenant_slots.get(tenant).map(|share| share.clone());
+        let share = match existing {
+            Some(share) => share,
+            None => self
+                .tenant_slots
+                .entry(tenant.clone())
+                .or_insert_with(|| {
+                    let permits = self.config.max_concurrent_calls_per_tenant.max(1) as usize;
+                    Arc::new(Semaphore::new(permits))
+                })
+                .clone(),
+        };
         // The semaphore is never closed, so acquiring cannot fail.
         match share.acquire_owned().await {
             Ok(permit) => permit,
