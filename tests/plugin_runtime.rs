@@ -328,6 +328,65 @@ async fn one_tenants_slow_plugin_cannot_take_the_whole_pool() {
     );
 }
 
+/// A request that goes away mid-call (its future dropped, as when a client
+/// disconnects) stops its plugin call: the guest is unwound, its pool slot
+/// and its tenant's share are released at once (the pool here has one
+/// slot, so the next call would otherwise wait for the deadline), and the
+/// call is counted as `cancelled`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_request_releases_its_slot_and_counts_as_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime_with(
+        dir.path(),
+        PluginsConfig {
+            max_concurrent_calls: 1,
+            max_concurrent_calls_per_tenant: 1,
+            ..PluginsConfig::default()
+        },
+    );
+    let acme = tenant("acme");
+    bind_looping_validator(&rt, &acme, "cancelled-spin", Manifest::default()).await;
+    let looping = {
+        let (rt, acme) = (rt.clone(), acme.clone());
+        tokio::spawn(async move { validate(&rt, &acme, &[metric("m", &[])]).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    looping.abort();
+    assert!(looping.await.unwrap_err().is_cancelled());
+
+    install_for(&rt, &acme, "after", NOOP_VALIDATOR).await;
+    bind_validators(
+        &rt,
+        &acme,
+        vec![bind("after", json!({}), FailurePolicy::FailClosed)],
+    )
+    .await;
+    let started = Instant::now();
+    let outcome = validate(&rt, &acme, &[metric("m", &[])]).await;
+    assert_eq!(outcome, StepOutcome::AcceptAll);
+    assert!(
+        started.elapsed() < Duration::from_millis(200),
+        "the next call waited {:?} for the only slot",
+        started.elapsed()
+    );
+    let exposition = luminate_host::telemetry::metrics().encode_text();
+    assert!(
+        exposition
+            .lines()
+            .any(|line| line.starts_with("luminate_plugin_calls_total")
+                && line.contains("outcome=\"cancelled\"")
+                && line.contains("plugin=\"cancelled-spin\"")),
+        "no cancelled call counted"
+    );
+    assert!(
+        !exposition
+            .lines()
+            .any(|line| line.starts_with("luminate_plugin_errors_total")
+                && line.contains("plugin=\"cancelled-spin\"")),
+        "a cancelled call is not the plugin's error"
+    );
+}
+
 #[tokio::test]
 async fn memory_bomb_hits_the_cap_and_fail_open_accepts_and_counts() {
     let dir = tempfile::tempdir().unwrap();

@@ -525,11 +525,21 @@ impl PluginRuntime {
     /// panic in the host while it runs (never expected: the engine turns
     /// every guest fault into a `CallFailure`) fails that call, not the
     /// request's task.
+    ///
+    /// If the caller's future is dropped mid-call (the client went away),
+    /// wasmtime unwinds the guest, the store and both permits are released,
+    /// and the call is counted with outcome `cancelled`.
     async fn with_slot<T>(
         &self,
         tenant: Option<&TenantId>,
+        plugin: &LoadedPlugin,
         work: impl Future<Output = (Result<T, CallFailure>, CapturedLogs)>,
     ) -> (Result<T, CallFailure>, CapturedLogs) {
+        let mut unfinished = Unfinished {
+            metrics: &self.metrics,
+            plugin: &plugin.name,
+            armed: true,
+        };
         // The tenant's share first: a tenant over it waits for its own
         // calls, never holding a pool slot meanwhile.
         let _share = match tenant {
@@ -537,7 +547,7 @@ impl PluginRuntime {
             None => None,
         };
         let _slot = self.engine.acquire_slot().await;
-        match std::panic::AssertUnwindSafe(work).catch_unwind().await {
+        let done = match std::panic::AssertUnwindSafe(work).catch_unwind().await {
             Ok(done) => done,
             Err(_) => (
                 Err(CallFailure::Trap(
@@ -545,7 +555,9 @@ impl PluginRuntime {
                 )),
                 Vec::new(),
             ),
-        }
+        };
+        unfinished.armed = false;
+        done
     }
 
     async fn tenant_share(&self, tenant: &TenantId) -> OwnedSemaphorePermit {
@@ -699,6 +711,7 @@ impl PluginRuntime {
         let (result, _) = self
             .with_slot(
                 Some(tenant),
+                &plugin,
                 self.engine.validate(&plugin.compiled, &cx, batch),
             )
             .await;
@@ -788,6 +801,7 @@ impl PluginRuntime {
         let (result, _) = self
             .with_slot(
                 Some(tenant),
+                &plugin,
                 self.engine.enrich(
                     &plugin.compiled,
                     &cx,
@@ -895,6 +909,7 @@ impl PluginRuntime {
         let (result, _) = self
             .with_slot(
                 Some(tenant),
+                &plugin,
                 self.engine
                     .aggregate(&plugin.compiled, &cx, &groups, budget),
             )
@@ -930,7 +945,11 @@ impl PluginRuntime {
                 match plugin.kind {
                     PluginKind::Validator => {
                         let (r, logs) = self
-                            .with_slot(caller, self.engine.validate(&plugin.compiled, &cx, &batch))
+                            .with_slot(
+                                caller,
+                                &plugin,
+                                self.engine.validate(&plugin.compiled, &cx, &batch),
+                            )
                             .await;
                         (r.map(DryRunOutput::Verdicts), logs)
                     }
@@ -938,6 +957,7 @@ impl PluginRuntime {
                         let (r, logs) = self
                             .with_slot(
                                 caller,
+                                &plugin,
                                 self.engine.enrich(
                                     &plugin.compiled,
                                     &cx,
@@ -972,6 +992,7 @@ impl PluginRuntime {
                         let (r, logs) = self
                             .with_slot(
                                 caller,
+                                &plugin,
                                 self.engine
                                     .aggregate(&plugin.compiled, &cx, &groups, budget),
                             )
@@ -994,6 +1015,7 @@ impl PluginRuntime {
                     let (r, logs) = self
                         .with_slot(
                             caller,
+                            &plugin,
                             self.engine
                                 .aggregate(&plugin.compiled, &cx, &groups, budget),
                         )
@@ -1018,6 +1040,24 @@ impl PluginRuntime {
         dir: &Path,
     ) -> Result<super::reload::DirectoryWatcher, PluginAdminError> {
         super::reload::DirectoryWatcher::start(self.clone(), dir.to_path_buf()).await
+    }
+}
+
+/// Counts a call whose future was dropped before it finished.
+struct Unfinished<'a> {
+    metrics: &'a PluginMetrics,
+    plugin: &'a str,
+    armed: bool,
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.metrics
+                .calls
+                .with_label_values(&[self.plugin, "cancelled"])
+                .inc();
+        }
     }
 }
 

@@ -428,7 +428,9 @@ impl PluginMetrics {
         self.calls
             .with_label_values(&[plugin, outcome])
             .inc_by(count);
-        if outcome != "ok" {
+        // A call cancelled by its request going away is not the plugin's
+        // failure: it is counted, but not as an error (alerts watch those).
+        if outcome != "ok" && outcome != "cancelled" {
             self.errors
                 .with_label_values(&[plugin, outcome])
                 .inc_by(count);
