@@ -560,6 +560,30 @@ impl PluginRuntime {
         done
     }
 
+    /// One enricher call and the host's checks of its answer: the layout
+    /// (in the engine), then reserved keys and dimension rules. Only an
+    /// answer that passes both is ever applied or shown.
+    async fn enrich_checked(
+        &self,
+        caller: Option<&TenantId>,
+        plugin: &LoadedPlugin,
+        cx: &CallContext,
+        batch: &WireBatch,
+    ) -> (Result<Enrichment, CallFailure>, CapturedLogs) {
+        let max_per_metric = self.validator.limits().max_dimensions;
+        let (result, logs) = self
+            .with_slot(
+                caller,
+                plugin,
+                self.engine
+                    .enrich(&plugin.compiled, cx, batch, max_per_metric),
+            )
+            .await;
+        let checked =
+            result.and_then(|added| check_enrichment(&self.validator, &added).map(|()| added));
+        (checked, logs)
+    }
+
     async fn tenant_share(&self, tenant: &TenantId) -> OwnedSemaphorePermit {
         // A lookup first: `entry` would clone the tenant id on every call.
         let existing = self.tenant_slots.get(tenant).map(|share| share.clone());
@@ -798,20 +822,7 @@ impl PluginRuntime {
         };
         let cx = self.context(&plugin, binding.params_json.clone(), false);
         let started = std::time::Instant::now();
-        let (result, _) = self
-            .with_slot(
-                Some(tenant),
-                &plugin,
-                self.engine.enrich(
-                    &plugin.compiled,
-                    &cx,
-                    batch,
-                    self.validator.limits().max_dimensions,
-                ),
-            )
-            .await;
-        let result =
-            result.and_then(|added| check_enrichment(&self.validator, &added).map(|()| added));
+        let (result, _) = self.enrich_checked(Some(tenant), &plugin, &cx, batch).await;
         crate::telemetry::metrics().plugins.observe_duration(
             &plugin.name,
             crate::telemetry::PluginHook::Enrich,
@@ -954,21 +965,7 @@ impl PluginRuntime {
                         (r.map(DryRunOutput::Verdicts), logs)
                     }
                     PluginKind::Enricher => {
-                        let (r, logs) = self
-                            .with_slot(
-                                caller,
-                                &plugin,
-                                self.engine.enrich(
-                                    &plugin.compiled,
-                                    &cx,
-                                    &batch,
-                                    self.validator.limits().max_dimensions,
-                                ),
-                            )
-                            .await;
-                        let r = r.and_then(|added| {
-                            check_enrichment(&self.validator, &added).map(|()| added)
-                        });
+                        let (r, logs) = self.enrich_checked(caller, &plugin, &cx, &batch).await;
                         (
                             r.map(|added| {
                                 DryRunOutput::Enrichments(
