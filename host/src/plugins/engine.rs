@@ -21,7 +21,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::component::{Component, ComponentExportIndex, Linker};
+use wasmtime::component::{
+    Component, ComponentExportIndex, ComponentType, InstancePre, Lift, Linker,
+};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
     UpdateDeadline,
@@ -319,19 +321,8 @@ impl PluginEngine {
         };
         let mut store = self.store(cx);
         let result = async {
-            let instance = pre
-                .instance_pre()
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|e| instantiate_failure(&store, cx, e))?;
-            let function = instance
-                .get_typed_func::<(&wit::MetricBatch,), (Result<Vec<wit::Verdict>, wit::WitPluginError>,)>(&mut store, entry)
-                .map_err(|e| CallFailure::Instantiate(format!("{e:#}")))?;
-            let (verdicts,) = function
-                .call_async(&mut store, (metrics.as_wit(),))
-                .await
-                .map_err(|e| classify(&store, cx, e))?;
-            let verdicts = verdicts.map_err(plugin_error)?;
+            let verdicts: Vec<wit::Verdict> =
+                call_batch(&mut store, cx, pre.instance_pre(), entry, metrics).await?;
             if verdicts.len() != metrics.len() {
                 return Err(CallFailure::WrongLength {
                     expected: metrics.len(),
@@ -370,25 +361,18 @@ impl PluginEngine {
         };
         let mut store = self.store(cx);
         let result = async {
-            let instance = pre
-                .instance_pre()
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|e| instantiate_failure(&store, cx, e))?;
-            let function = instance
-                .get_typed_func::<(&wit::MetricBatch,), (Result<wit::Enrichment, wit::WitPluginError>,)>(&mut store, entry)
-                .map_err(|e| CallFailure::Instantiate(format!("{e:#}")))?;
-            let (added,) = function
-                .call_async(&mut store, (metrics.as_wit(),))
-                .await
-                .map_err(|e| classify(&store, cx, e))?;
-            let added = added.map_err(plugin_error)?;
-            Enrichment::check(added, metrics.len(), max_dimensions_per_metric).map_err(|e| match e {
-                EnrichmentLayoutError::WrongLength { expected, got } => {
-                    CallFailure::WrongLength { expected, got }
-                }
-                EnrichmentLayoutError::Malformed(message) => CallFailure::InvalidOutput(message),
-            })
+            let added: wit::Enrichment =
+                call_batch(&mut store, cx, pre.instance_pre(), entry, metrics).await?;
+            Enrichment::check(added, metrics.len(), max_dimensions_per_metric).map_err(
+                |e| match e {
+                    EnrichmentLayoutError::WrongLength { expected, got } => {
+                        CallFailure::WrongLength { expected, got }
+                    }
+                    EnrichmentLayoutError::Malformed(message) => {
+                        CallFailure::InvalidOutput(message)
+                    }
+                },
+            )
         }
         .await;
         (result, store.data_mut().logger.take_captured())
@@ -483,6 +467,36 @@ fn keep_resident_bytes() -> usize {
     } else {
         1 << 20
     }
+}
+
+/// Instantiates a write-path plugin and calls its batch function
+/// (`validate` / `enrich`, both `func(batch: metric-batch) ->
+/// result<R, plugin-error>`) in `store`, whose deadline covers both steps.
+async fn call_batch<R>(
+    store: &mut Store<CallState>,
+    cx: &CallContext,
+    pre: &InstancePre<CallState>,
+    entry: &ComponentExportIndex,
+    metrics: &WireBatch,
+) -> Result<R, CallFailure>
+where
+    R: ComponentType + Lift + Send + Sync + 'static,
+{
+    let instance = pre
+        .instantiate_async(&mut *store)
+        .await
+        .map_err(|e| instantiate_failure(store, cx, e))?;
+    let function = instance
+        .get_typed_func::<(&wit::MetricBatch,), (Result<R, wit::WitPluginError>,)>(
+            &mut *store,
+            entry,
+        )
+        .map_err(|e| CallFailure::Instantiate(format!("{e:#}")))?;
+    let (answer,) = function
+        .call_async(&mut *store, (metrics.as_wit(),))
+        .await
+        .map_err(|e| classify(store, cx, e))?;
+    answer.map_err(plugin_error)
 }
 
 fn check_state(state: &[u8]) -> Result<(), CallFailure> {
