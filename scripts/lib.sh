@@ -24,10 +24,12 @@ apt_install() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-# RocksDB's bindings are generated with bindgen, which needs libclang.
+# RocksDB's bindings are generated with bindgen, which needs libclang;
+# RocksDB (C++) and mimalloc (C) are compiled from source, which needs a
+# C/C++ toolchain.
 ensure_build_deps() {
     command -v cargo >/dev/null || { echo "cargo not found: install Rust from rustup.rs" >&2; exit 1; }
-    apt_install libclang-dev clang
+    apt_install libclang-dev clang g++ make
 }
 
 ensure_wasm_target() {
