@@ -31,6 +31,14 @@ pub const ABI_VERSION: &str = "0.1.0";
 /// The name of the custom section that holds [`ABI_VERSION`].
 pub const ABI_SECTION: &str = "luminate-abi";
 
+/// The name of the custom section that says whether a validator or an
+/// enricher declared `SERIES_ONLY` ([`Validator::SERIES_ONLY`](crate::Validator::SERIES_ONLY)):
+/// one byte, 1 or 0. A host that finds 1 may call the plugin once per
+/// distinct series and remember the answer. Components without the section
+/// (another language, raw `wit-bindgen`) are called for every metric unless
+/// their manifest says `series_only = true`.
+pub const SERIES_ONLY_SECTION: &str = "luminate-series-only";
+
 /// [`ABI_VERSION`] as a byte array, for the custom section's `static`.
 #[doc(hidden)]
 pub const fn abi_version_bytes<const N: usize>() -> [u8; N] {
@@ -63,6 +71,12 @@ mod tests {
     fn section_name_matches_the_one_the_export_macros_emit() {
         let macros = include_str!("export.rs");
         assert!(macros.contains(&format!("link_section = \"{ABI_SECTION}\"")));
+    }
+
+    #[test]
+    fn series_only_section_name_matches_the_one_the_export_macros_emit() {
+        let macros = include_str!("export.rs");
+        assert!(macros.contains(&format!("link_section = \"{SERIES_ONLY_SECTION}\"")));
     }
 
     #[test]

@@ -6,6 +6,14 @@ use crate::{Config, Dimension, Metric, PluginError};
 /// Keys starting with `_` belong to the server; returning one is a plugin
 /// fault (the SDK reports it before the server would refuse it).
 pub trait Enricher: Sized {
+    /// `true` if the additions depend only on the metric's name and
+    /// dimensions (and the params), never on its value or timestamp: a
+    /// lookup table. The server then asks once per distinct series and
+    /// remembers the additions for that tenant, plugin version and params.
+    /// Such a plugin is always shown `value` NaN and `timestamp_ms` 0, by
+    /// the server and by [`testing`](crate::testing) alike.
+    const SERIES_ONLY: bool = false;
+
     /// Reads the params; an `Err` is reported as an invalid config.
     fn new(config: &Config) -> Result<Self, String>;
 

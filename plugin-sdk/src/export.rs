@@ -224,12 +224,27 @@ macro_rules! __luminate_abi_section {
     };
 }
 
+/// Adds the `luminate-series-only` custom section (see [`crate::abi`]):
+/// the plugin's `SERIES_ONLY` as one byte.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __luminate_series_only_section {
+    ($plugin:ty, $trait:path) => {
+        #[cfg(target_arch = "wasm32")]
+        #[unsafe(link_section = "luminate-series-only")]
+        #[used]
+        #[doc(hidden)]
+        static __LUMINATE_PLUGIN_SERIES_ONLY: [u8; 1] = [<$plugin as $trait>::SERIES_ONLY as u8];
+    };
+}
+
 /// Exports a [`Validator`](crate::Validator) as this crate's plugin. Call it
 /// once, at the crate root of a `cdylib` crate.
 #[macro_export]
 macro_rules! export_validator {
     ($plugin:ty) => {
         $crate::__luminate_abi_section!();
+        $crate::__luminate_series_only_section!($plugin, $crate::Validator);
         // Natively nothing is exported (a native cdylib cannot carry the
         // component ABI's symbol names), but the type is still checked
         // against the trait and counts as used. The fixed name makes a
@@ -265,6 +280,7 @@ macro_rules! export_validator {
 macro_rules! export_enricher {
     ($plugin:ty) => {
         $crate::__luminate_abi_section!();
+        $crate::__luminate_series_only_section!($plugin, $crate::Enricher);
         // Natively nothing is exported (a native cdylib cannot carry the
         // component ABI's symbol names), but the type is still checked
         // against the trait and counts as used. The fixed name makes a

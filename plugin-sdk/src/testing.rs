@@ -24,12 +24,30 @@ fn config(params_json: &str) -> Result<Config, PluginError> {
     Config::from_json(params_json).map_err(PluginError::InvalidConfig)
 }
 
+/// A plugin that declares `SERIES_ONLY` is shown its metrics as the server
+/// shows them: value NaN, timestamp 0. A plugin that breaks its promise
+/// then fails its own tests instead of misbehaving in production.
+fn as_shown<'a>(series_only: bool, metrics: &[Metric<'a>]) -> Vec<Metric<'a>> {
+    metrics
+        .iter()
+        .map(|m| {
+            let mut shown = m.clone();
+            if series_only {
+                shown.value = f64::NAN;
+                shown.timestamp_ms = 0;
+            }
+            shown
+        })
+        .collect()
+}
+
 /// One `validate` call with these params (JSON text).
 pub fn validate<V: Validator>(
     params_json: &str,
     metrics: &[Metric],
 ) -> Result<Vec<Verdict>, PluginError> {
-    crate::validator::run::<V>(&config(params_json)?, metrics)
+    let shown = as_shown(V::SERIES_ONLY, metrics);
+    crate::validator::run::<V>(&config(params_json)?, &shown)
 }
 
 /// One `enrich` call with these params (JSON text).
@@ -37,7 +55,8 @@ pub fn enrich<E: Enricher>(
     params_json: &str,
     metrics: &[Metric<'_>],
 ) -> Result<Vec<Vec<Dimension<'static>>>, PluginError> {
-    crate::enricher::run::<E>(&config(params_json)?, metrics)
+    let shown = as_shown(E::SERIES_ONLY, metrics);
+    crate::enricher::run::<E>(&config(params_json)?, &shown)
 }
 
 /// One `enrich` call, applied: the metrics as the server would store them
@@ -102,6 +121,25 @@ mod tests {
                 None => Verdict::reject("needs team"),
             }
         }
+    }
+
+    /// Declares `SERIES_ONLY`, then reports the value and timestamp it saw.
+    struct ShowsWhatItSees;
+    impl Validator for ShowsWhatItSees {
+        const SERIES_ONLY: bool = true;
+        fn new(_: &Config) -> Result<Self, String> {
+            Ok(Self)
+        }
+        fn validate(&self, m: &Metric) -> Verdict {
+            Verdict::reject(format!("{} at {}", m.value, m.timestamp_ms))
+        }
+    }
+
+    #[test]
+    fn a_series_only_plugin_is_shown_no_value_or_timestamp() {
+        let metrics = [Metric::new("x", -1.0).at(5), Metric::new("y", 2.0)];
+        let verdicts = validate::<ShowsWhatItSees>("{}", &metrics).unwrap();
+        assert_eq!(verdicts, vec![Verdict::reject("NaN at 0"); 2]);
     }
 
     struct Shortchanged;

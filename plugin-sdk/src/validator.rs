@@ -6,6 +6,15 @@ use crate::{Config, Metric, PluginError, Verdict};
 /// (a fresh sandbox per call keeps tenants apart, so nothing survives
 /// between batches), then asks for one verdict per metric.
 pub trait Validator: Sized {
+    /// `true` if a verdict depends only on the metric's name and dimensions
+    /// (and the params), never on its value or timestamp: a naming or
+    /// dimension policy. The server then asks once per distinct series and
+    /// remembers the verdict for that tenant, plugin version and params, so
+    /// a series it has seen costs no call. To keep the promise checkable,
+    /// such a plugin is always shown `value` NaN and `timestamp_ms` 0, by
+    /// the server and by [`testing`](crate::testing) alike.
+    const SERIES_ONLY: bool = false;
+
     /// Reads the params. An `Err` is reported as an invalid config, and the
     /// binding's failure policy decides what happens to the batch.
     fn new(config: &Config) -> Result<Self, String>;

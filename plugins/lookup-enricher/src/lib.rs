@@ -58,6 +58,10 @@ fn dimensions(
 }
 
 impl Enricher for LookupEnricher {
+    /// The additions depend only on dimensions, so the server asks once
+    /// per series and remembers them.
+    const SERIES_ONLY: bool = true;
+
     fn new(config: &Config) -> Result<Self, String> {
         let params: Params = config.deserialize()?;
         let lookups = params

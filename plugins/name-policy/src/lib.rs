@@ -48,6 +48,10 @@ pub struct NamePolicy {
 }
 
 impl Validator for NamePolicy {
+    /// Every rule reads only the name and the dimensions, so the server
+    /// asks once per series and remembers the verdict.
+    const SERIES_ONLY: bool = true;
+
     fn new(config: &Config) -> Result<Self, String> {
         let p: Params = config.deserialize()?;
         let keys = p
