@@ -69,11 +69,8 @@ fn main() {
             .upload(PluginScope::Tenant(tenant.clone()), "noop", Manifest::default(), bytes)
             .await
             .unwrap();
-        let binding = ResolvedBinding {
-            plugin: "noop".into(),
-            params_json: Arc::from("{}"),
-            on_failure: FailurePolicy::FailClosed,
-        };
+        let binding =
+            ResolvedBinding::new("noop".into(), Arc::from("{}"), FailurePolicy::FailClosed);
 
         for (label, size) in [("1 000-metric batch", BATCH), ("1-metric batch (fixed cost)", 1)] {
             let metrics = batch(size);
@@ -120,11 +117,8 @@ fn main() {
                 )
                 .await
                 .unwrap();
-            let binding = ResolvedBinding {
-                plugin: name.into(),
-                params_json: Arc::from(params),
-                on_failure: FailurePolicy::FailClosed,
-            };
+            let binding =
+                ResolvedBinding::new(name.into(), Arc::from(params), FailurePolicy::FailClosed);
             let metrics = batch(BATCH);
             let mut per_metric_ns = Vec::with_capacity(ROUNDS);
             for round in 0..ROUNDS + 2 {

@@ -868,11 +868,11 @@ async fn other_tenants_keep_succeeding_while_hostile_plugins_run() {
     for name in ["spin", "bomb", "panicky", "spin", "bomb", "spin"] {
         let (rt, evil) = (rt.clone(), evil.clone());
         hostile.push(tokio::spawn(async move {
-            let binding = luminate_host::plugins::bindings::ResolvedBinding {
-                plugin: name.into(),
-                params_json: Arc::from("{}"),
-                on_failure: FailurePolicy::FailClosed,
-            };
+            let binding = luminate_host::plugins::bindings::ResolvedBinding::new(
+                name.into(),
+                Arc::from("{}"),
+                FailurePolicy::FailClosed,
+            );
             for _ in 0..3 {
                 let outcome = rt.run_validator(&evil, &binding, &[metric("m", &[])]).await;
                 assert!(

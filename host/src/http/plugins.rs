@@ -194,6 +194,7 @@ fn summary_json(s: &PluginSummary, viewer: &PluginManager) -> Value {
         "description": s.description,
         "memoryLimitBytes": s.limits.as_ref().map(|l| l.memory_bytes),
         "deadlineMs": s.limits.as_ref().map(|l| l.deadline.as_millis() as u64),
+        "seriesOnly": s.series_only,
         "loadedAtMs": s.loaded_at_ms,
         "bindings": bindings,
         "calls": s.health.calls,
@@ -248,6 +249,19 @@ fn numeric_header(headers: &HeaderMap, name: &str) -> Result<Option<u64>, ApiErr
         .transpose()
 }
 
+fn boolean_header(headers: &HeaderMap, name: &str) -> Result<Option<bool>, ApiError> {
+    header(headers, name)?
+        .map(|v| match v.to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(ApiError::bad_request(
+                "invalid_manifest",
+                format!("header {name} must be true or false"),
+            )),
+        })
+        .transpose()
+}
+
 fn manifest_from_headers(headers: &HeaderMap) -> Result<Manifest, ApiError> {
     let kind = header(headers, "plugin-kind")?
         .map(|k| {
@@ -264,6 +278,7 @@ fn manifest_from_headers(headers: &HeaderMap) -> Result<Manifest, ApiError> {
         kind,
         memory_limit_bytes: numeric_header(headers, "plugin-memory-limit-bytes")?,
         deadline_ms: numeric_header(headers, "plugin-deadline-ms")?,
+        series_only: boolean_header(headers, "plugin-series-only")?,
         description: header(headers, "plugin-description")?,
     };
     manifest.check().map_err(PluginAdminError::from)?;

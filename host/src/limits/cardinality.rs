@@ -75,17 +75,8 @@ impl CardinalityError {
 }
 
 /// The fingerprint of a series: its metric name and canonical dimensions.
-/// Separators are bytes that cannot occur in names/keys (0xff, 0x00);
-/// values can hold any UTF-8 but never 0xff, which is not valid UTF-8.
 pub fn series_fingerprint(metric: &Metric, buf: &mut Vec<u8>) -> u64 {
-    buf.clear();
-    buf.extend_from_slice(metric.name.as_bytes());
-    for (k, v) in metric.dimensions.iter() {
-        buf.push(0xff);
-        buf.extend_from_slice(k.as_bytes());
-        buf.push(0x00);
-        buf.extend_from_slice(v.as_bytes());
-    }
+    metric.write_series_key(buf);
     xxhash_rust::xxh3::xxh3_64(buf)
 }
 

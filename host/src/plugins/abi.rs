@@ -16,6 +16,9 @@ pub const ABI_PACKAGE: &str = "luminate:plugin";
 pub const ABI_VERSION: &str = "0.1.0";
 /// The custom section the SDK writes the ABI version into.
 pub const ABI_SECTION: &str = "luminate-abi";
+/// The custom section the SDK writes a validator's or enricher's
+/// `SERIES_ONLY` into: one byte, 1 or 0.
+pub const SERIES_ONLY_SECTION: &str = "luminate-series-only";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -82,9 +85,43 @@ pub enum AbiError {
     },
 }
 
+/// What the SDK wrote into the component's custom sections.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SdkSections {
+    pub abi_version: Option<String>,
+    /// The plugin promises its answers depend only on a metric's series
+    /// (name and dimensions), so the host may ask once per series.
+    pub series_only: bool,
+}
+
+impl SdkSections {
+    /// Searches the component and its nested core modules (where
+    /// `#[link_section]` puts them).
+    pub fn read(bytes: &[u8]) -> Result<Self, AbiError> {
+        let mut found = Self::default();
+        for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+            let payload = payload.map_err(|e| AbiError::NotWasm(e.to_string()))?;
+            let wasmparser::Payload::CustomSection(section) = payload else {
+                continue;
+            };
+            match section.name() {
+                ABI_SECTION if found.abi_version.is_none() => {
+                    let text = String::from_utf8_lossy(section.data());
+                    let version = text.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+                    let version = version.rsplit('@').next().unwrap_or(version);
+                    found.abi_version = Some(version.chars().take(64).collect());
+                }
+                SERIES_ONLY_SECTION => found.series_only = section.data() == [1],
+                _ => {}
+            }
+        }
+        Ok(found)
+    }
+}
+
 /// Checks the bytes before compiling: a component, and, if the SDK's
 /// section is present, the ABI version it names.
-pub fn precheck(bytes: &[u8]) -> Result<(), AbiError> {
+pub fn precheck(bytes: &[u8]) -> Result<SdkSections, AbiError> {
     if wasmparser::Parser::is_core_wasm(bytes) {
         return Err(AbiError::CoreModule);
     }
@@ -93,29 +130,15 @@ pub fn precheck(bytes: &[u8]) -> Result<(), AbiError> {
             "the bytes do not start with the component header".into(),
         ));
     }
-    if let Some(found) = embedded_abi_version(bytes)?
+    let sections = SdkSections::read(bytes)?;
+    if let Some(found) = &sections.abi_version
         && found != ABI_VERSION
     {
-        return Err(AbiError::VersionMismatch { found });
+        return Err(AbiError::VersionMismatch {
+            found: found.clone(),
+        });
     }
-    Ok(())
-}
-
-/// The version in the SDK's custom section, searched in the component and
-/// its nested core modules (where `#[link_section]` puts it).
-pub fn embedded_abi_version(bytes: &[u8]) -> Result<Option<String>, AbiError> {
-    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
-        let payload = payload.map_err(|e| AbiError::NotWasm(e.to_string()))?;
-        if let wasmparser::Payload::CustomSection(section) = payload
-            && section.name() == ABI_SECTION
-        {
-            let text = String::from_utf8_lossy(section.data());
-            let version = text.trim_matches(|c: char| c == '\0' || c.is_whitespace());
-            let version = version.rsplit('@').next().unwrap_or(version);
-            return Ok(Some(version.chars().take(64).collect()));
-        }
-    }
-    Ok(None)
+    Ok(sections)
 }
 
 /// The plugin's kind, from the interfaces the compiled component exports.

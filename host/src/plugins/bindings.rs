@@ -8,6 +8,7 @@
 //! next request.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
@@ -96,12 +97,29 @@ impl BindingSet {
     }
 }
 
+static NEXT_BINDING_ID: AtomicU64 = AtomicU64::new(1);
+
 /// A binding ready to run: params serialized once.
 #[derive(Clone, Debug)]
 pub struct ResolvedBinding {
+    /// Unique among every binding resolved since the process started: the
+    /// series cache keys answers by it, so new params never see answers
+    /// given under old ones.
+    pub id: u64,
     pub plugin: String,
     pub params_json: Arc<str>,
     pub on_failure: FailurePolicy,
+}
+
+impl ResolvedBinding {
+    pub fn new(plugin: String, params_json: Arc<str>, on_failure: FailurePolicy) -> Self {
+        Self {
+            id: NEXT_BINDING_ID.fetch_add(1, Ordering::Relaxed),
+            plugin,
+            params_json,
+            on_failure,
+        }
+    }
 }
 
 /// A tenant's chain as requests use it.
@@ -116,10 +134,12 @@ impl Chain {
     pub fn new(set: BindingSet) -> Self {
         let resolve = |list: &[Binding]| {
             list.iter()
-                .map(|b| ResolvedBinding {
-                    plugin: b.plugin.clone(),
-                    params_json: Arc::from(b.params.to_string()),
-                    on_failure: b.on_failure,
+                .map(|b| {
+                    ResolvedBinding::new(
+                        b.plugin.clone(),
+                        Arc::from(b.params.to_string()),
+                        b.on_failure,
+                    )
                 })
                 .collect()
         };

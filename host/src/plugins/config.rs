@@ -35,6 +35,10 @@ pub struct PluginsConfig {
     pub quarantine_after: u32,
     /// Log lines per second one plugin may write to the server log.
     pub log_lines_per_second: u32,
+    /// Memory for the answers of series-only plugins, across all tenants
+    /// (about 110 bytes per series and binding, plus its strings); 0 turns
+    /// the cache off, so every metric goes to every plugin.
+    pub series_cache_bytes: u64,
     /// The credential for global plugin management (header
     /// `Luminate-Operator-Token`); none disables global uploads via the API.
     pub operator_token: Option<String>,
@@ -57,6 +61,7 @@ impl Default for PluginsConfig {
             max_concurrent_calls_per_tenant: 16,
             quarantine_after: 10,
             log_lines_per_second: 100,
+            series_cache_bytes: 64 << 20,
             operator_token: None,
             defaults: BindingSet::default(),
             tenants: BTreeMap::new(),

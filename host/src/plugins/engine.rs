@@ -140,11 +140,18 @@ pub struct CompiledPlugin {
     /// The batch function (`validate` / `enrich`), called with a
     /// [`WireBatch`] that the caller built once for the whole chain.
     batch_entry: Option<ComponentExportIndex>,
+    /// What the SDK's section says (see [`abi::SdkSections`]); a manifest
+    /// may override it.
+    declares_series_only: bool,
 }
 
 impl CompiledPlugin {
     pub fn kind(&self) -> PluginKind {
         self.kind
+    }
+
+    pub fn declares_series_only(&self) -> bool {
+        self.declares_series_only && self.kind != PluginKind::Aggregator
     }
 }
 
@@ -223,7 +230,7 @@ impl PluginEngine {
         bytes: &[u8],
         declared_kind: Option<PluginKind>,
     ) -> Result<CompiledPlugin, LoadError> {
-        abi::precheck(bytes)?;
+        let sections = abi::precheck(bytes)?;
         let component = Component::new(&self.engine, bytes)
             .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
         let kind = abi::detect_kind(&self.engine, &component)?;
@@ -269,6 +276,7 @@ impl PluginEngine {
             kind,
             pre,
             batch_entry,
+            declares_series_only: sections.series_only,
         })
     }
 

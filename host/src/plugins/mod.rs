@@ -23,11 +23,15 @@
 //! - [`reload`]: the watched plugins directory.
 //! - [`repository`]: durable storage of uploads and chains.
 //! - [`stage`]: where plugins join the write and query pipelines.
-//! - [`wire`]: a batch lowered from one text buffer (few allocations).
+//! - [`chain_input`]: a batch packed and hashed once for a whole chain.
+//! - [`series_cache`]: answers of series-only plugins, remembered per
+//!   tenant, binding, plugin version and series.
+//! - [`wire`]: the ABI's columnar layouts (one text, lists of numbers).
 //! - [`manifest`], [`config`], [`telemetry`], [`logging`], [`wit`].
 
 pub mod abi;
 pub mod bindings;
+pub mod chain_input;
 pub mod config;
 pub mod engine;
 pub mod limits;
@@ -39,6 +43,7 @@ pub mod reload;
 pub mod repository;
 pub mod runtime;
 pub mod sandbox;
+pub mod series_cache;
 pub mod stage;
 pub mod telemetry;
 pub mod wire;

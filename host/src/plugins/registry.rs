@@ -44,12 +44,19 @@ pub enum PluginSource {
 
 /// One installed version.
 pub struct LoadedPlugin {
+    /// Unique among every version loaded since the process started: what
+    /// the series cache keys answers by, so a new version never sees an
+    /// old version's answers.
+    pub id: u64,
     pub scope: PluginScope,
     pub name: Arc<str>,
     pub version: Arc<str>,
     /// Hex SHA-256 of the wasm bytes.
     pub hash: String,
     pub kind: PluginKind,
+    /// Called once per distinct series, its answers remembered (see
+    /// `series_cache`): the SDK's `SERIES_ONLY`, or the manifest's.
+    pub series_only: bool,
     pub limits: CallLimits,
     pub source: PluginSource,
     pub description: Option<String>,
@@ -57,6 +64,13 @@ pub struct LoadedPlugin {
     pub compiled: CompiledPlugin,
     pub health: PluginHealth,
     pub log_budget: Arc<LogBudget>,
+}
+
+impl LoadedPlugin {
+    pub fn next_id() -> u64 {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl std::fmt::Debug for LoadedPlugin {

@@ -16,6 +16,7 @@ use super::abi::PluginKind;
 use super::bindings::{
     BindingError, BindingSet, BindingStore, Chain, FailurePolicy, ResolvedBinding,
 };
+use super::chain_input::ChainInput;
 use super::config::PluginsConfig;
 use super::engine::{
     CallContext, CallFailure, CallLimits, CapturedLogs, CompiledPlugin, EngineSettings, LoadError,
@@ -26,6 +27,7 @@ use super::manifest::{Manifest, ManifestError, content_hash, hash_version, is_va
 use super::quarantine::{HealthSnapshot, PluginHealth};
 use super::registry::{LoadFailure, LoadedPlugin, PluginRegistry, PluginScope, PluginSource};
 use super::repository::{PluginRepository, RepositoryError, StoredPlugin};
+use super::series_cache::{Answer, Known, Lookup, SeriesCache};
 use super::telemetry::PluginMetrics;
 use super::wire::{Enrichment, WireBatch};
 use crate::model::{Metric, RESERVED_PREFIX, TenantId, ValidationLimits, Validator};
@@ -107,6 +109,7 @@ pub struct PluginSummary {
     pub source: Option<PluginSource>,
     pub description: Option<String>,
     pub limits: Option<CallLimits>,
+    pub series_only: Option<bool>,
     pub loaded_at_ms: Option<i64>,
     pub health: HealthSnapshot,
     pub log_lines_dropped: u64,
@@ -165,6 +168,7 @@ pub struct PluginRuntime {
     config: PluginsConfig,
     validator: Validator,
     metrics: PluginMetrics,
+    series_cache: SeriesCache,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -194,6 +198,7 @@ impl PluginRuntime {
             repository,
             validator: Validator::new(validation),
             metrics: PluginMetrics::new(prometheus),
+            series_cache: SeriesCache::new(config.series_cache_bytes),
             config,
         }))
     }
@@ -332,7 +337,13 @@ impl PluginRuntime {
                 });
             }
         };
+        let kind = compiled.kind();
+        let series_only = kind != PluginKind::Aggregator
+            && manifest
+                .series_only
+                .unwrap_or(compiled.declares_series_only());
         Ok(LoadedPlugin {
+            id: LoadedPlugin::next_id(),
             scope,
             name: Arc::from(name),
             version: Arc::from(
@@ -341,7 +352,8 @@ impl PluginRuntime {
                     .clone()
                     .unwrap_or_else(|| hash_version(&hash)),
             ),
-            kind: compiled.kind(),
+            kind,
+            series_only,
             hash,
             limits: CallLimits {
                 memory_bytes,
@@ -473,6 +485,7 @@ impl PluginRuntime {
                     source: current.map(|p| p.source),
                     description: current.and_then(|p| p.description.clone()),
                     limits: current.map(|p| p.limits.clone()),
+                    series_only: current.map(|p| p.series_only),
                     loaded_at_ms: current.map(|p| p.loaded_at_ms),
                     health: current.map(|p| p.health.snapshot()).unwrap_or_default(),
                     log_lines_dropped: current.map(|p| p.log_budget.dropped()).unwrap_or(0),
@@ -708,17 +721,19 @@ impl PluginRuntime {
         binding: &ResolvedBinding,
         metrics: &[Metric],
     ) -> StepOutcome {
-        self.run_validator_on(tenant, binding, &WireBatch::new(metrics))
+        self.run_validator_in(tenant, binding, metrics, &mut ChainInput::default())
             .await
     }
 
-    /// [`run_validator`](Self::run_validator) on a batch already packed,
-    /// so a chain packs it once for all its plugins.
-    pub async fn run_validator_on(
+    /// [`run_validator`](Self::run_validator) as one step of a chain, which
+    /// packs and hashes the batch once for all its plugins. A series-only
+    /// plugin is asked only about the series the cache does not know.
+    pub async fn run_validator_in(
         &self,
         tenant: &TenantId,
         binding: &ResolvedBinding,
-        batch: &WireBatch,
+        metrics: &[Metric],
+        input: &mut ChainInput,
     ) -> StepOutcome {
         let plugin = match self.bound_plugin(tenant, binding, PluginKind::Validator) {
             Ok(plugin) => plugin,
@@ -730,32 +745,17 @@ impl PluginRuntime {
                 return self.on_failure(binding, PluginKind::Validator, &failure);
             }
         };
-        let cx = self.context(&plugin, binding.params_json.clone(), false);
-        let started = std::time::Instant::now();
-        let (result, _) = self
-            .with_slot(
-                Some(tenant),
-                &plugin,
-                self.engine.validate(&plugin.compiled, &cx, batch),
-            )
-            .await;
-        crate::telemetry::metrics().plugins.observe_duration(
-            &plugin.name,
-            crate::telemetry::PluginHook::Validate,
-            started.elapsed(),
-        );
-        self.record(&plugin, tenant, result.as_ref().map(|_| ()));
-        match result {
-            Err(failure) => self.on_failure(binding, PluginKind::Validator, &failure),
-            Ok(verdicts) if verdicts.iter().all(Option::is_none) => StepOutcome::AcceptAll,
-            Ok(verdicts) => {
-                let rejected = verdicts.iter().filter(|v| v.is_some()).count() as u64;
-                self.metrics
-                    .rejected_metrics
-                    .with_label_values(&[&binding.plugin, codes::PLUGIN_REJECTED])
-                    .inc_by(rejected);
-                StepOutcome::PerMetric(
-                    verdicts
+        let verdicts: Vec<Option<(&'static str, String)>> = match self
+            .series_cache
+            .scope(tenant, binding, &plugin)
+        {
+            None => {
+                let wire = input.packed(metrics);
+                match self.validate_call(tenant, binding, &plugin, wire).await {
+                    Err(failure) => {
+                        return self.on_failure(binding, PluginKind::Validator, &failure);
+                    }
+                    Ok(verdicts) => verdicts
                         .into_iter()
                         .map(|v| {
                             v.map(|reason| {
@@ -766,7 +766,131 @@ impl PluginRuntime {
                             })
                         })
                         .collect(),
-                )
+                }
+            }
+            Some(scope) => {
+                let series = input.series(metrics);
+                let lookup = scope.lookup(series);
+                self.count_cache_use(&plugin, &lookup);
+                let fresh = if lookup.ask.is_empty() {
+                    answered_from_memory().await;
+                    Ok(Vec::new())
+                } else {
+                    let wire = WireBatch::series_of(metrics, &lookup.ask);
+                    self.validate_call(tenant, binding, &plugin, &wire)
+                        .await
+                        .map(|verdicts| {
+                            verdicts
+                                .into_iter()
+                                .zip(&lookup.ask)
+                                .map(|(verdict, &index)| {
+                                    let reason = verdict.map(|reason| {
+                                        Arc::from(format!("{}: {reason}", binding.plugin))
+                                    });
+                                    scope.remember(series[index], Answer::Verdict(reason.clone()));
+                                    reason
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                };
+                let on_failure = fresh
+                    .as_ref()
+                    .err()
+                    .map(|failure| self.on_failure(binding, PluginKind::Validator, failure));
+                let rejected = |reason: &Arc<str>| (codes::PLUGIN_REJECTED, reason.to_string());
+                lookup
+                    .per_metric
+                    .into_iter()
+                    .map(|known| match (known, &fresh, &on_failure) {
+                        (Known::Remembered(Answer::Verdict(reason)), _, _) => {
+                            reason.as_ref().map(rejected)
+                        }
+                        (Known::Asked(slot), Ok(fresh), _) => {
+                            fresh.get(slot).and_then(Option::as_ref).map(rejected)
+                        }
+                        (
+                            Known::Asked(_),
+                            Err(_),
+                            Some(StepOutcome::RejectAll { code, message }),
+                        ) => Some((*code, message.clone())),
+                        // Fail-open; or an answer of the other kind,
+                        // which a binding's keys never hold.
+                        _ => None,
+                    })
+                    .collect()
+            }
+        };
+        let rejected = verdicts.iter().filter(|v| v.is_some()).count() as u64;
+        if rejected == 0 {
+            return StepOutcome::AcceptAll;
+        }
+        self.metrics
+            .rejected_metrics
+            .with_label_values(&[&binding.plugin, codes::PLUGIN_REJECTED])
+            .inc_by(rejected);
+        StepOutcome::PerMetric(verdicts)
+    }
+
+    /// One validator call, timed and recorded (health, counters).
+    async fn validate_call(
+        &self,
+        tenant: &TenantId,
+        binding: &ResolvedBinding,
+        plugin: &LoadedPlugin,
+        batch: &WireBatch,
+    ) -> Result<Vec<Option<String>>, CallFailure> {
+        let cx = self.context(plugin, binding.params_json.clone(), false);
+        let started = std::time::Instant::now();
+        let (result, _) = self
+            .with_slot(
+                Some(tenant),
+                plugin,
+                self.engine.validate(&plugin.compiled, &cx, batch),
+            )
+            .await;
+        crate::telemetry::metrics().plugins.observe_duration(
+            &plugin.name,
+            crate::telemetry::PluginHook::Validate,
+            started.elapsed(),
+        );
+        self.record(plugin, tenant, result.as_ref().map(|_| ()));
+        result
+    }
+
+    /// One enricher call with the host's checks of its answer, timed and
+    /// recorded (health, counters).
+    async fn enrich_call(
+        &self,
+        tenant: &TenantId,
+        binding: &ResolvedBinding,
+        plugin: &LoadedPlugin,
+        batch: &WireBatch,
+    ) -> Result<Enrichment, CallFailure> {
+        let cx = self.context(plugin, binding.params_json.clone(), false);
+        let started = std::time::Instant::now();
+        let (result, _) = self.enrich_checked(Some(tenant), plugin, &cx, batch).await;
+        crate::telemetry::metrics().plugins.observe_duration(
+            &plugin.name,
+            crate::telemetry::PluginHook::Enrich,
+            started.elapsed(),
+        );
+        self.record(plugin, tenant, result.as_ref().map(|_| ()));
+        result
+    }
+
+    fn count_cache_use(&self, plugin: &LoadedPlugin, lookup: &Lookup) {
+        let asked = lookup
+            .per_metric
+            .iter()
+            .filter(|k| matches!(k, Known::Asked(_)))
+            .count() as u64;
+        let remembered = lookup.per_metric.len() as u64 - asked;
+        for (result, count) in [("hit", remembered), ("miss", asked)] {
+            if count > 0 {
+                self.metrics
+                    .series_cache
+                    .with_label_values(&[&plugin.name, result])
+                    .inc_by(count);
             }
         }
     }
@@ -781,21 +905,21 @@ impl PluginRuntime {
         binding: &ResolvedBinding,
         metrics: &mut [Metric],
     ) -> StepOutcome {
-        let batch = WireBatch::new(metrics);
-        self.run_enricher_on(tenant, binding, &batch, metrics)
+        self.run_enricher_in(tenant, binding, metrics, &mut ChainInput::default())
             .await
             .outcome
     }
 
-    /// [`run_enricher`](Self::run_enricher) with `metrics` already packed
-    /// as `batch`; says whether any metric changed, i.e. whether `batch` is
-    /// now stale for the plugins after this one.
-    pub async fn run_enricher_on(
+    /// [`run_enricher`](Self::run_enricher) as one step of a chain; says
+    /// whether any metric changed, i.e. whether `input` is now stale for
+    /// the plugins after this one. A series-only plugin is asked only about
+    /// the series the cache does not know.
+    pub async fn run_enricher_in(
         &self,
         tenant: &TenantId,
         binding: &ResolvedBinding,
-        batch: &WireBatch,
         metrics: &mut [Metric],
+        input: &mut ChainInput,
     ) -> EnrichmentStep {
         let unchanged = |outcome| EnrichmentStep {
             outcome,
@@ -811,80 +935,101 @@ impl PluginRuntime {
                 return unchanged(self.on_failure(binding, PluginKind::Enricher, &failure));
             }
         };
-        // A stale batch would attribute additions to the wrong metrics.
-        let repacked;
-        let batch = if batch.len() == metrics.len() {
-            batch
-        } else {
-            debug_assert!(false, "the packed batch does not match the metrics");
-            repacked = WireBatch::new(metrics);
-            &repacked
-        };
-        let cx = self.context(&plugin, binding.params_json.clone(), false);
-        let started = std::time::Instant::now();
-        let (result, _) = self.enrich_checked(Some(tenant), &plugin, &cx, batch).await;
-        crate::telemetry::metrics().plugins.observe_duration(
-            &plugin.name,
-            crate::telemetry::PluginHook::Enrich,
-            started.elapsed(),
-        );
-        self.record(&plugin, tenant, result.as_ref().map(|_| ()));
-        let added = match result {
-            Ok(added) => added,
-            Err(failure) => {
-                return unchanged(self.on_failure(binding, PluginKind::Enricher, &failure));
-            }
-        };
         let max_dimensions = self.validator.limits().max_dimensions;
+        let adding = AddingDimensions {
+            plugin: &binding.plugin,
+            max_dimensions,
+        };
         let mut verdicts = Vec::with_capacity(metrics.len());
-        let mut any_rejected = false;
         let mut changed = false;
-        for (index, metric) in metrics.iter_mut().enumerate() {
-            let count = added.count(index);
-            if count == 0 {
-                verdicts.push(None);
-                continue;
-            }
-            // Checked before inserting: an enricher may return millions.
-            let too_many = |count: usize| {
-                Some((
-                    codes::TOO_MANY_DIMENSIONS,
-                    format!(
-                        "enrichment by {:?} gives {count} dimensions; the limit is {max_dimensions}",
-                        binding.plugin
-                    ),
-                ))
-            };
-            if count > max_dimensions {
-                any_rejected = true;
-                verdicts.push(too_many(metric.dimensions.len() + count));
-                continue;
-            }
-            if metric.dimensions.len() + count <= max_dimensions {
-                // Cannot exceed the limit: edit in place, no copy.
-                for (key, value) in added.of(index) {
-                    metric.dimensions.insert(key.to_owned(), value.to_owned());
+        match self.series_cache.scope(tenant, binding, &plugin) {
+            None => {
+                let wire = input.packed(metrics);
+                let added = match self.enrich_call(tenant, binding, &plugin, wire).await {
+                    Ok(added) => added,
+                    Err(failure) => {
+                        return unchanged(self.on_failure(binding, PluginKind::Enricher, &failure));
+                    }
+                };
+                for (index, metric) in metrics.iter_mut().enumerate() {
+                    let verdict = adding.apply(metric, added.count(index), || added.of(index));
+                    changed |= verdict == Ok(true);
+                    verdicts.push(verdict.err());
                 }
-                changed = true;
-                verdicts.push(None);
-                continue;
             }
-            // Overwritten keys do not count: apply to a copy, then decide.
-            let mut enriched = metric.dimensions.clone();
-            for (key, value) in added.of(index) {
-                enriched.insert(key.to_owned(), value.to_owned());
+            Some(scope) => {
+                let series = input.series(metrics);
+                let lookup = scope.lookup(series);
+                self.count_cache_use(&plugin, &lookup);
+                // Per asked series: its additions, or how many it was given
+                // when that is over the limit (never remembered: such an
+                // answer is refused, not applied).
+                let fresh: Result<Vec<Result<PairList, usize>>, CallFailure> = if lookup
+                    .ask
+                    .is_empty()
+                {
+                    answered_from_memory().await;
+                    Ok(Vec::new())
+                } else {
+                    let wire = WireBatch::series_of(metrics, &lookup.ask);
+                    self.enrich_call(tenant, binding, &plugin, &wire)
+                        .await
+                        .map(|added| {
+                            lookup
+                                .ask
+                                .iter()
+                                .enumerate()
+                                .map(|(slot, &index)| {
+                                    let count = added.count(slot);
+                                    if count > max_dimensions {
+                                        return Err(count);
+                                    }
+                                    let pairs: PairList =
+                                        added.of(slot).map(|(k, v)| (k.into(), v.into())).collect();
+                                    scope.remember(series[index], Answer::Additions(pairs.clone()));
+                                    Ok(pairs)
+                                })
+                                .collect()
+                        })
+                };
+                let on_failure = fresh
+                    .as_ref()
+                    .err()
+                    .map(|failure| self.on_failure(binding, PluginKind::Enricher, failure));
+                let no_pairs: PairList = Arc::from([]);
+                for (metric, known) in metrics.iter_mut().zip(lookup.per_metric) {
+                    let answer = match (known, &fresh, &on_failure) {
+                        (Known::Remembered(Answer::Additions(pairs)), _, _) => Ok(pairs),
+                        (Known::Asked(slot), Ok(fresh), _) => match fresh.get(slot) {
+                            Some(Ok(pairs)) => Ok(pairs.clone()),
+                            Some(Err(count)) => Err(*count),
+                            None => Ok(no_pairs.clone()),
+                        },
+                        (
+                            Known::Asked(_),
+                            Err(_),
+                            Some(StepOutcome::RejectAll { code, message }),
+                        ) => {
+                            verdicts.push(Some((*code, message.clone())));
+                            continue;
+                        }
+                        // Fail-open; or an answer of the other kind, which
+                        // a binding's keys never hold.
+                        _ => Ok(no_pairs.clone()),
+                    };
+                    let verdict = match answer {
+                        Ok(pairs) => adding.apply(metric, pairs.len(), || {
+                            pairs.iter().map(|(k, v)| (&**k, &**v))
+                        }),
+                        Err(count) => adding.apply(metric, count, std::iter::empty),
+                    };
+                    changed |= verdict == Ok(true);
+                    verdicts.push(verdict.err());
+                }
             }
-            if enriched.len() > max_dimensions {
-                any_rejected = true;
-                verdicts.push(too_many(enriched.len()));
-                continue;
-            }
-            metric.dimensions = enriched;
-            changed = true;
-            verdicts.push(None);
         }
         EnrichmentStep {
-            outcome: if any_rejected {
+            outcome: if verdicts.iter().any(Option::is_some) {
                 StepOutcome::PerMetric(verdicts)
             } else {
                 StepOutcome::AcceptAll
@@ -906,11 +1051,11 @@ impl PluginRuntime {
             plugin: name.to_owned(),
             failure,
         };
-        let binding = ResolvedBinding {
-            plugin: name.to_owned(),
-            params_json: params_json.clone(),
-            on_failure: FailurePolicy::FailClosed,
-        };
+        let binding = ResolvedBinding::new(
+            name.to_owned(),
+            params_json.clone(),
+            FailurePolicy::FailClosed,
+        );
         let plugin = self
             .bound_plugin(tenant, &binding, PluginKind::Aggregator)
             .map_err(fail)?;
@@ -1060,6 +1205,70 @@ impl Drop for Unfinished<'_> {
 
 /// Enricher output the host refuses: a reserved (`_`) key, or a key or
 /// value that client input could not have either.
+/// A step answered without a call never waits, so a loop of such steps
+/// (a client sending known series as fast as it can) would never give its
+/// thread back: take from tokio's cooperative budget as its own I/O does.
+async fn answered_from_memory() {
+    tokio::task::consume_budget().await;
+}
+
+/// An enricher's additions for one series, as the cache keeps them.
+type PairList = Arc<[(Box<str>, Box<str>)]>;
+
+/// Applies one enricher's additions to metrics, within the dimension limit.
+struct AddingDimensions<'a> {
+    plugin: &'a str,
+    max_dimensions: usize,
+}
+
+impl AddingDimensions<'_> {
+    /// `count` additions, read through `pairs` only when they fit: `Ok`
+    /// says whether the metric changed, `Err` rejects it.
+    fn apply<'p, I>(
+        &self,
+        metric: &mut Metric,
+        count: usize,
+        pairs: impl FnOnce() -> I,
+    ) -> Result<bool, (&'static str, String)>
+    where
+        I: Iterator<Item = (&'p str, &'p str)>,
+    {
+        let too_many = |count: usize| {
+            Err((
+                codes::TOO_MANY_DIMENSIONS,
+                format!(
+                    "enrichment by {:?} gives {count} dimensions; the limit is {}",
+                    self.plugin, self.max_dimensions
+                ),
+            ))
+        };
+        if count == 0 {
+            return Ok(false);
+        }
+        // Checked before inserting: an enricher may return millions.
+        if count > self.max_dimensions {
+            return too_many(metric.dimensions.len() + count);
+        }
+        if metric.dimensions.len() + count <= self.max_dimensions {
+            // Cannot exceed the limit: edit in place, no copy.
+            for (key, value) in pairs() {
+                metric.dimensions.insert(key.to_owned(), value.to_owned());
+            }
+            return Ok(true);
+        }
+        // Overwritten keys do not count: apply to a copy, then decide.
+        let mut enriched = metric.dimensions.clone();
+        for (key, value) in pairs() {
+            enriched.insert(key.to_owned(), value.to_owned());
+        }
+        if enriched.len() > self.max_dimensions {
+            return too_many(enriched.len());
+        }
+        metric.dimensions = enriched;
+        Ok(true)
+    }
+}
+
 fn check_enrichment(validator: &Validator, added: &Enrichment) -> Result<(), CallFailure> {
     for (key, value) in added.all() {
         if key.starts_with(RESERVED_PREFIX) {

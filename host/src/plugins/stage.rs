@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::chain_input::ChainInput;
 use super::engine::CallFailure;
 use super::runtime::{PluginRuntime, StepOutcome};
-use super::wire::WireBatch;
 use crate::model::{Series, TenantId};
 use crate::pipeline::{AggregationPlugin, Batch, ReadError, WriteError, WriteStage};
 
@@ -47,19 +47,17 @@ impl WriteStage for PluginWriteStage {
         if chain.is_empty() {
             return Ok(());
         }
-        // Packed once and shared by the chain's calls while the metrics
-        // stay as they are; `None` once a step changed them (a rejection
-        // shifts positions, an enrichment changes dimensions) so the next
-        // plugin sees the batch as it is now.
-        let mut packed: Option<WireBatch> = None;
+        let mut input = ChainInput::default();
         for binding in &chain.validators {
             if batch.is_empty() {
                 return Ok(());
             }
-            let wire = packed.get_or_insert_with(|| WireBatch::new(batch.metrics()));
-            let outcome = self.runtime.run_validator_on(&tenant, binding, wire).await;
+            let outcome = self
+                .runtime
+                .run_validator_in(&tenant, binding, batch.metrics(), &mut input)
+                .await;
             if outcome != StepOutcome::AcceptAll {
-                packed = None;
+                input.metrics_changed();
             }
             apply(batch, outcome);
         }
@@ -67,13 +65,12 @@ impl WriteStage for PluginWriteStage {
             if batch.is_empty() {
                 return Ok(());
             }
-            let wire = packed.get_or_insert_with(|| WireBatch::new(batch.metrics()));
             let step = self
                 .runtime
-                .run_enricher_on(&tenant, binding, wire, batch.metrics_mut())
+                .run_enricher_in(&tenant, binding, batch.metrics_mut(), &mut input)
                 .await;
             if step.changed || step.outcome != StepOutcome::AcceptAll {
-                packed = None;
+                input.metrics_changed();
             }
             apply(batch, step.outcome);
         }

@@ -11,6 +11,7 @@ enum Family {
     Loads,
     RejectedMetrics,
     Quarantined,
+    SeriesCache,
 }
 
 /// One counter family of the runtime.
@@ -46,6 +47,7 @@ impl LabelledCounter<'_> {
             Family::Loads => plugins.record_load(plugin, second, count),
             Family::RejectedMetrics => plugins.record_rejected_metrics(plugin, second, count),
             Family::Quarantined => plugins.record_quarantine(plugin, count),
+            Family::SeriesCache => plugins.record_series_cache(plugin, second, count),
         }
     }
 }
@@ -60,6 +62,9 @@ pub struct PluginMetrics {
     pub rejected_metrics: PluginCounter,
     /// Plugins put in quarantine.
     pub quarantined: PluginCounter,
+    /// Metrics a series-only plugin answered from memory (`hit`) or was
+    /// asked about (`miss`).
+    pub series_cache: PluginCounter,
 }
 
 impl PluginMetrics {
@@ -71,6 +76,7 @@ impl PluginMetrics {
             loads: PluginCounter(Family::Loads),
             rejected_metrics: PluginCounter(Family::RejectedMetrics),
             quarantined: PluginCounter(Family::Quarantined),
+            series_cache: PluginCounter(Family::SeriesCache),
         }
     }
 }

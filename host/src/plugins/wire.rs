@@ -17,6 +17,12 @@ pub struct WireBatch {
     batch: wit::MetricBatch,
 }
 
+#[derive(Clone, Copy)]
+enum Shown {
+    AsIs,
+    SeriesOnly,
+}
+
 /// Offsets are `u32` in the ABI. A batch's text is bounded far below 4 GiB
 /// by the request size limits; if one ever were not, the pairs saturate and
 /// the SDK reports a malformed batch (a plugin error, under the binding's
@@ -28,9 +34,23 @@ fn to_u32(n: usize) -> u32 {
 impl WireBatch {
     /// Reserved (`_`) dimensions are left out: plugins never see the tenant.
     pub fn new(metrics: &[Metric]) -> Self {
+        Self::pack(metrics.iter(), Shown::AsIs)
+    }
+
+    /// The metrics at `indices` as a series-only plugin sees them: value
+    /// NaN and timestamp 0, so a plugin that broke its promise to read only
+    /// names and dimensions would misbehave visibly and consistently rather
+    /// than answer for one point and be remembered for the series.
+    pub fn series_of(metrics: &[Metric], indices: &[usize]) -> Self {
+        Self::pack(indices.iter().map(|&i| &metrics[i]), Shown::SeriesOnly)
+    }
+
+    fn pack<'m>(metrics: impl Iterator<Item = &'m Metric> + Clone, shown: Shown) -> Self {
         let mut text_len = 0;
         let mut dimension_count = 0;
-        for m in metrics {
+        let mut metric_count = 0;
+        for m in metrics.clone() {
+            metric_count += 1;
             text_len += m.name.len();
             for (k, v) in m.dimensions.iter() {
                 text_len += k.len() + v.len();
@@ -39,10 +59,10 @@ impl WireBatch {
         }
         let mut batch = wit::MetricBatch {
             text: String::with_capacity(text_len),
-            names: Vec::with_capacity(2 * metrics.len()),
-            values: Vec::with_capacity(metrics.len()),
-            timestamps_ms: Vec::with_capacity(metrics.len()),
-            dimension_ends: Vec::with_capacity(metrics.len()),
+            names: Vec::with_capacity(2 * metric_count),
+            values: Vec::with_capacity(metric_count),
+            timestamps_ms: Vec::with_capacity(metric_count),
+            dimension_ends: Vec::with_capacity(metric_count),
             dimensions: Vec::with_capacity(4 * dimension_count),
         };
         let text = &mut batch.text;
@@ -53,8 +73,16 @@ impl WireBatch {
         };
         for m in metrics {
             pair(&m.name, &mut batch.names);
-            batch.values.push(m.value);
-            batch.timestamps_ms.push(m.timestamp_ms);
+            match shown {
+                Shown::AsIs => {
+                    batch.values.push(m.value);
+                    batch.timestamps_ms.push(m.timestamp_ms);
+                }
+                Shown::SeriesOnly => {
+                    batch.values.push(f64::NAN);
+                    batch.timestamps_ms.push(0);
+                }
+            }
             for (k, v) in m.dimensions.iter() {
                 if !k.starts_with(RESERVED_PREFIX) {
                     pair(k, &mut batch.dimensions);
@@ -273,6 +301,30 @@ mod tests {
             dims,
             vec![("host".into(), "h1".into()), ("zone".into(), "é".into())]
         );
+    }
+
+    #[test]
+    fn series_of_sends_the_chosen_metrics_without_value_or_timestamp() {
+        let metric = |name: &str, value: f64| Metric {
+            name: name.into(),
+            value,
+            timestamp_ms: 9,
+            dimensions: Dimensions::from_pairs([("host".to_owned(), name.to_owned())]),
+        };
+        let metrics = vec![metric("a", 1.0), metric("b", 2.0), metric("c", 3.0)];
+        let wire = WireBatch::series_of(&metrics, &[2, 0]);
+        let batch = wire.as_wit();
+        assert_eq!(wire.len(), 2);
+        assert_eq!(text(batch, &batch.names[0..2]), "c");
+        assert_eq!(text(batch, &batch.names[2..4]), "a");
+        assert!(
+            batch.values.iter().all(|v| v.is_nan()),
+            "{:?}",
+            batch.values
+        );
+        assert_eq!(batch.timestamps_ms, vec![0, 0]);
+        assert_eq!(batch.dimension_ends, vec![1, 2]);
+        assert_eq!(text(batch, &batch.dimensions[6..8]), "a");
     }
 
     fn enrichment(text: &str, dimension_ends: &[u32], dimensions: &[u32]) -> wit::Enrichment {

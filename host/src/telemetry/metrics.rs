@@ -377,6 +377,7 @@ pub struct PluginMetrics {
     loads: IntCounterVec,
     rejected_metrics: IntCounterVec,
     quarantined: IntCounterVec,
+    series_cache: IntCounterVec,
     names: LabelBudget,
 }
 
@@ -417,6 +418,11 @@ impl PluginMetrics {
                 "Times a plugin was quarantined after consecutive failures.",
                 &["plugin"],
             ),
+            series_cache: reg.counter_vec(
+                "luminate_plugin_series_cache_total",
+                "Metrics that a series-only plugin answered from memory (hit) or was asked about (miss), by plugin.",
+                &["plugin", "result"],
+            ),
             names: LabelBudget::new(DEFAULT_LABEL_BUDGET),
         }
     }
@@ -455,6 +461,12 @@ impl PluginMetrics {
     pub fn record_rejected_metrics(&self, plugin: &str, reason: &str, count: u64) {
         self.rejected_metrics
             .with_label_values(&[self.names.admit(plugin), reason])
+            .inc_by(count);
+    }
+
+    pub fn record_series_cache(&self, plugin: &str, result: &str, count: u64) {
+        self.series_cache
+            .with_label_values(&[self.names.admit(plugin), result])
             .inc_by(count);
     }
 

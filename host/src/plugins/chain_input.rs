@@ -1,0 +1,49 @@
+//! A write batch as a chain's plugins see it: packed for the ABI, and
+//! hashed by series for the series cache. Each is built at most once and
+//! shared by the chain's calls for as long as the metrics stay as they are.
+
+use super::series_cache::SeriesId;
+use super::wire::WireBatch;
+use crate::model::Metric;
+
+#[derive(Default)]
+pub struct ChainInput {
+    packed: Option<WireBatch>,
+    series: Option<Vec<SeriesId>>,
+}
+
+impl ChainInput {
+    pub fn packed(&mut self, metrics: &[Metric]) -> &WireBatch {
+        // A stale batch would attribute answers to the wrong metrics.
+        if self
+            .packed
+            .as_ref()
+            .is_some_and(|p| p.len() != metrics.len())
+        {
+            debug_assert!(false, "the packed batch does not match the metrics");
+            self.packed = None;
+        }
+        self.packed.get_or_insert_with(|| WireBatch::new(metrics))
+    }
+
+    pub fn series(&mut self, metrics: &[Metric]) -> &[SeriesId] {
+        if self
+            .series
+            .as_ref()
+            .is_some_and(|s| s.len() != metrics.len())
+        {
+            debug_assert!(false, "the series ids do not match the metrics");
+            self.series = None;
+        }
+        self.series
+            .get_or_insert_with(|| SeriesId::of_each(metrics))
+    }
+
+    /// A step changed the metrics (a rejection shifts positions, an
+    /// enrichment changes dimensions): the next plugin must see them as
+    /// they are now.
+    pub fn metrics_changed(&mut self) {
+        self.packed = None;
+        self.series = None;
+    }
+}

@@ -1,0 +1,529 @@
+//! The series cache against real components compiled from source: a
+//! series-only plugin is asked once per series and shown no point, its
+//! answers stay with their tenant, binding and version, and a failure
+//! touches only the series it was asked about.
+
+include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
+
+use std::path::Path;
+use std::sync::Arc;
+
+use luminate_host::model::{Dimensions, Metric, TenantId, ValidationLimits};
+use luminate_host::plugins::{
+    Binding, BindingSet, FailurePolicy, FsPluginRepository, Manifest, PluginRuntime, PluginScope,
+    PluginsConfig, StepOutcome,
+};
+use serde_json::{Value, json};
+
+fn tenant(id: &str) -> TenantId {
+    TenantId::new(id).unwrap()
+}
+
+fn metric(name: &str, value: f64, dims: &[(&str, &str)]) -> Metric {
+    Metric {
+        name: name.into(),
+        value,
+        timestamp_ms: 1_700_000_000_000 + value as i64,
+        dimensions: Dimensions::from_pairs(
+            dims.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        ),
+    }
+}
+
+fn runtime_with(dir: &Path, config: PluginsConfig) -> Arc<PluginRuntime> {
+    PluginRuntime::with_private_metrics(
+        config,
+        ValidationLimits::default(),
+        Arc::new(FsPluginRepository::new(dir.join("plugin-store"))),
+    )
+    .unwrap()
+}
+
+fn runtime(dir: &Path) -> Arc<PluginRuntime> {
+    runtime_with(dir, PluginsConfig::default())
+}
+
+fn series_only(on: bool) -> Manifest {
+    Manifest {
+        series_only: Some(on),
+        ..Default::default()
+    }
+}
+
+async fn install(rt: &PluginRuntime, scope: PluginScope, name: &str, path: &str, m: Manifest) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    rt.upload(scope, name, m, bytes)
+        .await
+        .unwrap_or_else(|e| panic!("installing {name}: {e}"));
+}
+
+fn bind(plugin: &str, params: Value, on_failure: FailurePolicy) -> Binding {
+    Binding {
+        plugin: plugin.into(),
+        params,
+        on_failure,
+    }
+}
+
+async fn bind_validator(rt: &PluginRuntime, t: &TenantId, binding: Binding) {
+    rt.set_bindings(
+        t,
+        BindingSet {
+            validators: vec![binding],
+            enrichers: vec![],
+        },
+    )
+    .await
+    .unwrap();
+}
+
+async fn bind_enricher(rt: &PluginRuntime, t: &TenantId, binding: Binding) {
+    rt.set_bindings(
+        t,
+        BindingSet {
+            validators: vec![],
+            enrichers: vec![binding],
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// The reasons `echo` gave, per metric (`None`: accepted).
+async fn echoed(rt: &PluginRuntime, t: &TenantId, metrics: &[Metric]) -> Vec<Option<String>> {
+    let chain = rt.chain(t);
+    match rt.run_validator(t, &chain.validators[0], metrics).await {
+        StepOutcome::AcceptAll => vec![None; metrics.len()],
+        StepOutcome::PerMetric(verdicts) => verdicts
+            .into_iter()
+            .map(|v| v.map(|(code, message)| format!("{code}: {message}")))
+            .collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn calls(rt: &PluginRuntime, t: &TenantId, name: &str) -> u64 {
+    rt.list(Some(t))
+        .into_iter()
+        .find(|s| s.name == name)
+        .expect("listed")
+        .health
+        .calls
+}
+
+fn rejected(reason: &str) -> Option<String> {
+    Some(format!("plugin_rejected: echo: {reason}"))
+}
+
+#[tokio::test]
+async fn a_series_only_plugin_is_asked_once_per_series_and_shown_no_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    let scope = PluginScope::Tenant(acme.clone());
+    install(&rt, scope, "echo", ECHO_VALIDATOR, series_only(true)).await;
+    bind_validator(
+        &rt,
+        &acme,
+        bind("echo", json!({"tag": "v1"}), FailurePolicy::FailClosed),
+    )
+    .await;
+
+    let a = |value| metric("m", value, &[("host", "a")]);
+    let b = |value| metric("m", value, &[("host", "b")]);
+    let first = echoed(&rt, &acme, &[a(1.0), a(2.0), b(3.0)]).await;
+    assert_eq!(
+        first,
+        vec![
+            rejected("m{host=a} NaN@0 v1"),
+            rejected("m{host=a} NaN@0 v1"),
+            rejected("m{host=b} NaN@0 v1"),
+        ]
+    );
+    assert_eq!(calls(&rt, &acme, "echo"), 1);
+
+    // Known series cost no call and get the same answers.
+    let again = echoed(&rt, &acme, &[b(4.0), a(5.0)]).await;
+    assert_eq!(again, vec![first[2].clone(), first[0].clone()]);
+    assert_eq!(calls(&rt, &acme, "echo"), 1);
+
+    // Only the new series is asked about.
+    let mixed = echoed(&rt, &acme, &[a(6.0), metric("m", 7.0, &[("host", "c")])]).await;
+    assert_eq!(mixed[1], rejected("m{host=c} NaN@0 v1"));
+    assert_eq!(calls(&rt, &acme, "echo"), 2);
+}
+
+#[tokio::test]
+async fn a_plugin_without_the_promise_sees_every_point_every_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    let scope = PluginScope::Tenant(acme.clone());
+    install(&rt, scope, "echo", ECHO_VALIDATOR, Manifest::default()).await;
+    bind_validator(
+        &rt,
+        &acme,
+        bind("echo", json!({"tag": "v1"}), FailurePolicy::FailClosed),
+    )
+    .await;
+    let batch = [metric("m", 1.0, &[("host", "a")])];
+    for _ in 0..2 {
+        assert_eq!(
+            echoed(&rt, &acme, &batch).await,
+            vec![rejected("m{host=a} 1@1700000000001 v1")]
+        );
+    }
+    assert_eq!(calls(&rt, &acme, "echo"), 2);
+}
+
+#[tokio::test]
+async fn the_sdk_declares_series_only_and_a_manifest_can_say_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    let scope = PluginScope::Tenant(acme.clone());
+    let declared = |name: &str| {
+        rt.list(Some(&acme))
+            .into_iter()
+            .find(|s| s.name == name)
+            .and_then(|s| s.series_only)
+    };
+    install(
+        &rt,
+        scope.clone(),
+        "policy",
+        NAME_POLICY,
+        Manifest::default(),
+    )
+    .await;
+    install(
+        &rt,
+        scope.clone(),
+        "lookup",
+        LOOKUP_ENRICHER,
+        Manifest::default(),
+    )
+    .await;
+    install(
+        &rt,
+        scope.clone(),
+        "echo",
+        ECHO_VALIDATOR,
+        Manifest::default(),
+    )
+    .await;
+    install(&rt, scope.clone(), "apdex", APDEX, series_only(true)).await;
+    assert_eq!(declared("policy"), Some(true), "SERIES_ONLY = true");
+    assert_eq!(declared("lookup"), Some(true), "SERIES_ONLY = true");
+    assert_eq!(declared("echo"), Some(false), "the trait's default");
+    assert_eq!(declared("apdex"), Some(false), "aggregators get points");
+    install(&rt, scope, "policy", NAME_POLICY, series_only(false)).await;
+    assert_eq!(declared("policy"), Some(false));
+}
+
+#[tokio::test]
+async fn answers_are_never_shared_across_tenants() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let (acme, other) = (tenant("acme"), tenant("other"));
+    // One global plugin, bound by both tenants with the same params: the
+    // one case where sharing answers could even be considered.
+    install(
+        &rt,
+        PluginScope::Global,
+        "echo",
+        ECHO_VALIDATOR,
+        series_only(true),
+    )
+    .await;
+    let binding = bind("echo", json!({"tag": "v1"}), FailurePolicy::FailClosed);
+    bind_validator(&rt, &acme, binding.clone()).await;
+    bind_validator(&rt, &other, binding).await;
+    let batch = [metric("m", 1.0, &[("host", "a")])];
+    echoed(&rt, &acme, &batch).await;
+    assert_eq!(calls(&rt, &acme, "echo"), 1);
+    echoed(&rt, &other, &batch).await;
+    assert_eq!(calls(&rt, &acme, "echo"), 2, "other's first batch asks");
+    echoed(&rt, &other, &batch).await;
+    echoed(&rt, &acme, &batch).await;
+    assert_eq!(calls(&rt, &acme, "echo"), 2);
+}
+
+#[tokio::test]
+async fn new_params_or_a_new_version_start_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    let scope = PluginScope::Tenant(acme.clone());
+    install(
+        &rt,
+        scope.clone(),
+        "echo",
+        ECHO_VALIDATOR,
+        series_only(true),
+    )
+    .await;
+    let tagged = |tag: &str| bind("echo", json!({"tag": tag}), FailurePolicy::FailClosed);
+    bind_validator(&rt, &acme, tagged("v1")).await;
+    let batch = [metric("m", 1.0, &[("host", "a")])];
+    assert_eq!(
+        echoed(&rt, &acme, &batch).await,
+        vec![rejected("m{host=a} NaN@0 v1")]
+    );
+    bind_validator(&rt, &acme, tagged("v2")).await;
+    assert_eq!(
+        echoed(&rt, &acme, &batch).await,
+        vec![rejected("m{host=a} NaN@0 v2")]
+    );
+    assert_eq!(calls(&rt, &acme, "echo"), 2);
+
+    // Same bytes, new version: its health (and call count) start at zero,
+    // and it is asked again rather than trusted with the old one's answers.
+    let v2 = Manifest {
+        version: Some("2".into()),
+        series_only: Some(true),
+        ..Default::default()
+    };
+    install(&rt, scope, "echo", ECHO_VALIDATOR, v2).await;
+    echoed(&rt, &acme, &batch).await;
+    assert_eq!(calls(&rt, &acme, "echo"), 1);
+}
+
+#[tokio::test]
+async fn a_failed_call_touches_only_the_series_it_was_asked_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    let scope = PluginScope::Tenant(acme.clone());
+    install(&rt, scope, "echo", ECHO_VALIDATOR, series_only(true)).await;
+    let params = json!({"tag": "v1", "failOn": "boom"});
+    let known = metric("m", 1.0, &[("host", "a")]);
+    let boom = metric("m", 2.0, &[("host", "boom")]);
+
+    bind_validator(
+        &rt,
+        &acme,
+        bind("echo", params.clone(), FailurePolicy::FailClosed),
+    )
+    .await;
+    echoed(&rt, &acme, std::slice::from_ref(&known)).await;
+    let verdicts = echoed(&rt, &acme, &[known.clone(), boom.clone()]).await;
+    assert_eq!(verdicts[0], rejected("m{host=a} NaN@0 v1"), "remembered");
+    let failed = verdicts[1].as_deref().unwrap();
+    assert!(
+        failed.starts_with("plugin_failed:") && failed.contains("\"echo\""),
+        "{failed}"
+    );
+
+    // Fail-open accepts what the plugin could not answer, and still
+    // applies what it knows.
+    bind_validator(&rt, &acme, bind("echo", params, FailurePolicy::FailOpen)).await;
+    echoed(&rt, &acme, std::slice::from_ref(&known)).await;
+    let verdicts = echoed(&rt, &acme, &[known, boom]).await;
+    assert_eq!(verdicts, vec![rejected("m{host=a} NaN@0 v1"), None]);
+}
+
+#[tokio::test]
+async fn enrichments_are_remembered_and_an_oversized_one_is_refused_every_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    let scope = PluginScope::Tenant(acme.clone());
+    install(
+        &rt,
+        scope.clone(),
+        "lookup",
+        LOOKUP_ENRICHER,
+        Manifest::default(),
+    )
+    .await;
+    let params = json!({"lookups": [{"key": "service", "table": {
+        "checkout": {"team": "payments"}, "search": {"team": "discovery"}}}]});
+    bind_enricher(
+        &rt,
+        &acme,
+        bind("lookup", params, FailurePolicy::FailClosed),
+    )
+    .await;
+    let batch = || {
+        vec![
+            metric("m", 1.0, &[("service", "checkout")]),
+            metric("m", 2.0, &[("service", "search")]),
+            metric("m", 3.0, &[("service", "checkout")]),
+            metric("m", 4.0, &[("service", "other")]),
+        ]
+    };
+    for round in 1..=2 {
+        let mut metrics = batch();
+        let chain = rt.chain(&acme);
+        let outcome = rt
+            .run_enricher(&acme, &chain.enrichers[0], &mut metrics)
+            .await;
+        assert_eq!(outcome, StepOutcome::AcceptAll);
+        let teams: Vec<Option<&str>> = metrics.iter().map(|m| m.dimensions.get("team")).collect();
+        assert_eq!(
+            teams,
+            vec![Some("payments"), Some("discovery"), Some("payments"), None],
+            "round {round}"
+        );
+        assert_eq!(metrics[2].value, 3.0, "the point itself is untouched");
+        assert_eq!(calls(&rt, &acme, "lookup"), 1, "round {round}");
+    }
+
+    // An answer over the dimension limit is refused, not remembered.
+    install(&rt, scope, "wide", GIANT_DIMENSIONS, series_only(true)).await;
+    bind_enricher(
+        &rt,
+        &acme,
+        bind("wide", json!({"count": 5000}), FailurePolicy::FailOpen),
+    )
+    .await;
+    for round in 1..=2 {
+        let mut metrics = vec![metric("a", 1.0, &[]), metric("b", 1.0, &[])];
+        let chain = rt.chain(&acme);
+        let StepOutcome::PerMetric(verdicts) = rt
+            .run_enricher(&acme, &chain.enrichers[0], &mut metrics)
+            .await
+        else {
+            panic!("round {round}")
+        };
+        assert_eq!(
+            verdicts[0].as_ref().map(|v| v.0),
+            Some("too_many_dimensions"),
+            "round {round}"
+        );
+        assert!(verdicts[1].is_none() && metrics[0].dimensions.is_empty());
+        assert_eq!(calls(&rt, &acme, "wide"), round, "only `a` is asked again");
+    }
+}
+
+#[tokio::test]
+async fn with_the_cache_off_every_metric_goes_to_the_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime_with(
+        dir.path(),
+        PluginsConfig {
+            series_cache_bytes: 0,
+            ..PluginsConfig::default()
+        },
+    );
+    let acme = tenant("acme");
+    let scope = PluginScope::Tenant(acme.clone());
+    install(&rt, scope, "echo", ECHO_VALIDATOR, series_only(true)).await;
+    bind_validator(
+        &rt,
+        &acme,
+        bind("echo", json!({"tag": "v1"}), FailurePolicy::FailClosed),
+    )
+    .await;
+    let batch = [metric("m", 1.0, &[("host", "a")])];
+    for _ in 0..2 {
+        assert_eq!(
+            echoed(&rt, &acme, &batch).await,
+            vec![rejected("m{host=a} 1@1700000000001 v1")]
+        );
+    }
+    assert_eq!(calls(&rt, &acme, "echo"), 2);
+}
+
+#[tokio::test]
+async fn a_chain_through_the_write_pipeline_stores_the_same_with_answers_remembered() {
+    use luminate_host::model::{AggregateQuery, Aggregation, Selector, TimeRange, Validator};
+    use luminate_host::pipeline::WritePipeline;
+    use luminate_host::plugins::stage::PluginWriteStage;
+    use luminate_host::storage::MetricsStore;
+    use luminate_host::storage::rocks::{RocksOptions, RocksStore};
+
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    let scope = PluginScope::Tenant(acme.clone());
+    install(
+        &rt,
+        scope.clone(),
+        "policy",
+        NAME_POLICY,
+        Manifest::default(),
+    )
+    .await;
+    install(&rt, scope, "lookup", LOOKUP_ENRICHER, Manifest::default()).await;
+    let lookup = |key: &str, from: &str, to: Value| {
+        bind(
+            "lookup",
+            json!({"lookups": [{"key": key, "table": {from: to}}]}),
+            FailurePolicy::FailClosed,
+        )
+    };
+    rt.set_bindings(
+        &acme,
+        BindingSet {
+            validators: vec![bind(
+                "policy",
+                json!({"requiredDimensions": ["service"]}),
+                FailurePolicy::FailClosed,
+            )],
+            // The second enricher keys on what the first adds: its series
+            // are the metrics as the first left them.
+            enrichers: vec![
+                lookup("service", "checkout", json!({"team": "payments"})),
+                lookup("team", "payments", json!({"owner": "alice"})),
+            ],
+        },
+    )
+    .await
+    .unwrap();
+    let store =
+        Arc::new(RocksStore::open(dir.path().join("data"), RocksOptions::default()).unwrap());
+    let pipeline = WritePipeline::new(
+        Validator::new(ValidationLimits::default()),
+        store.clone(),
+        1_000,
+    )
+    .with_stage(Arc::new(PluginWriteStage::new(rt.clone())));
+    let now = 1_700_000_100_000;
+    for round in 0..3 {
+        // Points at their own timestamps: each round adds two.
+        let at = 10.0 * round as f64;
+        let items = vec![
+            Ok(metric("a_total", at + 1.0, &[("service", "checkout")])),
+            Ok(metric("b_total", at + 1.0, &[])),
+            Ok(metric("a_total", at + 2.0, &[("service", "checkout")])),
+        ];
+        let outcome = pipeline.write(&acme, items, now).await.unwrap();
+        assert_eq!(outcome.accepted, 2, "round {round}: {outcome:?}");
+        assert_eq!(outcome.rejected[0].index, 1, "round {round}");
+    }
+    // One call per plugin: later rounds were answered from memory.
+    assert_eq!(calls(&rt, &acme, "policy"), 1);
+    assert_eq!(
+        calls(&rt, &acme, "lookup"),
+        2,
+        "two bindings, one call each"
+    );
+
+    let query = AggregateQuery {
+        selector: Selector {
+            metric: "a_total".into(),
+            range: TimeRange {
+                start_ms: 1_600_000_000_000,
+                end_ms: 1_800_000_000_000,
+            },
+            filters: vec![],
+        },
+        aggregation: Aggregation::Count,
+        group_by: vec!["service".into(), "team".into(), "owner".into()],
+        limit: None,
+    };
+    let result = store.query_aggregate(&acme, &query).await.unwrap();
+    let rows: Vec<(Vec<Option<String>>, f64)> = result
+        .rows
+        .into_iter()
+        .map(|r| (r.group, r.value))
+        .collect();
+    let group = ["checkout", "payments", "alice"].map(|v| Some(v.to_owned()));
+    assert_eq!(
+        rows,
+        vec![(group.to_vec(), 6.0)],
+        "every round stored both points with both enrichments"
+    );
+}
