@@ -1,6 +1,7 @@
 //! The series cache against real components compiled from source: a
-//! series-only plugin is asked once per series and shown no point, its
-//! answers stay with their tenant, binding and version, and a failure
+//! series-only plugin is shown no point and is asked about a series until
+//! it repeats (an answer is remembered from the series' second sighting),
+//! its answers stay with their tenant, binding and version, and a failure
 //! touches only the series it was asked about.
 
 include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
@@ -116,7 +117,7 @@ fn rejected(reason: &str) -> Option<String> {
 }
 
 #[tokio::test]
-async fn a_series_only_plugin_is_asked_once_per_series_and_shown_no_point() {
+async fn a_series_only_plugin_is_asked_until_a_series_repeats_and_shown_no_point() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
     let acme = tenant("acme");
@@ -140,17 +141,23 @@ async fn a_series_only_plugin_is_asked_once_per_series_and_shown_no_point() {
             rejected("m{host=b} NaN@0 v1"),
         ]
     );
-    assert_eq!(calls(&rt, &acme, "echo"), 1);
+    assert_eq!(calls(&rt, &acme, "echo"), 1, "one call for the batch");
 
-    // Known series cost no call and get the same answers.
+    // Seen a second time: asked once more, and remembered.
     let again = echoed(&rt, &acme, &[b(4.0), a(5.0)]).await;
     assert_eq!(again, vec![first[2].clone(), first[0].clone()]);
-    assert_eq!(calls(&rt, &acme, "echo"), 1);
+    assert_eq!(calls(&rt, &acme, "echo"), 2);
+
+    // Known series cost no call and get the same answers.
+    let known = echoed(&rt, &acme, &[a(6.0), a(7.0), b(8.0)]).await;
+    assert_eq!(known, first);
+    assert_eq!(calls(&rt, &acme, "echo"), 2);
 
     // Only the new series is asked about.
-    let mixed = echoed(&rt, &acme, &[a(6.0), metric("m", 7.0, &[("host", "c")])]).await;
+    let mixed = echoed(&rt, &acme, &[a(9.0), metric("m", 10.0, &[("host", "c")])]).await;
+    assert_eq!(mixed[0], first[0]);
     assert_eq!(mixed[1], rejected("m{host=c} NaN@0 v1"));
-    assert_eq!(calls(&rt, &acme, "echo"), 2);
+    assert_eq!(calls(&rt, &acme, "echo"), 3);
 }
 
 #[tokio::test]
@@ -240,13 +247,17 @@ async fn answers_are_never_shared_across_tenants() {
     bind_validator(&rt, &acme, binding.clone()).await;
     bind_validator(&rt, &other, binding).await;
     let batch = [metric("m", 1.0, &[("host", "a")])];
-    echoed(&rt, &acme, &batch).await;
-    assert_eq!(calls(&rt, &acme, "echo"), 1);
+    for _ in 0..3 {
+        echoed(&rt, &acme, &batch).await;
+    }
+    assert_eq!(calls(&rt, &acme, "echo"), 2, "remembered for acme");
     echoed(&rt, &other, &batch).await;
-    assert_eq!(calls(&rt, &acme, "echo"), 2, "other's first batch asks");
-    echoed(&rt, &other, &batch).await;
-    echoed(&rt, &acme, &batch).await;
-    assert_eq!(calls(&rt, &acme, "echo"), 2);
+    assert_eq!(calls(&rt, &acme, "echo"), 3, "other's first batch asks");
+    for _ in 0..3 {
+        echoed(&rt, &other, &batch).await;
+        echoed(&rt, &acme, &batch).await;
+    }
+    assert_eq!(calls(&rt, &acme, "echo"), 4, "other's second, then none");
 }
 
 #[tokio::test]
@@ -266,16 +277,20 @@ async fn new_params_or_a_new_version_start_afresh() {
     let tagged = |tag: &str| bind("echo", json!({"tag": tag}), FailurePolicy::FailClosed);
     bind_validator(&rt, &acme, tagged("v1")).await;
     let batch = [metric("m", 1.0, &[("host", "a")])];
-    assert_eq!(
-        echoed(&rt, &acme, &batch).await,
-        vec![rejected("m{host=a} NaN@0 v1")]
-    );
+    for _ in 0..3 {
+        assert_eq!(
+            echoed(&rt, &acme, &batch).await,
+            vec![rejected("m{host=a} NaN@0 v1")]
+        );
+    }
+    assert_eq!(calls(&rt, &acme, "echo"), 2, "v1's answer is remembered");
     bind_validator(&rt, &acme, tagged("v2")).await;
     assert_eq!(
         echoed(&rt, &acme, &batch).await,
         vec![rejected("m{host=a} NaN@0 v2")]
     );
-    assert_eq!(calls(&rt, &acme, "echo"), 2);
+    assert_eq!(calls(&rt, &acme, "echo"), 3);
+    echoed(&rt, &acme, &batch).await;
 
     // Same bytes, new version: its health (and call count) start at zero,
     // and it is asked again rather than trusted with the old one's answers.
@@ -306,7 +321,10 @@ async fn a_failed_call_touches_only_the_series_it_was_asked_about() {
         bind("echo", params.clone(), FailurePolicy::FailClosed),
     )
     .await;
-    echoed(&rt, &acme, std::slice::from_ref(&known)).await;
+    // Twice: remembered from the second sighting.
+    for _ in 0..2 {
+        echoed(&rt, &acme, std::slice::from_ref(&known)).await;
+    }
     let verdicts = echoed(&rt, &acme, &[known.clone(), boom.clone()]).await;
     assert_eq!(verdicts[0], rejected("m{host=a} NaN@0 v1"), "remembered");
     let failed = verdicts[1].as_deref().unwrap();
@@ -318,7 +336,9 @@ async fn a_failed_call_touches_only_the_series_it_was_asked_about() {
     // Fail-open accepts what the plugin could not answer, and still
     // applies what it knows.
     bind_validator(&rt, &acme, bind("echo", params, FailurePolicy::FailOpen)).await;
-    echoed(&rt, &acme, std::slice::from_ref(&known)).await;
+    for _ in 0..2 {
+        echoed(&rt, &acme, std::slice::from_ref(&known)).await;
+    }
     let verdicts = echoed(&rt, &acme, &[known, boom]).await;
     assert_eq!(verdicts, vec![rejected("m{host=a} NaN@0 v1"), None]);
 }
@@ -353,7 +373,7 @@ async fn enrichments_are_remembered_and_an_oversized_one_is_refused_every_time()
             metric("m", 4.0, &[("service", "other")]),
         ]
     };
-    for round in 1..=2 {
+    for round in 1..=3 {
         let mut metrics = batch();
         let chain = rt.chain(&acme);
         let outcome = rt
@@ -367,7 +387,8 @@ async fn enrichments_are_remembered_and_an_oversized_one_is_refused_every_time()
             "round {round}"
         );
         assert_eq!(metrics[2].value, 3.0, "the point itself is untouched");
-        assert_eq!(calls(&rt, &acme, "lookup"), 1, "round {round}");
+        let expected = round.min(2);
+        assert_eq!(calls(&rt, &acme, "lookup"), expected, "round {round}");
     }
 
     // An answer over the dimension limit is refused, not remembered.
@@ -378,7 +399,7 @@ async fn enrichments_are_remembered_and_an_oversized_one_is_refused_every_time()
         bind("wide", json!({"count": 5000}), FailurePolicy::FailOpen),
     )
     .await;
-    for round in 1..=2 {
+    for round in 1..=3 {
         let mut metrics = vec![metric("a", 1.0, &[]), metric("b", 1.0, &[])];
         let chain = rt.chain(&acme);
         let StepOutcome::PerMetric(verdicts) = rt
@@ -393,7 +414,7 @@ async fn enrichments_are_remembered_and_an_oversized_one_is_refused_every_time()
             "round {round}"
         );
         assert!(verdicts[1].is_none() && metrics[0].dimensions.is_empty());
-        assert_eq!(calls(&rt, &acme, "wide"), round, "only `a` is asked again");
+        assert_eq!(calls(&rt, &acme, "wide"), round, "`a` is never remembered");
     }
 }
 
@@ -481,7 +502,7 @@ async fn a_chain_through_the_write_pipeline_stores_the_same_with_answers_remembe
     )
     .with_stage(Arc::new(PluginWriteStage::new(rt.clone())));
     let now = 1_700_000_100_000;
-    for round in 0..3 {
+    for round in 0..4 {
         // Points at their own timestamps: each round adds two.
         let at = 10.0 * round as f64;
         let items = vec![
@@ -493,12 +514,13 @@ async fn a_chain_through_the_write_pipeline_stores_the_same_with_answers_remembe
         assert_eq!(outcome.accepted, 2, "round {round}: {outcome:?}");
         assert_eq!(outcome.rejected[0].index, 1, "round {round}");
     }
-    // One call per plugin: later rounds were answered from memory.
-    assert_eq!(calls(&rt, &acme, "policy"), 1);
+    // Two calls per binding (a series is remembered from its second
+    // sighting); the later rounds were answered from memory.
+    assert_eq!(calls(&rt, &acme, "policy"), 2);
     assert_eq!(
         calls(&rt, &acme, "lookup"),
-        2,
-        "two bindings, one call each"
+        4,
+        "two bindings, two calls each"
     );
 
     let query = AggregateQuery {
@@ -523,7 +545,7 @@ async fn a_chain_through_the_write_pipeline_stores_the_same_with_answers_remembe
     let group = ["checkout", "payments", "alice"].map(|v| Some(v.to_owned()));
     assert_eq!(
         rows,
-        vec![(group.to_vec(), 6.0)],
+        vec![(group.to_vec(), 8.0)],
         "every round stored both points with both enrichments"
     );
 }

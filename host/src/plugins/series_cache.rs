@@ -19,9 +19,13 @@
 //!   answer would take about 2^64 series.
 //!
 //! One cache serves the whole process and is bounded in bytes, so memory
-//! stays bounded however many tenants and series there are. quick_cache's
-//! S3-FIFO eviction keeps series seen repeatedly over one-off ones, so a
-//! burst of new series does not flush the steady working set.
+//! stays bounded however many tenants and series there are. An answer is
+//! remembered from the second time its series is asked about: a
+//! doorkeeper (one bit per hashed key, TinyLFU's) notes the first. At high
+//! cardinality most series are seen once, and inserting (and evicting)
+//! each of them cost more than the cache saved (docs/benchmarks.md); a
+//! series that repeats is asked once more, then never. quick_cache's
+//! S3-FIFO eviction then keeps series seen repeatedly over one-off ones.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,6 +74,19 @@ struct AnswerKey {
     series: SeriesId,
 }
 
+impl AnswerKey {
+    /// 64 well-mixed bits: the series hash is already uniform, and the
+    /// ids are spread by odd multipliers.
+    fn mixed(&self) -> u64 {
+        let series = self.series.0;
+        (series as u64)
+            ^ ((series >> 64) as u64)
+            ^ self.tenant.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ self.binding.wrapping_mul(0xc2b2_ae3d_27d4_eb4f)
+            ^ self.plugin.wrapping_mul(0x1656_67b1_9e37_79f9)
+    }
+}
+
 /// What an entry costs beyond its strings: the key, the value, the cache's
 /// own bookkeeping and an allocation header, rounded up.
 const ENTRY_BYTES: u64 = 112;
@@ -91,9 +108,49 @@ impl Weighter<AnswerKey, Answer> for AnswerBytes {
     }
 }
 
+/// Which keys were asked about once already: a bit per hashed key, all
+/// cleared after `RESET_AFTER` first sightings so the bits stay sparse. A
+/// false "seen" only remembers a one-off answer; a lost bit only asks once
+/// more.
+struct Doorkeeper {
+    bits: Box<[AtomicU64]>,
+    first_sightings: AtomicU64,
+}
+
+/// 2^23 bits (1 MiB).
+const DOORKEEPER_WORDS: usize = 1 << 17;
+const RESET_AFTER: u64 = (DOORKEEPER_WORDS as u64 * 64) / 4;
+
+impl Doorkeeper {
+    fn new() -> Self {
+        Self {
+            bits: (0..DOORKEEPER_WORDS).map(|_| AtomicU64::new(0)).collect(),
+            first_sightings: AtomicU64::new(0),
+        }
+    }
+
+    /// Notes `key`; says whether it had been noted before.
+    fn seen_before(&self, key: &AnswerKey) -> bool {
+        let h = key.mixed();
+        let word = (h >> 6) as usize % DOORKEEPER_WORDS;
+        let bit = 1u64 << (h & 63);
+        if self.bits[word].fetch_or(bit, Ordering::Relaxed) & bit != 0 {
+            return true;
+        }
+        if self.first_sightings.fetch_add(1, Ordering::Relaxed) + 1 >= RESET_AFTER {
+            self.first_sightings.store(0, Ordering::Relaxed);
+            for word in self.bits.iter() {
+                word.store(0, Ordering::Relaxed);
+            }
+        }
+        false
+    }
+}
+
 pub struct SeriesCache {
     /// `None` when the operator turned the cache off.
     answers: Option<Cache<AnswerKey, Answer, AnswerBytes>>,
+    doorkeeper: Doorkeeper,
     /// Tenants by a number, so a key is fixed-size and cheap to hash.
     tenants: DashMap<TenantId, u64>,
     next_tenant: AtomicU64,
@@ -110,6 +167,7 @@ impl SeriesCache {
         });
         Self {
             answers,
+            doorkeeper: Doorkeeper::new(),
             tenants: DashMap::new(),
             next_tenant: AtomicU64::new(0),
         }
@@ -129,6 +187,7 @@ impl SeriesCache {
         }
         Some(CacheScope {
             answers,
+            doorkeeper: &self.doorkeeper,
             tenant: self.tenant_number(tenant),
             binding: binding.id,
             plugin: plugin.id,
@@ -164,6 +223,7 @@ impl SeriesCache {
 /// One binding's answers for one tenant.
 pub struct CacheScope<'a> {
     answers: &'a Cache<AnswerKey, Answer, AnswerBytes>,
+    doorkeeper: &'a Doorkeeper,
     tenant: u64,
     binding: u64,
     plugin: u64,
@@ -214,8 +274,13 @@ impl CacheScope<'_> {
         Lookup { per_metric, ask }
     }
 
+    /// Keeps `answer` if its series was asked about before (see the
+    /// doorkeeper above).
     pub fn remember(&self, series: SeriesId, answer: Answer) {
-        self.answers.insert(self.key(series), answer);
+        let key = self.key(series);
+        if self.doorkeeper.seen_before(&key) {
+            self.answers.insert(key, answer);
+        }
     }
 }
 
@@ -233,6 +298,60 @@ mod tests {
                 dims.iter().map(|(k, v)| (k.to_string(), v.to_string())),
             ),
         }
+    }
+
+    #[test]
+    fn an_answer_is_remembered_from_its_second_sighting_and_per_scope() {
+        let cache = SeriesCache::new(1 << 20);
+        let doorkeeper = &cache.doorkeeper;
+        let answers = cache.answers.as_ref().unwrap();
+        let scope = |tenant| CacheScope {
+            answers,
+            doorkeeper,
+            tenant,
+            binding: 1,
+            plugin: 1,
+        };
+        let ids = SeriesId::of_each(&[metric("m", 1.0, &[("a", "1")])]);
+        let accept = Answer::Verdict(None);
+        let asks = |tenant| scope(tenant).lookup(&ids).ask.len();
+        scope(0).remember(ids[0], accept.clone());
+        assert_eq!(asks(0), 1, "a first sighting is only noted");
+        scope(0).remember(ids[0], accept.clone());
+        assert_eq!(asks(0), 0);
+        assert_eq!(asks(1), 1, "another tenant's key");
+        scope(1).remember(ids[0], accept.clone());
+        scope(1).remember(ids[0], accept);
+        assert_eq!(asks(1), 0);
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn a_batch_asks_about_each_unknown_series_once() {
+        let cache = SeriesCache::new(1 << 20);
+        let scope = CacheScope {
+            answers: cache.answers.as_ref().unwrap(),
+            doorkeeper: &cache.doorkeeper,
+            tenant: 0,
+            binding: 1,
+            plugin: 1,
+        };
+        let ids = SeriesId::of_each(&[
+            metric("m", 1.0, &[("a", "1")]),
+            metric("m", 2.0, &[("a", "2")]),
+            metric("m", 3.0, &[("a", "1")]),
+        ]);
+        let lookup = scope.lookup(&ids);
+        assert_eq!(lookup.ask, vec![0, 1]);
+        let slots: Vec<usize> = lookup
+            .per_metric
+            .iter()
+            .map(|k| match k {
+                Known::Asked(slot) => *slot,
+                Known::Remembered(_) => usize::MAX,
+            })
+            .collect();
+        assert_eq!(slots, vec![0, 1, 0]);
     }
 
     #[test]
