@@ -8,15 +8,18 @@
 //! `lookup-enricher` (service → team), both series-only.
 //!
 //! Two workloads:
-//! - `repeating`: 600 series written again and again, as scrapes and
+//! - `repeating`: 600 series written again and again (4 million metrics
+//!   a run), as scrapes and
 //!   flushes do: the series cache answers all but the first sight of each;
 //! - `all new`: every metric a series never seen before (a million
-//!   series), the cache's worst case: every metric is asked about, plus
+//!   series, a million metrics a run), the cache's worst case: every metric is asked about, plus
 //!   the lookups.
 //!
-//! and three pipelines: no plugins; the plugins with the series cache
-//! (the default); the plugins with it off (`series_cache_bytes = 0`), every
-//! metric sent to both plugins. Each configuration runs `RUNS` times on a
+//! and four pipelines: no plugins; the plugins with the series cache (the
+//! default); the plugins with it off (`series_cache_bytes = 0`), every
+//! metric sent to both plugins; and no plugins with every metric already
+//! carrying the `team` the enricher adds, which shows what storing the
+//! enricher's output costs by itself. Each configuration runs `RUNS` times on a
 //! fresh store, each run paired with a no-plugin run just before it, each
 //! after one untimed warm-up batch per writer (a run is a fraction of a
 //! second: a cold pool slot's page faults would otherwise weigh like a
@@ -46,7 +49,6 @@ use luminate_host::storage::rocks::{RocksOptions, RocksStore};
 use serde_json::json;
 
 const BATCH: usize = 1_000;
-const BATCHES_PER_TASK: usize = 250;
 const TASKS: usize = 4;
 const RUNS: usize = 7;
 
@@ -56,15 +58,30 @@ enum Workload {
     AllNew,
 }
 
+impl Workload {
+    /// Batches per writer: a repeating run goes five times as fast, so it
+    /// writes four times as much to last long enough to measure.
+    fn batches_per_task(self) -> usize {
+        match self {
+            Workload::Repeating => 1_000,
+            Workload::AllNew => 250,
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Plugins {
     None,
     Remembered,
     EveryCall,
+    /// No plugins, but every metric arrives with the `team` the enricher
+    /// would add: what storing the enricher's output costs by itself.
+    NoneTeamAlreadySet,
 }
 
 fn batch(
     workload: Workload,
+    plugins: Plugins,
     task: usize,
     b: usize,
     now: i64,
@@ -76,18 +93,24 @@ fn batch(
                 Workload::Repeating => format!("web-{}", n % 200),
                 Workload::AllNew => format!("web-{n}"),
             };
+            let (service, team) = [
+                ("checkout", "payments"),
+                ("search", "discovery"),
+                ("auth", "identity"),
+            ][n % 3];
+            let mut dimensions = vec![
+                ("service".to_owned(), service.to_owned()),
+                ("env".to_owned(), "prod".to_owned()),
+                ("host".to_owned(), host),
+            ];
+            if plugins == Plugins::NoneTeamAlreadySet {
+                dimensions.push(("team".to_owned(), team.to_owned()));
+            }
             Ok(Metric {
                 name: "http_request_duration_seconds".into(),
                 value: (n % 1000) as f64 / 1000.0,
                 timestamp_ms: now - 60_000 + (n % 50_000) as i64,
-                dimensions: Dimensions::from_pairs([
-                    (
-                        "service".to_owned(),
-                        ["checkout", "search", "auth"][n % 3].to_owned(),
-                    ),
-                    ("env".to_owned(), "prod".to_owned()),
-                    ("host".to_owned(), host),
-                ]),
+                dimensions: Dimensions::from_pairs(dimensions),
             })
         })
         .collect()
@@ -103,7 +126,7 @@ async fn run(workload: Workload, plugins: Plugins) -> f64 {
         store.clone(),
         10_000,
     );
-    if plugins != Plugins::None {
+    if matches!(plugins, Plugins::Remembered | Plugins::EveryCall) {
         // The deadline is not what this measures: a loaded machine must not
         // turn a slow batch into a rejection.
         let config = PluginsConfig {
@@ -155,8 +178,8 @@ async fn run(workload: Workload, plugins: Plugins) -> f64 {
         .as_millis() as i64;
     let batches: Vec<Vec<_>> = (0..TASKS)
         .map(|t| {
-            (0..BATCHES_PER_TASK)
-                .map(|b| batch(workload, t, b, now))
+            (0..workload.batches_per_task())
+                .map(|b| batch(workload, plugins, t, b, now))
                 .collect()
         })
         .collect();
@@ -166,7 +189,7 @@ async fn run(workload: Workload, plugins: Plugins) -> f64 {
     // server sees them on the first scrape; `all new` warm-up series are
     // never written again.
     for task in 0..TASKS {
-        let warm_up = batch(workload, task, BATCHES_PER_TASK, now);
+        let warm_up = batch(workload, plugins, task, workload.batches_per_task(), now);
         pipeline.write(&tenant, warm_up, now).await.unwrap();
     }
     let started = Instant::now();
@@ -185,7 +208,7 @@ async fn run(workload: Workload, plugins: Plugins) -> f64 {
     }
     let elapsed = started.elapsed();
     store.close().await.unwrap();
-    (TASKS * BATCHES_PER_TASK * BATCH) as f64 / elapsed.as_secs_f64()
+    (TASKS * workload.batches_per_task() * BATCH) as f64 / elapsed.as_secs_f64()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -206,6 +229,7 @@ fn main() {
             let configs = [
                 (Plugins::Remembered, "validator + enricher, cache on: "),
                 (Plugins::EveryCall, "validator + enricher, cache off:"),
+                (Plugins::NoneTeamAlreadySet, "no plugins, team already set:  "),
             ];
             // Each run of a configuration is paired with a no-plugin run
             // right before it: this machine's speed drifts between runs,

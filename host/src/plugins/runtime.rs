@@ -745,81 +745,81 @@ impl PluginRuntime {
                 return self.on_failure(binding, PluginKind::Validator, &failure);
             }
         };
-        let verdicts: Vec<Option<(&'static str, String)>> = match self
-            .series_cache
-            .scope(tenant, binding, &plugin)
-        {
-            None => {
-                let wire = input.packed(metrics);
-                match self.validate_call(tenant, binding, &plugin, wire).await {
-                    Err(failure) => {
-                        return self.on_failure(binding, PluginKind::Validator, &failure);
-                    }
-                    Ok(verdicts) => verdicts
-                        .into_iter()
-                        .map(|v| {
-                            v.map(|reason| {
-                                (
-                                    codes::PLUGIN_REJECTED,
-                                    format!("{}: {reason}", binding.plugin),
-                                )
-                            })
-                        })
-                        .collect(),
-                }
-            }
-            Some(scope) => {
-                let series = input.series(metrics);
-                let lookup = scope.lookup(series);
-                self.count_cache_use(&plugin, &lookup);
-                let fresh = if lookup.ask.is_empty() {
-                    answered_from_memory().await;
-                    Ok(Vec::new())
-                } else {
-                    let wire = WireBatch::series_of(metrics, &lookup.ask);
-                    self.validate_call(tenant, binding, &plugin, &wire)
-                        .await
-                        .map(|verdicts| {
-                            verdicts
-                                .into_iter()
-                                .zip(&lookup.ask)
-                                .map(|(verdict, &index)| {
-                                    let reason = verdict.map(|reason| {
-                                        Arc::from(format!("{}: {reason}", binding.plugin))
-                                    });
-                                    scope.remember(series[index], Answer::Verdict(reason.clone()));
-                                    reason
+        let verdicts: Vec<Option<(&'static str, String)>> =
+            match self.series_cache.scope(tenant, binding, &plugin) {
+                None => {
+                    let wire = input.packed(metrics);
+                    match self.validate_call(tenant, binding, &plugin, wire).await {
+                        Err(failure) => {
+                            return self.on_failure(binding, PluginKind::Validator, &failure);
+                        }
+                        Ok(verdicts) => verdicts
+                            .into_iter()
+                            .map(|v| {
+                                v.map(|reason| {
+                                    (
+                                        codes::PLUGIN_REJECTED,
+                                        format!("{}: {reason}", binding.plugin),
+                                    )
                                 })
-                                .collect::<Vec<_>>()
+                            })
+                            .collect(),
+                    }
+                }
+                Some(scope) => {
+                    let series = input.series(metrics);
+                    let lookup = scope.lookup(series);
+                    self.count_cache_use(&plugin, &lookup);
+                    let fresh = if lookup.ask.is_empty() {
+                        answered_from_memory().await;
+                        Ok(Vec::new())
+                    } else {
+                        let wire = WireBatch::series_of(metrics, &lookup.ask);
+                        self.validate_call(tenant, binding, &plugin, &wire)
+                            .await
+                            .map(|verdicts| {
+                                verdicts
+                                    .into_iter()
+                                    .zip(&lookup.ask)
+                                    .map(|(verdict, &index)| {
+                                        let reason = verdict.map(|reason| {
+                                            Arc::from(format!("{}: {reason}", binding.plugin))
+                                        });
+                                        scope.remember_with(series[index], || {
+                                            Answer::Verdict(reason.clone())
+                                        });
+                                        reason
+                                    })
+                                    .collect::<Vec<_>>()
+                            })
+                    };
+                    let on_failure = fresh
+                        .as_ref()
+                        .err()
+                        .map(|failure| self.on_failure(binding, PluginKind::Validator, failure));
+                    let rejected = |reason: &Arc<str>| (codes::PLUGIN_REJECTED, reason.to_string());
+                    lookup
+                        .per_metric
+                        .into_iter()
+                        .map(|known| match (known, &fresh, &on_failure) {
+                            (Known::Remembered(Answer::Verdict(reason)), _, _) => {
+                                reason.as_ref().map(rejected)
+                            }
+                            (Known::Asked(slot), Ok(fresh), _) => {
+                                fresh.get(slot).and_then(Option::as_ref).map(rejected)
+                            }
+                            (
+                                Known::Asked(_),
+                                Err(_),
+                                Some(StepOutcome::RejectAll { code, message }),
+                            ) => Some((*code, message.clone())),
+                            // Fail-open; or an answer of the other kind,
+                            // which a binding's keys never hold.
+                            _ => None,
                         })
-                };
-                let on_failure = fresh
-                    .as_ref()
-                    .err()
-                    .map(|failure| self.on_failure(binding, PluginKind::Validator, failure));
-                let rejected = |reason: &Arc<str>| (codes::PLUGIN_REJECTED, reason.to_string());
-                lookup
-                    .per_metric
-                    .into_iter()
-                    .map(|known| match (known, &fresh, &on_failure) {
-                        (Known::Remembered(Answer::Verdict(reason)), _, _) => {
-                            reason.as_ref().map(rejected)
-                        }
-                        (Known::Asked(slot), Ok(fresh), _) => {
-                            fresh.get(slot).and_then(Option::as_ref).map(rejected)
-                        }
-                        (
-                            Known::Asked(_),
-                            Err(_),
-                            Some(StepOutcome::RejectAll { code, message }),
-                        ) => Some((*code, message.clone())),
-                        // Fail-open; or an answer of the other kind,
-                        // which a binding's keys never hold.
-                        _ => None,
-                    })
-                    .collect()
-            }
-        };
+                        .collect()
+                }
+            };
         let rejected = verdicts.iter().filter(|v| v.is_some()).count() as u64;
         if rejected == 0 {
             return StepOutcome::AcceptAll;
@@ -961,67 +961,49 @@ impl PluginRuntime {
                 let series = input.series(metrics);
                 let lookup = scope.lookup(series);
                 self.count_cache_use(&plugin, &lookup);
-                // Per asked series: its additions, or how many it was given
-                // when that is over the limit (never remembered: such an
-                // answer is refused, not applied).
-                let fresh: Result<Vec<Result<PairList, usize>>, CallFailure> = if lookup
-                    .ask
-                    .is_empty()
-                {
+                let fresh: Result<Option<Enrichment>, CallFailure> = if lookup.ask.is_empty() {
                     answered_from_memory().await;
-                    Ok(Vec::new())
+                    Ok(None)
                 } else {
                     let wire = WireBatch::series_of(metrics, &lookup.ask);
                     self.enrich_call(tenant, binding, &plugin, &wire)
                         .await
-                        .map(|added| {
-                            lookup
-                                .ask
-                                .iter()
-                                .enumerate()
-                                .map(|(slot, &index)| {
-                                    let count = added.count(slot);
-                                    if count > max_dimensions {
-                                        return Err(count);
-                                    }
-                                    let pairs: PairList =
-                                        added.of(slot).map(|(k, v)| (k.into(), v.into())).collect();
-                                    scope.remember(series[index], Answer::Additions(pairs.clone()));
-                                    Ok(pairs)
-                                })
-                                .collect()
-                        })
+                        .map(Some)
                 };
+                if let Ok(Some(added)) = &fresh {
+                    // An answer over the limit is refused, never remembered.
+                    for (slot, &index) in lookup.ask.iter().enumerate() {
+                        if added.count(slot) <= max_dimensions {
+                            scope.remember_with(series[index], || {
+                                Answer::Additions(
+                                    added.of(slot).map(|(k, v)| (k.into(), v.into())).collect(),
+                                )
+                            });
+                        }
+                    }
+                }
                 let on_failure = fresh
                     .as_ref()
                     .err()
                     .map(|failure| self.on_failure(binding, PluginKind::Enricher, failure));
-                let no_pairs: PairList = Arc::from([]);
                 for (metric, known) in metrics.iter_mut().zip(lookup.per_metric) {
-                    let answer = match (known, &fresh, &on_failure) {
-                        (Known::Remembered(Answer::Additions(pairs)), _, _) => Ok(pairs),
-                        (Known::Asked(slot), Ok(fresh), _) => match fresh.get(slot) {
-                            Some(Ok(pairs)) => Ok(pairs.clone()),
-                            Some(Err(count)) => Err(*count),
-                            None => Ok(no_pairs.clone()),
-                        },
+                    let verdict = match (known, &fresh, &on_failure) {
+                        (Known::Remembered(Answer::Additions(pairs)), _, _) => {
+                            adding.apply(metric, pairs.len(), || {
+                                pairs.iter().map(|(k, v)| (&**k, &**v))
+                            })
+                        }
+                        (Known::Asked(slot), Ok(Some(added)), _) => {
+                            adding.apply(metric, added.count(slot), || added.of(slot))
+                        }
                         (
                             Known::Asked(_),
                             Err(_),
                             Some(StepOutcome::RejectAll { code, message }),
-                        ) => {
-                            verdicts.push(Some((*code, message.clone())));
-                            continue;
-                        }
+                        ) => Err((*code, message.clone())),
                         // Fail-open; or an answer of the other kind, which
                         // a binding's keys never hold.
-                        _ => Ok(no_pairs.clone()),
-                    };
-                    let verdict = match answer {
-                        Ok(pairs) => adding.apply(metric, pairs.len(), || {
-                            pairs.iter().map(|(k, v)| (&**k, &**v))
-                        }),
-                        Err(count) => adding.apply(metric, count, std::iter::empty),
+                        _ => Ok(false),
                     };
                     changed |= verdict == Ok(true);
                     verdicts.push(verdict.err());
@@ -1211,9 +1193,6 @@ impl Drop for Unfinished<'_> {
 async fn answered_from_memory() {
     tokio::task::consume_budget().await;
 }
-
-/// An enricher's additions for one series, as the cache keeps them.
-type PairList = Arc<[(Box<str>, Box<str>)]>;
 
 /// Applies one enricher's additions to metrics, within the dimension limit.
 struct AddingDimensions<'a> {

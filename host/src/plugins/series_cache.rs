@@ -274,12 +274,12 @@ impl CacheScope<'_> {
         Lookup { per_metric, ask }
     }
 
-    /// Keeps `answer` if its series was asked about before (see the
-    /// doorkeeper above).
-    pub fn remember(&self, series: SeriesId, answer: Answer) {
+    /// Keeps the answer if its series was asked about before (see the
+    /// doorkeeper above); builds it only then.
+    pub fn remember_with(&self, series: SeriesId, answer: impl FnOnce() -> Answer) {
         let key = self.key(series);
         if self.doorkeeper.seen_before(&key) {
-            self.answers.insert(key, answer);
+            self.answers.insert(key, answer());
         }
     }
 }
@@ -315,13 +315,13 @@ mod tests {
         let ids = SeriesId::of_each(&[metric("m", 1.0, &[("a", "1")])]);
         let accept = Answer::Verdict(None);
         let asks = |tenant| scope(tenant).lookup(&ids).ask.len();
-        scope(0).remember(ids[0], accept.clone());
+        scope(0).remember_with(ids[0], || accept.clone());
         assert_eq!(asks(0), 1, "a first sighting is only noted");
-        scope(0).remember(ids[0], accept.clone());
+        scope(0).remember_with(ids[0], || accept.clone());
         assert_eq!(asks(0), 0);
         assert_eq!(asks(1), 1, "another tenant's key");
-        scope(1).remember(ids[0], accept.clone());
-        scope(1).remember(ids[0], accept);
+        scope(1).remember_with(ids[0], || accept.clone());
+        scope(1).remember_with(ids[0], || accept.clone());
         assert_eq!(asks(1), 0);
         assert_eq!(cache.len(), 2);
     }
