@@ -1122,8 +1122,23 @@ async fn each_plugin_of_a_chain_sees_the_batch_as_the_steps_before_left_it() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
     let acme = tenant("acme");
-    install_for(&rt, &acme, "policy", NAME_POLICY).await;
-    install_for(&rt, &acme, "lookup", LOOKUP_ENRICHER).await;
+    // Asked about every metric (the series cache has its own chain test in
+    // plugin_series_cache.rs): the packed batch is shared, then repacked
+    // after each step that changed the metrics.
+    for (name, path) in [("policy", NAME_POLICY), ("lookup", LOOKUP_ENRICHER)] {
+        let every_metric = Manifest {
+            series_only: Some(false),
+            ..Default::default()
+        };
+        rt.upload(
+            PluginScope::Tenant(acme.clone()),
+            name,
+            every_metric,
+            wasm(path),
+        )
+        .await
+        .unwrap();
+    }
     let lookup = |key: &str, from: &str, to: Value| {
         bind(
             "lookup",

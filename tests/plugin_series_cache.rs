@@ -184,6 +184,30 @@ async fn a_plugin_without_the_promise_sees_every_point_every_time() {
 }
 
 #[tokio::test]
+async fn a_dry_run_shows_a_series_only_plugin_what_writes_do() {
+    use luminate_host::plugins::{DryRunInput, DryRunOutput};
+
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    let scope = PluginScope::Tenant(acme.clone());
+    install(&rt, scope, "echo", ECHO_VALIDATOR, series_only(true)).await;
+    let plugin = rt.resolve(&acme, "echo").unwrap();
+    let report = rt
+        .dry_run(
+            Some(&acme),
+            plugin,
+            Arc::from(r#"{"tag":"dry"}"#),
+            DryRunInput::Metrics(vec![metric("m", 1.0, &[("host", "a")])]),
+        )
+        .await;
+    let Ok(DryRunOutput::Verdicts(verdicts)) = report.result else {
+        panic!("not verdicts")
+    };
+    assert_eq!(verdicts, vec![Some("m{host=a} NaN@0 dry".to_owned())]);
+}
+
+#[tokio::test]
 async fn the_sdk_declares_series_only_and_a_manifest_can_say_otherwise() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
@@ -310,15 +334,18 @@ async fn a_failed_call_touches_only_the_series_it_was_asked_about() {
     let rt = runtime(dir.path());
     let acme = tenant("acme");
     let scope = PluginScope::Tenant(acme.clone());
-    install(&rt, scope, "echo", ECHO_VALIDATOR, series_only(true)).await;
+    // Its own name: the counters below are the process's.
+    let name = "echo-fails";
+    install(&rt, scope, name, ECHO_VALIDATOR, series_only(true)).await;
     let params = json!({"tag": "v1", "failOn": "boom"});
     let known = metric("m", 1.0, &[("host", "a")]);
     let boom = metric("m", 2.0, &[("host", "boom")]);
+    let remembered = Some(format!("plugin_rejected: {name}: m{{host=a}} NaN@0 v1"));
 
     bind_validator(
         &rt,
         &acme,
-        bind("echo", params.clone(), FailurePolicy::FailClosed),
+        bind(name, params.clone(), FailurePolicy::FailClosed),
     )
     .await;
     // Twice: remembered from the second sighting.
@@ -326,21 +353,40 @@ async fn a_failed_call_touches_only_the_series_it_was_asked_about() {
         echoed(&rt, &acme, std::slice::from_ref(&known)).await;
     }
     let verdicts = echoed(&rt, &acme, &[known.clone(), boom.clone()]).await;
-    assert_eq!(verdicts[0], rejected("m{host=a} NaN@0 v1"), "remembered");
+    assert_eq!(verdicts[0], remembered, "remembered");
     let failed = verdicts[1].as_deref().unwrap();
     assert!(
-        failed.starts_with("plugin_failed:") && failed.contains("\"echo\""),
+        failed.starts_with("plugin_failed:") && failed.contains(&format!("\"{name}\"")),
         "{failed}"
     );
+    // Three verdicts, one failure: counted under their own codes.
+    assert_eq!(rejected_metrics(name, "plugin_rejected"), 3);
+    assert_eq!(rejected_metrics(name, "plugin_failed"), 1);
 
     // Fail-open accepts what the plugin could not answer, and still
     // applies what it knows.
-    bind_validator(&rt, &acme, bind("echo", params, FailurePolicy::FailOpen)).await;
+    bind_validator(&rt, &acme, bind(name, params, FailurePolicy::FailOpen)).await;
     for _ in 0..2 {
         echoed(&rt, &acme, std::slice::from_ref(&known)).await;
     }
     let verdicts = echoed(&rt, &acme, &[known, boom]).await;
-    assert_eq!(verdicts, vec![rejected("m{host=a} NaN@0 v1"), None]);
+    assert_eq!(verdicts, vec![remembered, None]);
+    assert_eq!(rejected_metrics(name, "plugin_rejected"), 6);
+    assert_eq!(rejected_metrics(name, "plugin_failed"), 1);
+}
+
+/// `luminate_plugin_rejected_metrics_total{plugin, reason}` now.
+fn rejected_metrics(plugin: &str, reason: &str) -> u64 {
+    let exposition = luminate_host::telemetry::metrics().encode_text();
+    exposition
+        .lines()
+        .find(|line| {
+            line.starts_with("luminate_plugin_rejected_metrics_total{")
+                && line.contains(&format!("plugin=\"{plugin}\""))
+                && line.contains(&format!("reason=\"{reason}\""))
+        })
+        .and_then(|line| line.rsplit(' ').next())
+        .map_or(0, |value| value.parse().unwrap())
 }
 
 #[tokio::test]
@@ -441,7 +487,8 @@ async fn with_the_cache_off_every_metric_goes_to_the_plugin() {
     for _ in 0..2 {
         assert_eq!(
             echoed(&rt, &acme, &batch).await,
-            vec![rejected("m{host=a} 1@1700000000001 v1")]
+            vec![rejected("m{host=a} NaN@0 v1")],
+            "a series-only plugin is shown no point, cache or not"
         );
     }
     assert_eq!(calls(&rt, &acme, "echo"), 2);

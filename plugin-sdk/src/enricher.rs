@@ -8,8 +8,9 @@ use crate::{Config, Dimension, Metric, PluginError};
 pub trait Enricher: Sized {
     /// `true` if the additions depend only on the metric's name and
     /// dimensions (and the params), never on its value or timestamp: a
-    /// lookup table. The server then asks once per distinct series and
-    /// remembers the additions for that tenant, plugin version and params.
+    /// lookup table. The server then asks once per distinct series of a
+    /// batch, and from a series' second sighting remembers the additions for
+    /// that tenant, plugin version and params.
     /// Such a plugin is always shown `value` NaN and `timestamp_ms` 0, by
     /// the server and by [`testing`](crate::testing) alike.
     const SERIES_ONLY: bool = false;

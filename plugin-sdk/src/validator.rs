@@ -8,9 +8,10 @@ use crate::{Config, Metric, PluginError, Verdict};
 pub trait Validator: Sized {
     /// `true` if a verdict depends only on the metric's name and dimensions
     /// (and the params), never on its value or timestamp: a naming or
-    /// dimension policy. The server then asks once per distinct series and
-    /// remembers the verdict for that tenant, plugin version and params, so
-    /// a series it has seen costs no call. To keep the promise checkable,
+    /// dimension policy. The server then asks once per distinct series of a
+    /// batch, and from a series' second sighting remembers the verdict for
+    /// that tenant, plugin version and params, so a series it remembers
+    /// costs no call. To keep the promise checkable,
     /// such a plugin is always shown `value` NaN and `timestamp_ms` 0, by
     /// the server and by [`testing`](crate::testing) alike.
     const SERIES_ONLY: bool = false;

@@ -90,6 +90,7 @@ async fn a_bare_upload_gets_its_kind_from_exports_and_its_version_from_its_hash(
     assert_eq!(row["hash"], hash.as_str());
     assert_eq!(row["scope"], "tenant");
     assert_eq!(row["errors"], 0);
+    assert_eq!(row["seriesOnly"], true, "the SDK's SERIES_ONLY");
 
     let reply = upload(
         &server,
@@ -99,12 +100,14 @@ async fn a_bare_upload_gets_its_kind_from_exports_and_its_version_from_its_hash(
             ("plugin-version", "1.4.2"),
             ("plugin-deadline-ms", "20"),
             ("plugin-kind", "validator"),
+            ("plugin-series-only", "false"),
         ],
     )
     .await;
     assert_eq!(reply.status.as_u16(), 200, "a new version: {reply:?}");
     assert_eq!(reply.body["version"], "1.4.2");
     assert_eq!(reply.body["deadlineMs"], 20);
+    assert_eq!(reply.body["seriesOnly"], false, "the header overrides it");
     upload(&server, "x", NAME_POLICY, &[("plugin-kind", "enricher")])
         .await
         .assert_error(422, "not_a_plugin");
@@ -114,6 +117,14 @@ async fn a_bare_upload_gets_its_kind_from_exports_and_its_version_from_its_hash(
     upload(&server, "x", NAME_POLICY, &[("plugin-deadline-ms", "soon")])
         .await
         .assert_error(400, "invalid_manifest");
+    upload(
+        &server,
+        "x",
+        NAME_POLICY,
+        &[("plugin-series-only", "maybe")],
+    )
+    .await
+    .assert_error(400, "invalid_manifest");
     server.stop().await;
 }
 

@@ -90,7 +90,7 @@ pub enum AbiError {
 pub struct SdkSections {
     pub abi_version: Option<String>,
     /// The plugin promises its answers depend only on a metric's series
-    /// (name and dimensions), so the host may ask once per series.
+    /// (name and dimensions), so the host may ask about series, not points.
     pub series_only: bool,
 }
 

@@ -3,27 +3,36 @@
 //! shared by the chain's calls for as long as the metrics stay as they are.
 
 use super::series_cache::SeriesId;
-use super::wire::WireBatch;
+use super::wire::{Shown, WireBatch};
 use crate::model::Metric;
 
 #[derive(Default)]
 pub struct ChainInput {
-    packed: Option<WireBatch>,
+    packed: Option<(Shown, WireBatch)>,
     series: Option<Vec<SeriesId>>,
 }
 
 impl ChainInput {
-    pub fn packed(&mut self, metrics: &[Metric]) -> &WireBatch {
+    /// The batch as a plugin is `shown` it; repacked when the previous
+    /// plugin was shown it otherwise (rare: a chain mixing series-only
+    /// plugins, without the cache, with others).
+    pub fn packed(&mut self, metrics: &[Metric], shown: Shown) -> &WireBatch {
         // A stale batch would attribute answers to the wrong metrics.
         if self
             .packed
             .as_ref()
-            .is_some_and(|p| p.len() != metrics.len())
+            .is_some_and(|(_, p)| p.len() != metrics.len())
         {
             debug_assert!(false, "the packed batch does not match the metrics");
             self.packed = None;
         }
-        self.packed.get_or_insert_with(|| WireBatch::new(metrics))
+        if self.packed.as_ref().is_some_and(|(s, _)| *s != shown) {
+            self.packed = None;
+        }
+        &self
+            .packed
+            .get_or_insert_with(|| (shown, WireBatch::shown(metrics, shown)))
+            .1
     }
 
     pub fn series(&mut self, metrics: &[Metric]) -> &[SeriesId] {

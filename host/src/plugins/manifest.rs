@@ -22,7 +22,8 @@ pub struct Manifest {
     /// The deadline of one call; defaults to the server's (50 ms).
     pub deadline_ms: Option<u64>,
     /// The plugin's answers depend only on a metric's name and dimensions,
-    /// so the server may ask once per series and remember the answer.
+    /// so the server may ask about series rather than points and remember
+    /// the answers.
     /// Defaults to what the SDK embedded (`SERIES_ONLY`); set it for
     /// components built without the SDK, or to `false` to turn caching off
     /// for a plugin.

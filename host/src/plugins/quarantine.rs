@@ -36,6 +36,14 @@ impl PluginHealth {
         self.consecutive_failures.store(0, Ordering::Relaxed);
     }
 
+    /// Answers of this version were used without a call (the series
+    /// cache): ends a run of failures, counts no call.
+    pub fn note_working(&self) {
+        if self.consecutive_failures.load(Ordering::Relaxed) != 0 {
+            self.consecutive_failures.store(0, Ordering::Relaxed);
+        }
+    }
+
     /// Returns true when this failure put the plugin in quarantine.
     pub fn record_failure(&self, error: &str, threshold: u32) -> bool {
         self.calls.fetch_add(1, Ordering::Relaxed);
@@ -70,6 +78,10 @@ mod tests {
         health.record_success();
         assert!(!health.record_failure("boom", 3));
         assert!(!health.record_failure("boom", 3));
+        health.note_working();
+        assert_eq!(health.snapshot().consecutive_failures, 0);
+        assert!(!health.record_failure("boom", 3));
+        assert!(!health.record_failure("boom", 3));
         assert!(!health.is_quarantined());
         assert!(
             health.record_failure("boom", 3),
@@ -78,7 +90,8 @@ mod tests {
         assert!(!health.record_failure("boom", 3), "reported once");
         let snap = health.snapshot();
         assert!(snap.quarantined);
-        assert_eq!(snap.failures, 6);
+        assert_eq!(snap.failures, 8);
+        assert_eq!(snap.calls, 9, "note_working counts no call");
         assert_eq!(snap.last_error.as_deref(), Some("boom"));
     }
 }

@@ -54,7 +54,7 @@ pub struct LoadedPlugin {
     /// Hex SHA-256 of the wasm bytes.
     pub hash: String,
     pub kind: PluginKind,
-    /// Called once per distinct series, its answers remembered (see
+    /// Asked about series rather than points, its answers remembered (see
     /// `series_cache`): the SDK's `SERIES_ONLY`, or the manifest's.
     pub series_only: bool,
     pub limits: CallLimits,

@@ -29,7 +29,7 @@ use super::registry::{LoadFailure, LoadedPlugin, PluginRegistry, PluginScope, Pl
 use super::repository::{PluginRepository, RepositoryError, StoredPlugin};
 use super::series_cache::{Answer, Known, Lookup, SeriesCache};
 use super::telemetry::PluginMetrics;
-use super::wire::{Enrichment, WireBatch};
+use super::wire::{Enrichment, Shown, WireBatch};
 use crate::model::{Metric, RESERVED_PREFIX, TenantId, ValidationLimits, Validator};
 
 /// Largest accepted plugin binary.
@@ -748,7 +748,7 @@ impl PluginRuntime {
         let verdicts: Vec<Option<(&'static str, String)>> =
             match self.series_cache.scope(tenant, binding, &plugin) {
                 None => {
-                    let wire = input.packed(metrics);
+                    let wire = input.packed(metrics, Shown::to(&plugin));
                     match self.validate_call(tenant, binding, &plugin, wire).await {
                         Err(failure) => {
                             return self.on_failure(binding, PluginKind::Validator, &failure);
@@ -771,7 +771,7 @@ impl PluginRuntime {
                     let lookup = scope.lookup(series);
                     self.count_cache_use(&plugin, &lookup);
                     let fresh = if lookup.ask.is_empty() {
-                        answered_from_memory().await;
+                        answered_from_memory(&plugin).await;
                         Ok(Vec::new())
                     } else {
                         let wire = WireBatch::series_of(metrics, &lookup.ask);
@@ -820,14 +820,20 @@ impl PluginRuntime {
                         .collect()
                 }
             };
-        let rejected = verdicts.iter().filter(|v| v.is_some()).count() as u64;
-        if rejected == 0 {
+        if verdicts.iter().all(Option::is_none) {
             return StepOutcome::AcceptAll;
         }
-        self.metrics
-            .rejected_metrics
-            .with_label_values(&[&binding.plugin, codes::PLUGIN_REJECTED])
-            .inc_by(rejected);
+        // Failures were counted by `on_failure`, under their own code.
+        let rejected = verdicts
+            .iter()
+            .filter(|v| matches!(v, Some((code, _)) if *code == codes::PLUGIN_REJECTED))
+            .count() as u64;
+        if rejected > 0 {
+            self.metrics
+                .rejected_metrics
+                .with_label_values(&[&binding.plugin, codes::PLUGIN_REJECTED])
+                .inc_by(rejected);
+        }
         StepOutcome::PerMetric(verdicts)
     }
 
@@ -944,7 +950,7 @@ impl PluginRuntime {
         let mut changed = false;
         match self.series_cache.scope(tenant, binding, &plugin) {
             None => {
-                let wire = input.packed(metrics);
+                let wire = input.packed(metrics, Shown::to(&plugin));
                 let added = match self.enrich_call(tenant, binding, &plugin, wire).await {
                     Ok(added) => added,
                     Err(failure) => {
@@ -962,7 +968,7 @@ impl PluginRuntime {
                 let lookup = scope.lookup(series);
                 self.count_cache_use(&plugin, &lookup);
                 let fresh: Result<Option<Enrichment>, CallFailure> = if lookup.ask.is_empty() {
-                    answered_from_memory().await;
+                    answered_from_memory(&plugin).await;
                     Ok(None)
                 } else {
                     let wire = WireBatch::series_of(metrics, &lookup.ask);
@@ -1079,7 +1085,7 @@ impl PluginRuntime {
         let cx = self.context(&plugin, params_json, true);
         let (result, logs) = match input {
             DryRunInput::Metrics(metrics) => {
-                let batch = WireBatch::new(&metrics);
+                let batch = WireBatch::shown(&metrics, Shown::to(&plugin));
                 match plugin.kind {
                     PluginKind::Validator => {
                         let (r, logs) = self
@@ -1185,12 +1191,16 @@ impl Drop for Unfinished<'_> {
     }
 }
 
-/// Enricher output the host refuses: a reserved (`_`) key, or a key or
-/// value that client input could not have either.
-/// A step answered without a call never waits, so a loop of such steps
-/// (a client sending known series as fast as it can) would never give its
-/// thread back: take from tokio's cooperative budget as its own I/O does.
-async fn answered_from_memory() {
+/// A step answered without a call. It shows the plugin working (its
+/// answers are in use), so it ends a run of consecutive failures as a
+/// successful call would: without it, once the series of other tenants
+/// were remembered, one tenant's series that makes a global plugin fail
+/// could quarantine it for everyone. It never waits either, so a loop of
+/// such steps (a client sending known series as fast as it can) would never
+/// give its thread back: take from tokio's cooperative budget as its own
+/// I/O does.
+async fn answered_from_memory(plugin: &LoadedPlugin) {
+    plugin.health.note_working();
     tokio::task::consume_budget().await;
 }
 
@@ -1248,6 +1258,8 @@ impl AddingDimensions<'_> {
     }
 }
 
+/// Enricher output the host refuses: a reserved (`_`) key, or a key or
+/// value that client input could not have either.
 fn check_enrichment(validator: &Validator, added: &Enrichment) -> Result<(), CallFailure> {
     for (key, value) in added.all() {
         if key.starts_with(RESERVED_PREFIX) {

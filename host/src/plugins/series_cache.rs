@@ -5,8 +5,8 @@
 //! a metric depends only on the metric's series, its name and dimensions,
 //! and on the binding's params: a naming policy, a lookup table. A metrics
 //! server sees the same series again and again (every scrape, every flush),
-//! so the runtime asks such a plugin once per distinct series and keeps the
-//! answer here. A batch whose series are all known costs no plugin call.
+//! so the runtime asks such a plugin only about the series of a batch that
+//! it does not remember, once each, and keeps the answers here. A batch whose series are all known costs no plugin call.
 //!
 //! An answer is keyed by
 //! - the tenant: answers are never shared across tenants, even those of a
@@ -15,8 +15,8 @@
 //!   process: new params or a reloaded version start afresh, and the old
 //!   answers age out;
 //! - the series, by xxh3-128 of its canonical bytes
-//!   ([`Metric::write_series_key`]): two series of one tenant sharing an
-//!   answer would take about 2^64 series.
+//!   ([`Metric::write_series_key`]), seeded per process: two series of one
+//!   tenant sharing an answer would take about 2^64 series.
 //!
 //! One cache serves the whole process and is bounded in bytes, so memory
 //! stays bounded however many tenants and series there are. An answer is
@@ -27,8 +27,8 @@
 //! series that repeats is asked once more, then never. quick_cache's
 //! S3-FIFO eviction then keeps series seen repeatedly over one-off ones.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use dashmap::DashMap;
 use quick_cache::Weighter;
@@ -43,14 +43,20 @@ use crate::model::{Metric, TenantId};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SeriesId(u128);
 
+/// Seeds the series hash per process: a tenant cannot search offline for
+/// two of its own series that collide, to have one get the other's
+/// remembered verdict.
+static SERIES_SEED: LazyLock<u64> = LazyLock::new(rand::random);
+
 impl SeriesId {
     pub fn of_each(metrics: &[Metric]) -> Vec<SeriesId> {
+        let seed = *SERIES_SEED;
         let mut buf = Vec::with_capacity(256);
         metrics
             .iter()
             .map(|m| {
                 m.write_series_key(&mut buf);
-                SeriesId(xxhash_rust::xxh3::xxh3_128(&buf))
+                SeriesId(xxhash_rust::xxh3::xxh3_128_with_seed(&buf, seed))
             })
             .collect()
     }
@@ -91,6 +97,10 @@ impl AnswerKey {
 /// own bookkeeping and an allocation header, rounded up.
 const ENTRY_BYTES: u64 = 112;
 
+/// 1 MiB and 16 MiB of doorkeeper bits.
+const MIN_DOORKEEPER_WORDS: usize = 1 << 17;
+const MAX_DOORKEEPER_WORDS: usize = 1 << 21;
+
 #[derive(Clone)]
 struct AnswerBytes;
 
@@ -109,22 +119,25 @@ impl Weighter<AnswerKey, Answer> for AnswerBytes {
 }
 
 /// Which keys were asked about once already: a bit per hashed key, all
-/// cleared after `RESET_AFTER` first sightings so the bits stay sparse. A
-/// false "seen" only remembers a one-off answer; a lost bit only asks once
-/// more.
+/// cleared after a quarter of the bits were set so they stay sparse. Sized
+/// from the cache (8 bits per entry it can hold, 1-16 MiB), so a working
+/// set that fits the cache also fits between two resets and is admitted on
+/// its second sighting. A false "seen" only remembers a one-off answer; a
+/// lost bit only asks once more.
 struct Doorkeeper {
     bits: Box<[AtomicU64]>,
+    reset_after: u64,
     first_sightings: AtomicU64,
 }
 
-/// 2^23 bits (1 MiB).
-const DOORKEEPER_WORDS: usize = 1 << 17;
-const RESET_AFTER: u64 = (DOORKEEPER_WORDS as u64 * 64) / 4;
-
 impl Doorkeeper {
-    fn new() -> Self {
+    fn for_entries(entries: usize) -> Self {
+        let words = (entries / 8)
+            .next_power_of_two()
+            .clamp(MIN_DOORKEEPER_WORDS, MAX_DOORKEEPER_WORDS);
         Self {
-            bits: (0..DOORKEEPER_WORDS).map(|_| AtomicU64::new(0)).collect(),
+            bits: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            reset_after: (words as u64 * 64) / 4,
             first_sightings: AtomicU64::new(0),
         }
     }
@@ -132,12 +145,13 @@ impl Doorkeeper {
     /// Notes `key`; says whether it had been noted before.
     fn seen_before(&self, key: &AnswerKey) -> bool {
         let h = key.mixed();
-        let word = (h >> 6) as usize % DOORKEEPER_WORDS;
+        // The length is a power of two.
+        let word = (h >> 6) as usize & (self.bits.len() - 1);
         let bit = 1u64 << (h & 63);
         if self.bits[word].fetch_or(bit, Ordering::Relaxed) & bit != 0 {
             return true;
         }
-        if self.first_sightings.fetch_add(1, Ordering::Relaxed) + 1 >= RESET_AFTER {
+        if self.first_sightings.fetch_add(1, Ordering::Relaxed) + 1 >= self.reset_after {
             self.first_sightings.store(0, Ordering::Relaxed);
             for word in self.bits.iter() {
                 word.store(0, Ordering::Relaxed);
@@ -159,15 +173,14 @@ pub struct SeriesCache {
 impl SeriesCache {
     /// A cache holding at most `bytes` of answers; 0 turns it off.
     pub fn new(bytes: u64) -> Self {
-        let answers = (bytes > 0).then(|| {
-            let estimated_entries = usize::try_from(bytes / ENTRY_BYTES)
-                .unwrap_or(usize::MAX)
-                .max(16);
-            Cache::with_weighter(estimated_entries, bytes, AnswerBytes)
-        });
+        let estimated_entries = usize::try_from(bytes / ENTRY_BYTES)
+            .unwrap_or(usize::MAX)
+            .max(16);
+        let answers =
+            (bytes > 0).then(|| Cache::with_weighter(estimated_entries, bytes, AnswerBytes));
         Self {
             answers,
-            doorkeeper: Doorkeeper::new(),
+            doorkeeper: Doorkeeper::for_entries(estimated_entries),
             tenants: DashMap::new(),
             next_tenant: AtomicU64::new(0),
         }

@@ -62,8 +62,8 @@ pub struct PluginMetrics {
     pub rejected_metrics: PluginCounter,
     /// Plugins put in quarantine.
     pub quarantined: PluginCounter,
-    /// Metrics a series-only plugin answered from memory (`hit`) or was
-    /// asked about (`miss`).
+    /// Metrics a series-only plugin's remembered answers covered (`hit`) or
+    /// not (`miss`).
     pub series_cache: PluginCounter,
 }
 

@@ -17,10 +17,24 @@ pub struct WireBatch {
     batch: wit::MetricBatch,
 }
 
-#[derive(Clone, Copy)]
-enum Shown {
+/// How a plugin sees a batch's points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shown {
     AsIs,
+    /// Value NaN, timestamp 0: a series-only plugin promised not to read
+    /// them, and is always shown them so, cache or no cache, dry run or
+    /// not, so that it answers the same everywhere.
     SeriesOnly,
+}
+
+impl Shown {
+    pub fn to(plugin: &super::registry::LoadedPlugin) -> Self {
+        if plugin.series_only {
+            Shown::SeriesOnly
+        } else {
+            Shown::AsIs
+        }
+    }
 }
 
 /// Offsets are `u32` in the ABI. A batch's text is bounded far below 4 GiB
@@ -37,10 +51,15 @@ impl WireBatch {
         Self::pack(metrics.iter(), Shown::AsIs)
     }
 
-    /// The metrics at `indices` as a series-only plugin sees them: value
-    /// NaN and timestamp 0, so a plugin that broke its promise to read only
-    /// names and dimensions would misbehave visibly and consistently rather
-    /// than answer for one point and be remembered for the series.
+    /// Every metric, as a plugin is `shown` them.
+    pub fn shown(metrics: &[Metric], shown: Shown) -> Self {
+        Self::pack(metrics.iter(), shown)
+    }
+
+    /// The metrics at `indices` as a series-only plugin sees them (see
+    /// [`Shown::SeriesOnly`]): a plugin that broke its promise to read only
+    /// names and dimensions misbehaves visibly and consistently rather than
+    /// answering for one point and being remembered for the series.
     pub fn series_of(metrics: &[Metric], indices: &[usize]) -> Self {
         Self::pack(indices.iter().map(|&i| &metrics[i]), Shown::SeriesOnly)
     }

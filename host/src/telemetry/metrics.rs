@@ -420,7 +420,7 @@ impl PluginMetrics {
             ),
             series_cache: reg.counter_vec(
                 "luminate_plugin_series_cache_total",
-                "Metrics that a series-only plugin answered from memory (hit) or was asked about (miss), by plugin.",
+                "Metrics a series-only plugin's remembered answers covered (hit) or not (miss: asked about, once per distinct series of a batch), by plugin.",
                 &["plugin", "result"],
             ),
             names: LabelBudget::new(DEFAULT_LABEL_BUDGET),

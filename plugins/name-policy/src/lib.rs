@@ -49,7 +49,7 @@ pub struct NamePolicy {
 
 impl Validator for NamePolicy {
     /// Every rule reads only the name and the dimensions, so the server
-    /// asks once per series and remembers the verdict.
+    /// asks about series, not points, and remembers the verdicts.
     const SERIES_ONLY: bool = true;
 
     fn new(config: &Config) -> Result<Self, String> {
