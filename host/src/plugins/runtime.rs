@@ -31,6 +31,7 @@ use super::series_cache::{Answer, Known, Lookup, SeriesCache};
 use super::telemetry::PluginMetrics;
 use super::wire::{Enrichment, Shown, WireBatch};
 use crate::model::{Metric, RESERVED_PREFIX, TenantId, ValidationLimits, Validator};
+use crate::telemetry::PluginHook;
 
 /// Largest accepted plugin binary.
 pub const MAX_PLUGIN_BYTES: usize = 32 << 20;
@@ -846,21 +847,13 @@ impl PluginRuntime {
         batch: &WireBatch,
     ) -> Result<Vec<Option<String>>, CallFailure> {
         let cx = self.context(plugin, binding.params_json.clone(), false);
-        let started = std::time::Instant::now();
-        let (result, _) = self
-            .with_slot(
-                Some(tenant),
-                plugin,
-                self.engine.validate(&plugin.compiled, &cx, batch),
-            )
-            .await;
-        crate::telemetry::metrics().plugins.observe_duration(
-            &plugin.name,
-            crate::telemetry::PluginHook::Validate,
-            started.elapsed(),
+        let call = self.with_slot(
+            Some(tenant),
+            plugin,
+            self.engine.validate(&plugin.compiled, &cx, batch),
         );
-        self.record(plugin, tenant, result.as_ref().map(|_| ()));
-        result
+        self.timed(tenant, plugin, PluginHook::Validate, async { call.await.0 })
+            .await
     }
 
     /// One enricher call with the host's checks of its answer, timed and
@@ -873,13 +866,25 @@ impl PluginRuntime {
         batch: &WireBatch,
     ) -> Result<Enrichment, CallFailure> {
         let cx = self.context(plugin, binding.params_json.clone(), false);
+        let call = self.enrich_checked(Some(tenant), plugin, &cx, batch);
+        self.timed(tenant, plugin, PluginHook::Enrich, async { call.await.0 })
+            .await
+    }
+
+    /// Times a write-path call and records its outcome in the plugin's
+    /// health and the counters.
+    async fn timed<T>(
+        &self,
+        tenant: &TenantId,
+        plugin: &LoadedPlugin,
+        hook: PluginHook,
+        call: impl Future<Output = Result<T, CallFailure>>,
+    ) -> Result<T, CallFailure> {
         let started = std::time::Instant::now();
-        let (result, _) = self.enrich_checked(Some(tenant), plugin, &cx, batch).await;
-        crate::telemetry::metrics().plugins.observe_duration(
-            &plugin.name,
-            crate::telemetry::PluginHook::Enrich,
-            started.elapsed(),
-        );
+        let result = call.await;
+        crate::telemetry::metrics()
+            .plugins
+            .observe_duration(&plugin.name, hook, started.elapsed());
         self.record(plugin, tenant, result.as_ref().map(|_| ()));
         result
     }
