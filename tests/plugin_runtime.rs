@@ -1111,29 +1111,36 @@ async fn reloading_every_second_under_load_fails_no_call() {
     assert_eq!(&*rt.resolve(&acme, "policy").unwrap().version, "r3");
 }
 
-#[tokio::test]
-async fn each_plugin_of_a_chain_sees_the_batch_as_the_steps_before_left_it() {
+/// The chain both pipeline tests write through: `policy` (needs a
+/// `service`) drops metrics without one, the first `lookup` adds `team`,
+/// the second keys on that `team` to add `owner`. `series_only` says how
+/// both plugins are installed: asked about every metric, or answered from
+/// the series cache.
+async fn policy_then_two_lookups(
+    dir: &Path,
+    series_only: bool,
+) -> (
+    Arc<PluginRuntime>,
+    TenantId,
+    luminate_host::pipeline::WritePipeline,
+    Arc<luminate_host::storage::rocks::RocksStore>,
+) {
     use luminate_host::model::Validator;
     use luminate_host::pipeline::WritePipeline;
     use luminate_host::plugins::stage::PluginWriteStage;
-    use luminate_host::storage::MetricsStore;
     use luminate_host::storage::rocks::{RocksOptions, RocksStore};
 
-    let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(dir.path());
+    let rt = runtime(dir);
     let acme = tenant("acme");
-    // Asked about every metric (the series cache has its own chain test in
-    // plugin_series_cache.rs): the packed batch is shared, then repacked
-    // after each step that changed the metrics.
     for (name, path) in [("policy", NAME_POLICY), ("lookup", LOOKUP_ENRICHER)] {
-        let every_metric = Manifest {
-            series_only: Some(false),
+        let manifest = Manifest {
+            series_only: Some(series_only),
             ..Default::default()
         };
         rt.upload(
             PluginScope::Tenant(acme.clone()),
             name,
-            every_metric,
+            manifest,
             wasm(path),
         )
         .await
@@ -1149,8 +1156,6 @@ async fn each_plugin_of_a_chain_sees_the_batch_as_the_steps_before_left_it() {
     rt.set_bindings(
         &acme,
         BindingSet {
-            // The validator drops the middle metric, so the enrichers get a
-            // shorter batch; the second enricher keys on what the first adds.
             validators: vec![bind(
                 "policy",
                 json!({"requiredDimensions": ["service"]}),
@@ -1164,14 +1169,25 @@ async fn each_plugin_of_a_chain_sees_the_batch_as_the_steps_before_left_it() {
     )
     .await
     .unwrap();
-    let store =
-        Arc::new(RocksStore::open(dir.path().join("data"), RocksOptions::default()).unwrap());
+    let store = Arc::new(RocksStore::open(dir.join("data"), RocksOptions::default()).unwrap());
     let pipeline = WritePipeline::new(
         Validator::new(ValidationLimits::default()),
         store.clone(),
         1_000,
     )
     .with_stage(Arc::new(PluginWriteStage::new(rt.clone())));
+    (rt, acme, pipeline, store)
+}
+
+#[tokio::test]
+async fn each_plugin_of_a_chain_sees_the_batch_as_the_steps_before_left_it() {
+    use luminate_host::storage::MetricsStore;
+
+    let dir = tempfile::tempdir().unwrap();
+    // Asked about every metric: the packed batch is shared, then repacked
+    // after each step that changed the metrics. The validator drops the
+    // middle metric, so the enrichers get a shorter batch.
+    let (_rt, acme, pipeline, store) = policy_then_two_lookups(dir.path(), false).await;
     let items = vec![
         Ok(metric("a_total", &[("service", "checkout")])),
         Ok(metric("b_total", &[])),
@@ -1202,4 +1218,64 @@ async fn each_plugin_of_a_chain_sees_the_batch_as_the_steps_before_left_it() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn a_chain_through_the_write_pipeline_stores_the_same_with_answers_remembered() {
+    use luminate_host::model::{AggregateQuery, Aggregation, Selector, TimeRange};
+    use luminate_host::storage::MetricsStore;
+
+    let dir = tempfile::tempdir().unwrap();
+    // The same chain answered from the series cache: the second enricher's
+    // series are the metrics as the first left them.
+    let (rt, acme, pipeline, store) = policy_then_two_lookups(dir.path(), true).await;
+    let calls = |name: &str| summary(&rt, &acme, name).health.calls;
+    let point = |name: &str, value: f64, dims: &[(&str, &str)]| Metric {
+        value,
+        timestamp_ms: 1_700_000_000_000 + value as i64,
+        ..metric(name, dims)
+    };
+    let now = 1_700_000_100_000;
+    for round in 0..4 {
+        // Points at their own timestamps: each round adds two.
+        let at = 10.0 * round as f64;
+        let items = vec![
+            Ok(point("a_total", at + 1.0, &[("service", "checkout")])),
+            Ok(point("b_total", at + 1.0, &[])),
+            Ok(point("a_total", at + 2.0, &[("service", "checkout")])),
+        ];
+        let outcome = pipeline.write(&acme, items, now).await.unwrap();
+        assert_eq!(outcome.accepted, 2, "round {round}: {outcome:?}");
+        assert_eq!(outcome.rejected[0].index, 1, "round {round}");
+    }
+    // Two calls per binding (a series is remembered from its second
+    // sighting); the later rounds were answered from memory.
+    assert_eq!(calls("policy"), 2);
+    assert_eq!(calls("lookup"), 4, "two bindings, two calls each");
+
+    let query = AggregateQuery {
+        selector: Selector {
+            metric: "a_total".into(),
+            range: TimeRange {
+                start_ms: 1_600_000_000_000,
+                end_ms: 1_800_000_000_000,
+            },
+            filters: vec![],
+        },
+        aggregation: Aggregation::Count,
+        group_by: vec!["service".into(), "team".into(), "owner".into()],
+        limit: None,
+    };
+    let result = store.query_aggregate(&acme, &query).await.unwrap();
+    let rows: Vec<(Vec<Option<String>>, f64)> = result
+        .rows
+        .into_iter()
+        .map(|r| (r.group, r.value))
+        .collect();
+    let group = ["checkout", "payments", "alice"].map(|v| Some(v.to_owned()));
+    assert_eq!(
+        rows,
+        vec![(group.to_vec(), 8.0)],
+        "every round stored both points with both enrichments"
+    );
 }

@@ -90,6 +90,19 @@ async fn bind_enricher(rt: &PluginRuntime, t: &TenantId, binding: Binding) {
     .unwrap();
 }
 
+/// `echo` installed for `t` with `manifest`, bound as its fail-closed
+/// validator with tag `v1`.
+async fn bind_echo(rt: &PluginRuntime, t: &TenantId, manifest: Manifest) {
+    let scope = PluginScope::Tenant(t.clone());
+    install(rt, scope, "echo", ECHO_VALIDATOR, manifest).await;
+    bind_validator(
+        rt,
+        t,
+        bind("echo", json!({"tag": "v1"}), FailurePolicy::FailClosed),
+    )
+    .await;
+}
+
 /// The reasons `echo` gave, per metric (`None`: accepted).
 async fn echoed(rt: &PluginRuntime, t: &TenantId, metrics: &[Metric]) -> Vec<Option<String>> {
     let chain = rt.chain(t);
@@ -121,14 +134,7 @@ async fn a_series_only_plugin_is_asked_until_a_series_repeats_and_shown_no_point
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
     let acme = tenant("acme");
-    let scope = PluginScope::Tenant(acme.clone());
-    install(&rt, scope, "echo", ECHO_VALIDATOR, series_only(true)).await;
-    bind_validator(
-        &rt,
-        &acme,
-        bind("echo", json!({"tag": "v1"}), FailurePolicy::FailClosed),
-    )
-    .await;
+    bind_echo(&rt, &acme, series_only(true)).await;
 
     let a = |value| metric("m", value, &[("host", "a")]);
     let b = |value| metric("m", value, &[("host", "b")]);
@@ -165,14 +171,7 @@ async fn a_plugin_without_the_promise_sees_every_point_every_time() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
     let acme = tenant("acme");
-    let scope = PluginScope::Tenant(acme.clone());
-    install(&rt, scope, "echo", ECHO_VALIDATOR, Manifest::default()).await;
-    bind_validator(
-        &rt,
-        &acme,
-        bind("echo", json!({"tag": "v1"}), FailurePolicy::FailClosed),
-    )
-    .await;
+    bind_echo(&rt, &acme, Manifest::default()).await;
     let batch = [metric("m", 1.0, &[("host", "a")])];
     for _ in 0..2 {
         assert_eq!(
@@ -475,14 +474,7 @@ async fn with_the_cache_off_every_metric_goes_to_the_plugin() {
         },
     );
     let acme = tenant("acme");
-    let scope = PluginScope::Tenant(acme.clone());
-    install(&rt, scope, "echo", ECHO_VALIDATOR, series_only(true)).await;
-    bind_validator(
-        &rt,
-        &acme,
-        bind("echo", json!({"tag": "v1"}), FailurePolicy::FailClosed),
-    )
-    .await;
+    bind_echo(&rt, &acme, series_only(true)).await;
     let batch = [metric("m", 1.0, &[("host", "a")])];
     for _ in 0..2 {
         assert_eq!(
@@ -492,107 +484,4 @@ async fn with_the_cache_off_every_metric_goes_to_the_plugin() {
         );
     }
     assert_eq!(calls(&rt, &acme, "echo"), 2);
-}
-
-#[tokio::test]
-async fn a_chain_through_the_write_pipeline_stores_the_same_with_answers_remembered() {
-    use luminate_host::model::{AggregateQuery, Aggregation, Selector, TimeRange, Validator};
-    use luminate_host::pipeline::WritePipeline;
-    use luminate_host::plugins::stage::PluginWriteStage;
-    use luminate_host::storage::MetricsStore;
-    use luminate_host::storage::rocks::{RocksOptions, RocksStore};
-
-    let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(dir.path());
-    let acme = tenant("acme");
-    let scope = PluginScope::Tenant(acme.clone());
-    install(
-        &rt,
-        scope.clone(),
-        "policy",
-        NAME_POLICY,
-        Manifest::default(),
-    )
-    .await;
-    install(&rt, scope, "lookup", LOOKUP_ENRICHER, Manifest::default()).await;
-    let lookup = |key: &str, from: &str, to: Value| {
-        bind(
-            "lookup",
-            json!({"lookups": [{"key": key, "table": {from: to}}]}),
-            FailurePolicy::FailClosed,
-        )
-    };
-    rt.set_bindings(
-        &acme,
-        BindingSet {
-            validators: vec![bind(
-                "policy",
-                json!({"requiredDimensions": ["service"]}),
-                FailurePolicy::FailClosed,
-            )],
-            // The second enricher keys on what the first adds: its series
-            // are the metrics as the first left them.
-            enrichers: vec![
-                lookup("service", "checkout", json!({"team": "payments"})),
-                lookup("team", "payments", json!({"owner": "alice"})),
-            ],
-        },
-    )
-    .await
-    .unwrap();
-    let store =
-        Arc::new(RocksStore::open(dir.path().join("data"), RocksOptions::default()).unwrap());
-    let pipeline = WritePipeline::new(
-        Validator::new(ValidationLimits::default()),
-        store.clone(),
-        1_000,
-    )
-    .with_stage(Arc::new(PluginWriteStage::new(rt.clone())));
-    let now = 1_700_000_100_000;
-    for round in 0..4 {
-        // Points at their own timestamps: each round adds two.
-        let at = 10.0 * round as f64;
-        let items = vec![
-            Ok(metric("a_total", at + 1.0, &[("service", "checkout")])),
-            Ok(metric("b_total", at + 1.0, &[])),
-            Ok(metric("a_total", at + 2.0, &[("service", "checkout")])),
-        ];
-        let outcome = pipeline.write(&acme, items, now).await.unwrap();
-        assert_eq!(outcome.accepted, 2, "round {round}: {outcome:?}");
-        assert_eq!(outcome.rejected[0].index, 1, "round {round}");
-    }
-    // Two calls per binding (a series is remembered from its second
-    // sighting); the later rounds were answered from memory.
-    assert_eq!(calls(&rt, &acme, "policy"), 2);
-    assert_eq!(
-        calls(&rt, &acme, "lookup"),
-        4,
-        "two bindings, two calls each"
-    );
-
-    let query = AggregateQuery {
-        selector: Selector {
-            metric: "a_total".into(),
-            range: TimeRange {
-                start_ms: 1_600_000_000_000,
-                end_ms: 1_800_000_000_000,
-            },
-            filters: vec![],
-        },
-        aggregation: Aggregation::Count,
-        group_by: vec!["service".into(), "team".into(), "owner".into()],
-        limit: None,
-    };
-    let result = store.query_aggregate(&acme, &query).await.unwrap();
-    let rows: Vec<(Vec<Option<String>>, f64)> = result
-        .rows
-        .into_iter()
-        .map(|r| (r.group, r.value))
-        .collect();
-    let group = ["checkout", "payments", "alice"].map(|v| Some(v.to_owned()));
-    assert_eq!(
-        rows,
-        vec![(group.to_vec(), 8.0)],
-        "every round stored both points with both enrichments"
-    );
 }

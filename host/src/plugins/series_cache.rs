@@ -219,17 +219,9 @@ impl SeriesCache {
     }
 
     /// Answers held now.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.answers.as_ref().map_or(0, Cache::len)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Bytes held now, as the bound counts them.
-    pub fn weight(&self) -> u64 {
-        self.answers.as_ref().map_or(0, Cache::weight)
     }
 }
 

@@ -46,12 +46,8 @@ fn to_u32(n: usize) -> u32 {
 }
 
 impl WireBatch {
-    /// Reserved (`_`) dimensions are left out: plugins never see the tenant.
-    pub fn new(metrics: &[Metric]) -> Self {
-        Self::pack(metrics.iter(), Shown::AsIs)
-    }
-
-    /// Every metric, as a plugin is `shown` them.
+    /// Every metric, as a plugin is `shown` them. Reserved (`_`)
+    /// dimensions are left out: plugins never see the tenant.
     pub fn shown(metrics: &[Metric], shown: Shown) -> Self {
         Self::pack(metrics.iter(), shown)
     }
@@ -298,7 +294,7 @@ mod tests {
                 dimensions: Dimensions::new(),
             },
         ];
-        let wire = WireBatch::new(&metrics);
+        let wire = WireBatch::shown(&metrics, Shown::AsIs);
         assert_eq!(wire.len(), 2);
         let batch = wire.as_wit();
         assert!(
