@@ -14,22 +14,28 @@ impl Dimensions {
         Self(Vec::new())
     }
 
-    /// Builds from pairs in any order; a later duplicate key wins.
+    /// Builds from pairs in any order; a later duplicate key wins. Sorts
+    /// and deduplicates in place: given a `Vec` (as the write path's
+    /// decoder does), its allocation becomes the dimensions', spare
+    /// capacity included, so an enricher's additions usually fit without
+    /// a reallocation.
     pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
         // A sort of the few pairs a metric has is much cheaper than building
         // a BTreeMap; this runs once per ingested metric.
         let mut pairs: Vec<(String, String)> = pairs.into_iter().collect();
+        // Stable, so among equal keys the last given is last.
         pairs.sort_by(|a, b| a.0.cmp(&b.0));
-        // The sort is stable, so among equal keys the last given is last:
-        // keep it.
-        let mut canonical: Vec<(String, String)> = Vec::with_capacity(pairs.len());
-        for pair in pairs {
-            match canonical.last_mut() {
-                Some(last) if last.0 == pair.0 => *last = pair,
-                _ => canonical.push(pair),
+        // `dedup_by` keeps the first of a run and hands it the later ones:
+        // move each later value into it, so the last given wins.
+        pairs.dedup_by(|later, kept| {
+            if later.0 == kept.0 {
+                std::mem::swap(&mut later.1, &mut kept.1);
+                true
+            } else {
+                false
             }
-        }
-        Self(canonical)
+        });
+        Self(pairs)
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -101,5 +107,32 @@ mod tests {
         ]);
         assert_eq!(d.len(), 2);
         assert_eq!(d.get("k"), Some("2"));
+        let d = Dimensions::from_pairs([
+            ("k".into(), "1".into()),
+            ("k".into(), "2".into()),
+            ("a".into(), "x".into()),
+            ("k".into(), "3".into()),
+            ("z".into(), "y".into()),
+        ]);
+        let pairs: Vec<_> = d.iter().collect();
+        assert_eq!(pairs, [("a", "x"), ("k", "3"), ("z", "y")]);
+    }
+
+    #[test]
+    fn the_given_vec_becomes_the_dimensions_with_its_spare_room() {
+        let mut pairs = Vec::with_capacity(8);
+        pairs.extend([("b".into(), "2".into()), ("a".into(), "1".into())]);
+        let buffer = pairs.as_ptr();
+        let mut d = Dimensions::from_pairs(pairs);
+        d.insert("c".into(), "3".into());
+        assert_eq!(
+            d.0.as_ptr(),
+            buffer,
+            "no second allocation, no reallocation"
+        );
+        assert_eq!(
+            d.iter().collect::<Vec<_>>(),
+            [("a", "1"), ("b", "2"), ("c", "3")]
+        );
     }
 }
