@@ -485,3 +485,211 @@ async fn with_the_cache_off_every_metric_goes_to_the_plugin() {
     }
     assert_eq!(calls(&rt, &acme, "echo"), 2);
 }
+
+/// `luminate_plugin_series_cache_total{plugin, result}` now.
+fn cache_uses(plugin: &str, result: &str) -> u64 {
+    let exposition = luminate_host::telemetry::metrics().encode_text();
+    exposition
+        .lines()
+        .find(|line| {
+            line.starts_with("luminate_plugin_series_cache_total{")
+                && line.contains(&format!("plugin=\"{plugin}\""))
+                && line.contains(&format!("result=\"{result}\""))
+        })
+        .and_then(|line| line.rsplit(' ').next())
+        .map_or(0, |value| value.parse().unwrap())
+}
+
+/// The write pipeline with `rt`'s plugin stage, over RocksDB in `dir`.
+fn write_pipeline(
+    rt: &Arc<PluginRuntime>,
+    dir: &Path,
+) -> (
+    luminate_host::pipeline::WritePipeline,
+    Arc<luminate_host::storage::rocks::RocksStore>,
+) {
+    use luminate_host::storage::rocks::{RocksOptions, RocksStore};
+    let store = Arc::new(RocksStore::open(dir.join("data"), RocksOptions::default()).unwrap());
+    let pipeline = luminate_host::pipeline::WritePipeline::new(
+        luminate_host::model::Validator::new(ValidationLimits::default()),
+        store.clone(),
+        1_000,
+    )
+    .with_stage(Arc::new(
+        luminate_host::plugins::stage::PluginWriteStage::new(rt.clone()),
+    ));
+    (pipeline, store)
+}
+
+/// `policy` (service required) and `lookup` (service → team), both
+/// series-only, as `t`'s chain.
+async fn bind_policy_and_lookup(rt: &PluginRuntime, t: &TenantId, policy: &str, lookup: &str) {
+    rt.set_bindings(
+        t,
+        BindingSet {
+            validators: vec![bind(
+                policy,
+                json!({"requiredDimensions": ["service"]}),
+                FailurePolicy::FailClosed,
+            )],
+            enrichers: vec![bind(
+                lookup,
+                json!({"lookups": [{"key": "service", "table": {
+                    "checkout": {"team": "payments"}, "search": {"team": "discovery"}}}]}),
+                FailurePolicy::FailClosed,
+            )],
+        },
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_chain_of_series_only_plugins_is_remembered_as_one_answer_per_series() {
+    use luminate_host::storage::MetricsStore;
+
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    let scope = PluginScope::Tenant(acme.clone());
+    // Their own names: the counters are the process's.
+    let (policy, lookup) = ("chain-policy", "chain-lookup");
+    install(&rt, scope.clone(), policy, NAME_POLICY, Manifest::default()).await;
+    install(&rt, scope, lookup, LOOKUP_ENRICHER, Manifest::default()).await;
+    bind_policy_and_lookup(&rt, &acme, policy, lookup).await;
+    let (pipeline, store) = write_pipeline(&rt, dir.path());
+    let now = 1_700_000_100_000;
+    let write = |round: usize| {
+        let at = 10.0 * round as f64;
+        // Two metrics of one series in a batch share its answer, whether
+        // remembered or asked about.
+        let items = vec![
+            Ok(metric("a_total", at + 1.0, &[("service", "checkout")])),
+            Ok(metric("b_total", at + 1.0, &[])),
+            Ok(metric("a_total", at + 2.0, &[("service", "checkout")])),
+            Ok(metric("b_total", at + 2.0, &[])),
+            Ok(metric("c_total", at + 1.0, &[("service", "search")])),
+        ];
+        pipeline.write(&acme, items, now)
+    };
+    for round in 1..=4 {
+        let outcome = write(round).await.unwrap();
+        assert_eq!(outcome.accepted, 3, "round {round}: {outcome:?}");
+        let rejected: Vec<(usize, &str)> =
+            outcome.rejected.iter().map(|r| (r.index, r.code)).collect();
+        assert_eq!(rejected, [(1, "plugin_rejected"), (3, "plugin_rejected")]);
+        assert!(
+            outcome.rejected[1].message.starts_with("chain-policy: "),
+            "round {round}: the remembered reason is the plugin's: {:?}",
+            outcome.rejected[1].message
+        );
+        // Asked about one metric per series, until a series repeats.
+        let asked = round.min(2) as u64;
+        assert_eq!(calls(&rt, &acme, policy), asked, "round {round}");
+        assert_eq!(calls(&rt, &acme, lookup), asked, "round {round}");
+    }
+    // Every metric counts: rejections, and hits and misses for each plugin.
+    assert_eq!(rejected_metrics(policy, "plugin_rejected"), 8);
+    for plugin in [policy, lookup] {
+        assert_eq!(cache_uses(plugin, "miss"), 10, "{plugin}");
+        assert_eq!(cache_uses(plugin, "hit"), 10, "{plugin}");
+    }
+    for (name, team) in [("a_total", "payments"), ("c_total", "discovery")] {
+        let teams = store
+            .list_dimension_values(&acme, name, "team", 10)
+            .await
+            .unwrap();
+        assert_eq!(teams, vec![team.to_owned()], "{name}");
+    }
+
+    // New bindings (the same params) are a new chain: asked again.
+    bind_policy_and_lookup(&rt, &acme, policy, lookup).await;
+    write(5).await.unwrap();
+    assert_eq!(calls(&rt, &acme, policy), 3);
+    assert_eq!(calls(&rt, &acme, lookup), 3);
+}
+
+#[tokio::test]
+async fn a_chain_outcome_is_not_remembered_when_a_step_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    let scope = PluginScope::Tenant(acme.clone());
+    let echo = "chain-echo";
+    install(&rt, scope.clone(), echo, ECHO_VALIDATOR, series_only(true)).await;
+    install(&rt, scope, "lookup", LOOKUP_ENRICHER, Manifest::default()).await;
+    rt.set_bindings(
+        &acme,
+        BindingSet {
+            validators: vec![bind(
+                echo,
+                json!({"tag": "v1", "failOn": "boom"}),
+                FailurePolicy::FailOpen,
+            )],
+            enrichers: vec![bind(
+                "lookup",
+                json!({"lookups": [{"key": "host", "table": {"a": {"team": "payments"}}}]}),
+                FailurePolicy::FailClosed,
+            )],
+        },
+    )
+    .await
+    .unwrap();
+    let (pipeline, _store) = write_pipeline(&rt, dir.path());
+    let now = 1_700_000_100_000;
+    // The validator fails on `boom`; fail-open accepts both metrics
+    // unvalidated, which is no answer to remember.
+    for round in 1..=3 {
+        let items = vec![
+            Ok(metric("m", round as f64, &[("host", "a")])),
+            Ok(metric("m", round as f64, &[("host", "boom")])),
+        ];
+        let outcome = pipeline.write(&acme, items, now).await.unwrap();
+        assert_eq!(outcome.accepted, 2, "round {round}: {outcome:?}");
+        assert_eq!(calls(&rt, &acme, echo), round, "round {round}");
+    }
+    // Without `boom` the same series is remembered from its second sighting.
+    for round in 4..=6 {
+        let items = vec![Ok(metric("m", round as f64, &[("host", "a")]))];
+        let outcome = pipeline.write(&acme, items, now).await.unwrap();
+        assert_eq!(outcome.rejected.len(), 1, "round {round}: {outcome:?}");
+        assert_eq!(
+            outcome.rejected[0].message, "chain-echo: m{host=a} NaN@0 v1",
+            "round {round}"
+        );
+        assert_eq!(calls(&rt, &acme, echo), round.min(5), "round {round}");
+    }
+}
+
+#[tokio::test]
+async fn a_chain_with_a_plugin_that_reads_points_remembers_per_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    let scope = PluginScope::Tenant(acme.clone());
+    install(
+        &rt,
+        scope.clone(),
+        "policy",
+        NAME_POLICY,
+        Manifest::default(),
+    )
+    .await;
+    install(&rt, scope, "lookup", LOOKUP_ENRICHER, series_only(false)).await;
+    bind_policy_and_lookup(&rt, &acme, "policy", "lookup").await;
+    let (pipeline, _store) = write_pipeline(&rt, dir.path());
+    for round in 1..=3 {
+        let items = vec![Ok(metric(
+            "a_total",
+            round as f64,
+            &[("service", "checkout")],
+        ))];
+        let outcome = pipeline
+            .write(&acme, items, 1_700_000_100_000)
+            .await
+            .unwrap();
+        assert_eq!(outcome.accepted, 1);
+        assert_eq!(calls(&rt, &acme, "policy"), round.min(2), "round {round}");
+        assert_eq!(calls(&rt, &acme, "lookup"), round, "round {round}");
+    }
+}

@@ -47,6 +47,28 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// A batch of `metrics` of `tenant`, their request indices their
+    /// positions: for a stage that runs steps over a part of its batch.
+    pub fn new(tenant: TenantId, metrics: Vec<Metric>) -> Self {
+        Self {
+            tenant,
+            indices: (0..metrics.len() as u32).collect(),
+            metrics,
+            rejected: Vec::new(),
+        }
+    }
+
+    /// The rejections so far, in the order they were made.
+    pub fn rejections(&self) -> &[Rejection] {
+        &self.rejected
+    }
+
+    /// The request indices of the metrics still in the batch, the metrics,
+    /// and the rejections.
+    pub fn into_parts(self) -> (Vec<u32>, Vec<Metric>, Vec<Rejection>) {
+        (self.indices, self.metrics, self.rejected)
+    }
+
     /// The tenant every metric of the batch belongs to; stages cannot change it.
     pub fn tenant(&self) -> &TenantId {
         &self.tenant

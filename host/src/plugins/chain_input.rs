@@ -10,9 +10,24 @@ use crate::model::Metric;
 pub struct ChainInput {
     packed: Option<(Shown, WireBatch)>,
     series: Option<Vec<SeriesId>>,
+    /// Steps ask their plugins about every metric, without each plugin's
+    /// remembered answers: the chain's own are kept instead
+    /// (`chain_memory`).
+    pub(crate) ask_every_plugin: bool,
+    /// A step applied its binding's failure policy: the batch's outcome
+    /// is not (only) the plugins' answer, and must not be remembered.
+    pub(crate) failed: bool,
 }
 
 impl ChainInput {
+    /// For metrics whose chain answer is not remembered: ask each plugin.
+    pub(crate) fn asking_every_plugin() -> Self {
+        Self {
+            ask_every_plugin: true,
+            ..Self::default()
+        }
+    }
+
     /// The batch as a plugin is `shown` it; repacked when the previous
     /// plugin was shown it otherwise (rare: a chain mixing series-only
     /// plugins, without the cache, with others).

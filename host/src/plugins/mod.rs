@@ -32,6 +32,7 @@
 pub mod abi;
 pub mod bindings;
 pub mod chain_input;
+pub mod chain_memory;
 pub mod config;
 pub mod engine;
 pub mod limits;

@@ -168,8 +168,8 @@ pub struct PluginRuntime {
     repository: Arc<dyn PluginRepository>,
     config: PluginsConfig,
     validator: Validator,
-    metrics: PluginMetrics,
-    series_cache: SeriesCache,
+    pub(super) metrics: PluginMetrics,
+    pub(super) series_cache: SeriesCache,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -249,6 +249,10 @@ impl PluginRuntime {
         repository: Arc<dyn PluginRepository>,
     ) -> Result<Arc<Self>, PluginAdminError> {
         Self::new(config, validation, repository, &prometheus::Registry::new())
+    }
+
+    pub(super) fn max_dimensions(&self) -> usize {
+        self.validator.limits().max_dimensions
     }
 
     pub fn config(&self) -> &PluginsConfig {
@@ -631,7 +635,7 @@ impl PluginRuntime {
     }
 
     /// Finds the bound plugin, refusing quarantined or mis-kinded ones.
-    fn bound_plugin(
+    pub(super) fn bound_plugin(
         &self,
         tenant: &TenantId,
         binding: &ResolvedBinding,
@@ -743,84 +747,89 @@ impl PluginRuntime {
                     .calls
                     .with_label_values(&[&binding.plugin, failure.label()])
                     .inc();
+                input.failed = true;
                 return self.on_failure(binding, PluginKind::Validator, &failure);
             }
         };
-        let verdicts: Vec<Option<(&'static str, String)>> =
-            match self.series_cache.scope(tenant, binding, &plugin) {
-                None => {
-                    let wire = input.packed(metrics, Shown::to(&plugin));
-                    match self.validate_call(tenant, binding, &plugin, wire).await {
-                        Err(failure) => {
-                            return self.on_failure(binding, PluginKind::Validator, &failure);
-                        }
-                        Ok(verdicts) => verdicts
-                            .into_iter()
-                            .map(|v| {
-                                v.map(|reason| {
-                                    (
-                                        codes::PLUGIN_REJECTED,
-                                        format!("{}: {reason}", binding.plugin),
-                                    )
-                                })
-                            })
-                            .collect(),
+        let remembered = (!input.ask_every_plugin)
+            .then(|| self.series_cache.scope(tenant, binding, &plugin))
+            .flatten();
+        let verdicts: Vec<Option<(&'static str, String)>> = match remembered {
+            None => {
+                let wire = input.packed(metrics, Shown::to(&plugin));
+                match self.validate_call(tenant, binding, &plugin, wire).await {
+                    Err(failure) => {
+                        input.failed = true;
+                        return self.on_failure(binding, PluginKind::Validator, &failure);
                     }
-                }
-                Some(scope) => {
-                    let series = input.series(metrics);
-                    let lookup = scope.lookup(series);
-                    self.count_cache_use(&plugin, &lookup);
-                    let fresh = if lookup.ask.is_empty() {
-                        answered_from_memory(&plugin).await;
-                        Ok(Vec::new())
-                    } else {
-                        let wire = WireBatch::series_of(metrics, &lookup.ask);
-                        self.validate_call(tenant, binding, &plugin, &wire)
-                            .await
-                            .map(|verdicts| {
-                                verdicts
-                                    .into_iter()
-                                    .zip(&lookup.ask)
-                                    .map(|(verdict, &index)| {
-                                        let reason = verdict.map(|reason| {
-                                            Arc::from(format!("{}: {reason}", binding.plugin))
-                                        });
-                                        scope.remember_with(series[index], || {
-                                            Answer::Verdict(reason.clone())
-                                        });
-                                        reason
-                                    })
-                                    .collect::<Vec<_>>()
-                            })
-                    };
-                    let on_failure = fresh
-                        .as_ref()
-                        .err()
-                        .map(|failure| self.on_failure(binding, PluginKind::Validator, failure));
-                    let rejected = |reason: &Arc<str>| (codes::PLUGIN_REJECTED, reason.to_string());
-                    lookup
-                        .per_metric
+                    Ok(verdicts) => verdicts
                         .into_iter()
-                        .map(|known| match (known, &fresh, &on_failure) {
-                            (Known::Remembered(Answer::Verdict(reason)), _, _) => {
-                                reason.as_ref().map(rejected)
-                            }
-                            (Known::Asked(slot), Ok(fresh), _) => {
-                                fresh.get(slot).and_then(Option::as_ref).map(rejected)
-                            }
-                            (
-                                Known::Asked(_),
-                                Err(_),
-                                Some(StepOutcome::RejectAll { code, message }),
-                            ) => Some((*code, message.clone())),
-                            // Fail-open; or an answer of the other kind,
-                            // which a binding's keys never hold.
-                            _ => None,
+                        .map(|v| {
+                            v.map(|reason| {
+                                (
+                                    codes::PLUGIN_REJECTED,
+                                    format!("{}: {reason}", binding.plugin),
+                                )
+                            })
                         })
-                        .collect()
+                        .collect(),
                 }
-            };
+            }
+            Some(scope) => {
+                let series = input.series(metrics);
+                let lookup = scope.lookup(series);
+                self.count_cache_use(&plugin, &lookup);
+                let fresh = if lookup.ask.is_empty() {
+                    answered_from_memory(&plugin).await;
+                    Ok(Vec::new())
+                } else {
+                    let wire = WireBatch::series_of(metrics, &lookup.ask);
+                    self.validate_call(tenant, binding, &plugin, &wire)
+                        .await
+                        .map(|verdicts| {
+                            verdicts
+                                .into_iter()
+                                .zip(&lookup.ask)
+                                .map(|(verdict, &index)| {
+                                    let reason = verdict.map(|reason| {
+                                        Arc::from(format!("{}: {reason}", binding.plugin))
+                                    });
+                                    scope.remember_with(series[index], || {
+                                        Answer::Verdict(reason.clone())
+                                    });
+                                    reason
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                };
+                input.failed |= fresh.is_err();
+                let on_failure = fresh
+                    .as_ref()
+                    .err()
+                    .map(|failure| self.on_failure(binding, PluginKind::Validator, failure));
+                let rejected = |reason: &Arc<str>| (codes::PLUGIN_REJECTED, reason.to_string());
+                lookup
+                    .per_metric
+                    .into_iter()
+                    .map(|known| match (known, &fresh, &on_failure) {
+                        (Known::Remembered(Answer::Verdict(reason)), _, _) => {
+                            reason.as_ref().map(rejected)
+                        }
+                        (Known::Asked(slot), Ok(fresh), _) => {
+                            fresh.get(slot).and_then(Option::as_ref).map(rejected)
+                        }
+                        (
+                            Known::Asked(_),
+                            Err(_),
+                            Some(StepOutcome::RejectAll { code, message }),
+                        ) => Some((*code, message.clone())),
+                        // Fail-open; or an answer of the other kind,
+                        // which a binding's keys never hold.
+                        _ => None,
+                    })
+                    .collect()
+            }
+        };
         if verdicts.iter().all(Option::is_none) {
             return StepOutcome::AcceptAll;
         }
@@ -889,7 +898,7 @@ impl PluginRuntime {
         result
     }
 
-    fn count_cache_use(&self, plugin: &LoadedPlugin, lookup: &Lookup) {
+    pub(super) fn count_cache_use(&self, plugin: &LoadedPlugin, lookup: &Lookup) {
         let asked = lookup
             .per_metric
             .iter()
@@ -943,6 +952,7 @@ impl PluginRuntime {
                     .calls
                     .with_label_values(&[&binding.plugin, failure.label()])
                     .inc();
+                input.failed = true;
                 return unchanged(self.on_failure(binding, PluginKind::Enricher, &failure));
             }
         };
@@ -953,12 +963,16 @@ impl PluginRuntime {
         };
         let mut verdicts = Vec::with_capacity(metrics.len());
         let mut changed = false;
-        match self.series_cache.scope(tenant, binding, &plugin) {
+        let remembered = (!input.ask_every_plugin)
+            .then(|| self.series_cache.scope(tenant, binding, &plugin))
+            .flatten();
+        match remembered {
             None => {
                 let wire = input.packed(metrics, Shown::to(&plugin));
                 let added = match self.enrich_call(tenant, binding, &plugin, wire).await {
                     Ok(added) => added,
                     Err(failure) => {
+                        input.failed = true;
                         return unchanged(self.on_failure(binding, PluginKind::Enricher, &failure));
                     }
                 };
@@ -993,6 +1007,7 @@ impl PluginRuntime {
                         }
                     }
                 }
+                input.failed |= fresh.is_err();
                 let on_failure = fresh
                     .as_ref()
                     .err()
@@ -1210,15 +1225,16 @@ async fn answered_from_memory(plugin: &LoadedPlugin) {
 }
 
 /// Applies one enricher's additions to metrics, within the dimension limit.
-struct AddingDimensions<'a> {
-    plugin: &'a str,
-    max_dimensions: usize,
+pub(super) struct AddingDimensions<'a> {
+    /// Named in the rejection.
+    pub plugin: &'a str,
+    pub max_dimensions: usize,
 }
 
 impl AddingDimensions<'_> {
     /// `count` additions, read through `pairs` only when they fit: `Ok`
     /// says whether the metric changed, `Err` rejects it.
-    fn apply<'p, I>(
+    pub(super) fn apply<'p, I>(
         &self,
         metric: &mut Metric,
         count: usize,

@@ -62,14 +62,19 @@ impl SeriesId {
     }
 }
 
-/// A plugin's answer about one series.
+/// A plugin's answer about one series, or a whole chain's
+/// (`chain_memory`).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Answer {
     /// A validator's verdict: `None` accepts, else the reason the client
-    /// gets (already naming the plugin).
+    /// gets (already naming the plugin). For a chain, `None`: accepted, no
+    /// dimension added.
     Verdict(Option<Arc<str>>),
-    /// An enricher's additions (within the dimension limit).
+    /// An enricher's additions (within the dimension limit); for a chain,
+    /// what its enrichers added or overwrote together.
     Additions(Arc<[(Box<str>, Box<str>)]>),
+    /// A chain's: its validator at this position rejected the series.
+    RejectedBy { validator: usize, reason: Arc<str> },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -93,6 +98,10 @@ impl AnswerKey {
     }
 }
 
+/// The plugin id of a chain's answers: no plugin version has it (ids count
+/// up from 1), so they never meet a single plugin's.
+const WHOLE_CHAIN: u64 = u64::MAX;
+
 /// What an entry costs beyond its strings: the key, the value, the cache's
 /// own bookkeeping and an allocation header, rounded up.
 const ENTRY_BYTES: u64 = 112;
@@ -108,7 +117,7 @@ impl Weighter<AnswerKey, Answer> for AnswerBytes {
     fn weight(&self, _: &AnswerKey, answer: &Answer) -> u64 {
         let owned = match answer {
             Answer::Verdict(None) => 0,
-            Answer::Verdict(Some(reason)) => 16 + reason.len(),
+            Answer::Verdict(Some(reason)) | Answer::RejectedBy { reason, .. } => 16 + reason.len(),
             Answer::Additions(pairs) => pairs
                 .iter()
                 .map(|(key, value)| 32 + 2 * 16 + key.len() + value.len())
@@ -204,6 +213,20 @@ impl SeriesCache {
             tenant: self.tenant_number(tenant),
             binding: binding.id,
             plugin: plugin.id,
+        })
+    }
+
+    /// Where a whole chain's answers for `tenant` live, if the cache is
+    /// on. `chain` identifies every binding (its params) and plugin
+    /// version of the chain, in order, so any change starts afresh.
+    pub fn chain_scope(&self, tenant: &TenantId, chain: u64) -> Option<CacheScope<'_>> {
+        let answers = self.answers.as_ref()?;
+        Some(CacheScope {
+            answers,
+            doorkeeper: &self.doorkeeper,
+            tenant: self.tenant_number(tenant),
+            binding: chain,
+            plugin: WHOLE_CHAIN,
         })
     }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::bindings::Chain;
 use super::chain_input::ChainInput;
 use super::engine::CallFailure;
 use super::runtime::{PluginRuntime, StepOutcome};
@@ -47,35 +48,51 @@ impl WriteStage for PluginWriteStage {
         if chain.is_empty() {
             return Ok(());
         }
-        let mut input = ChainInput::default();
-        for binding in &chain.validators {
-            if batch.is_empty() {
-                return Ok(());
-            }
-            let outcome = self
-                .runtime
-                .run_validator_in(&tenant, binding, batch.metrics(), &mut input)
+        if let Some(memory) = self.runtime.chain_memory(&tenant, &chain) {
+            self.runtime.run_remembered(memory, &chain, batch).await;
+            return Ok(());
+        }
+        run_steps(&self.runtime, &chain, batch, &mut ChainInput::default()).await;
+        Ok(())
+    }
+}
+
+/// Runs `chain`'s validators, then its enrichers, over `batch`, each step
+/// over the metrics the steps before it kept, as they left them. Returns,
+/// after each validator, how many rejections `batch` holds.
+pub(super) async fn run_steps(
+    runtime: &PluginRuntime,
+    chain: &Chain,
+    batch: &mut Batch,
+    input: &mut ChainInput,
+) -> Vec<usize> {
+    let tenant = batch.tenant().clone();
+    let mut rejected_after_validator = Vec::with_capacity(chain.validators.len());
+    for binding in &chain.validators {
+        if !batch.is_empty() {
+            let outcome = runtime
+                .run_validator_in(&tenant, binding, batch.metrics(), input)
                 .await;
             if outcome != StepOutcome::AcceptAll {
                 input.metrics_changed();
             }
             apply(batch, outcome);
         }
-        for binding in &chain.enrichers {
-            if batch.is_empty() {
-                return Ok(());
-            }
-            let step = self
-                .runtime
-                .run_enricher_in(&tenant, binding, batch.metrics_mut(), &mut input)
-                .await;
-            if step.changed || step.outcome != StepOutcome::AcceptAll {
-                input.metrics_changed();
-            }
-            apply(batch, step.outcome);
-        }
-        Ok(())
+        rejected_after_validator.push(batch.rejections().len());
     }
+    for binding in &chain.enrichers {
+        if batch.is_empty() {
+            break;
+        }
+        let step = runtime
+            .run_enricher_in(&tenant, binding, batch.metrics_mut(), input)
+            .await;
+        if step.changed || step.outcome != StepOutcome::AcceptAll {
+            input.metrics_changed();
+        }
+        apply(batch, step.outcome);
+    }
+    rejected_after_validator
 }
 
 /// The query path: `"aggregation": {"plugin": ..., "params": ...}`. The read
