@@ -13,6 +13,10 @@
 //! ```
 //! Without `--url` it starts `<target>/release/luminate` on a temp dir
 //! (embedded RocksDB) and reports its RSS.
+//!
+//! `--plugins` first uploads the example `name-policy` and `lookup-enricher`
+//! as the tenant's own plugins and binds them (a validator and an
+//! enricher, as issue 4's ingest target has it), through the admin API.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -23,6 +27,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use serde_json::{Value, json};
+
+include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
 
 #[derive(Parser, Debug, Clone)]
 #[command(about = "Luminate end-to-end load generator")]
@@ -64,6 +70,10 @@ struct Args {
     /// e.g. LUMINATE_AUTH__ENABLED=false to measure without authentication.
     #[arg(long = "server-env", value_parser = parse_env_pair)]
     server_env: Vec<(String, String)>,
+    /// Bind the example validator (`name-policy`) and enricher
+    /// (`lookup-enricher`) to the tenant before writing.
+    #[arg(long)]
+    plugins: bool,
     /// cargo bench passes --bench; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -275,7 +285,13 @@ fn start_server(args: &Args) -> (Server, String, Option<String>) {
     if has_auth {
         env.push(("LUMINATE_JWT_HS256_SECRET".into(), BENCH_SECRET.into()));
         let out = Command::new(&binary)
-            .args(["token", "--tenant", "loadgen", "--scopes", "read,write"])
+            .args([
+                "token",
+                "--tenant",
+                "loadgen",
+                "--scopes",
+                "read,write,admin",
+            ])
             .args(["--tier", "unlimited", "--ttl", "12h"])
             .envs(env.iter().cloned())
             .output()
@@ -334,6 +350,56 @@ async fn wait_ready(client: &reqwest::Client, url: &str) {
     panic!("server at {url} not ready");
 }
 
+/// The data set's teams: each endpoint belongs to one of four.
+const TEAMS: [&str; 4] = ["payments", "discovery", "identity", "platform"];
+
+/// Uploads the example validator and enricher as the tenant's plugins and
+/// binds them: every metric must carry `endpoint` and `region`, `region`
+/// must be a known one, and `team` is looked up from `endpoint`.
+async fn bind_example_plugins(client: &reqwest::Client, url: &str, auth: Option<&str>) {
+    let send = |request: reqwest::RequestBuilder| async {
+        let request = match auth {
+            Some(auth) => request.header("authorization", auth),
+            None => request,
+        };
+        let response = request.send().await.expect("admin request failed");
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        assert!(status.is_success(), "{status}: {body}");
+    };
+    for (name, path) in [
+        ("name-policy", NAME_POLICY),
+        ("lookup-enricher", LOOKUP_ENRICHER),
+    ] {
+        let wasm = std::fs::read(path).unwrap();
+        send(
+            client
+                .put(format!("{url}/api/v1/plugins/{name}"))
+                .body(wasm),
+        )
+        .await;
+    }
+    let table: serde_json::Map<String, Value> = (0..ENDPOINTS)
+        .map(|e| {
+            (
+                format!("/api/v1/e{e}"),
+                json!({"team": TEAMS[e % TEAMS.len()]}),
+            )
+        })
+        .collect();
+    let bindings = json!({
+        "validators": [{"plugin": "name-policy", "onFailure": "fail-closed", "params": {
+            "requiredDimensions": ["endpoint", "region"],
+            "allowedValues": {"region": REGIONS},
+        }}],
+        "enrichers": [{"plugin": "lookup-enricher", "onFailure": "fail-closed", "params": {
+            "lookups": [{"key": "endpoint", "table": table}],
+        }}],
+    });
+    send(client.put(format!("{url}/api/v1/bindings")).json(&bindings)).await;
+    eprintln!("bound name-policy (validator) and lookup-enricher (enricher)");
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -359,6 +425,10 @@ async fn main() {
         .unwrap();
     wait_ready(&client, &url).await;
     let auth = args.token.clone().or(minted).map(|t| format!("Bearer {t}"));
+
+    if args.plugins {
+        bind_example_plugins(&client, &url, auth.as_deref()).await;
+    }
 
     // Points spread over the last hour (ending a minute ago).
     let span_ms = 3_600_000;
