@@ -19,12 +19,14 @@
 
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
+
 use super::abi::PluginKind;
 use super::bindings::Chain;
 use super::chain_input::ChainInput;
 use super::registry::LoadedPlugin;
 use super::runtime::{AddingDimensions, PluginRuntime, codes};
-use super::series_cache::{Answer, CacheScope, Known, SeriesId};
+use super::series_cache::{Answer, CacheScope, SeriesId};
 use crate::model::Dimensions;
 use crate::pipeline::{Batch, Rejection};
 
@@ -164,46 +166,15 @@ impl PluginRuntime {
 
     /// Runs `chain` over `batch`: remembered answers for the series it
     /// knows, the chain's steps over one metric of each series it does not.
+    /// One pass hashes, looks up and applies, metric by metric, while the
+    /// metric's strings are in the CPU's cache: a second pass over a batch
+    /// of a thousand metrics found them evicted.
     pub(super) async fn run_remembered(
         &self,
         memory: ChainMemory<'_>,
         chain: &Chain,
         batch: &mut Batch,
     ) {
-        let series = SeriesId::of_each(batch.metrics());
-        let lookup = memory.scope.lookup(&series);
-        for plugin in &memory.plugins {
-            self.count_cache_use(plugin, &lookup);
-        }
-        let mut fates = Vec::new();
-        if lookup.ask.is_empty() {
-            // As a successful call would: see `answered_from_memory`.
-            for plugin in &memory.plugins {
-                plugin.health.note_working();
-            }
-            tokio::task::consume_budget().await;
-        } else {
-            let asked = lookup
-                .ask
-                .iter()
-                .map(|&position| batch.metrics()[position].clone())
-                .collect();
-            let mut asked = Batch::new(batch.tenant().clone(), asked);
-            let mut input = ChainInput::asking_every_plugin();
-            let rejected_after_validator =
-                super::stage::run_steps(self, chain, &mut asked, &mut input).await;
-            fates = Fate::of_each(asked, &rejected_after_validator, |slot| {
-                &batch.metrics()[lookup.ask[slot]].dimensions
-            });
-            if !input.failed {
-                for (fate, &position) in fates.iter().zip(&lookup.ask) {
-                    if let Some(answer) = fate.answer() {
-                        memory.scope.remember_with(series[position], || answer);
-                    }
-                }
-            }
-        }
-
         let enrichers = chain
             .enrichers
             .iter()
@@ -214,56 +185,112 @@ impl PluginRuntime {
             plugin: &enrichers,
             max_dimensions: self.max_dimensions(),
         };
-        // The steps counted the rejections of the metrics they were asked
+        // The steps count the rejections of the metrics they are asked
         // about; these are the rest.
         let mut rejected_by = vec![0u64; chain.validators.len()];
-        let mut verdicts = Vec::with_capacity(batch.metrics().len());
-        for (position, (metric, known)) in batch
-            .metrics_mut()
-            .iter_mut()
-            .zip(lookup.per_metric)
-            .enumerate()
-        {
-            let verdict = match known {
+        let mut verdicts: Vec<Option<(&'static str, String)>> = Vec::new();
+        let mut reject = |position: usize, verdict: (&'static str, String)| {
+            if verdicts.len() <= position {
+                verdicts.resize_with(position + 1, || None);
+            }
+            verdicts[position] = Some(verdict);
+        };
+
+        // Per unknown series, the first of its metrics: what the chain is
+        // asked about. Per metric of an unknown series, its position and
+        // its series' slot in `ask`.
+        let mut ask: Vec<(usize, SeriesId)> = Vec::new();
+        let mut slots: FxHashMap<SeriesId, usize> = FxHashMap::default();
+        let mut waiting: Vec<(usize, usize)> = Vec::new();
+        let mut buf = Vec::with_capacity(256);
+        for (position, metric) in batch.metrics_mut().iter_mut().enumerate() {
+            let series = SeriesId::of(metric, &mut buf);
+            let outcome = match memory.scope.get(series) {
+                None => {
+                    let slot = *slots.entry(series).or_insert_with(|| {
+                        ask.push((position, series));
+                        ask.len() - 1
+                    });
+                    waiting.push((position, slot));
+                    continue;
+                }
                 // A chain's "accepted as it is": a single plugin's verdict
                 // never sits under a chain's key.
-                Known::Remembered(Answer::Verdict(_)) => None,
-                Known::Remembered(Answer::Additions(pairs)) => adding
-                    .apply(metric, pairs.len(), || {
-                        pairs.iter().map(|(key, value)| (&**key, &**value))
-                    })
-                    .err(),
-                Known::Remembered(Answer::RejectedBy { validator, reason }) => {
+                Some(Answer::Verdict(_)) => Ok(false),
+                Some(Answer::Additions(pairs)) => adding.apply(metric, pairs.len(), || {
+                    pairs.iter().map(|(key, value)| (&**key, &**value))
+                }),
+                Some(Answer::RejectedBy { validator, reason }) => {
                     if let Some(count) = rejected_by.get_mut(validator) {
                         *count += 1;
                     }
-                    Some((codes::PLUGIN_REJECTED, reason.to_string()))
+                    Err((codes::PLUGIN_REJECTED, reason.to_string()))
                 }
-                Known::Asked(slot) => match fates.get(slot) {
+            };
+            if let Err(verdict) = outcome {
+                reject(position, verdict);
+            }
+        }
+        let total = batch.metrics().len();
+        for plugin in &memory.plugins {
+            self.count_cache_use(plugin, total - waiting.len(), waiting.len());
+        }
+
+        if ask.is_empty() {
+            // As a successful call would: see `answered_from_memory`.
+            for plugin in &memory.plugins {
+                plugin.health.note_working();
+            }
+            tokio::task::consume_budget().await;
+        } else {
+            let asked = ask
+                .iter()
+                .map(|&(position, _)| batch.metrics()[position].clone())
+                .collect();
+            let mut asked = Batch::new(batch.tenant().clone(), asked);
+            let mut input = ChainInput::asking_every_plugin();
+            let rejected_after_validator =
+                super::stage::run_steps(self, chain, &mut asked, &mut input).await;
+            let fates = Fate::of_each(asked, &rejected_after_validator, |slot| {
+                &batch.metrics()[ask[slot].0].dimensions
+            });
+            if !input.failed {
+                for (fate, &(_, series)) in fates.iter().zip(&ask) {
+                    if let Some(answer) = fate.answer() {
+                        memory.scope.remember_with(series, || answer);
+                    }
+                }
+            }
+            let metrics = batch.metrics_mut();
+            for (position, slot) in waiting {
+                let outcome = match fates.get(slot) {
                     Some(Fate::Kept(added)) => adding
-                        .apply(metric, added.len(), || {
+                        .apply(&mut metrics[position], added.len(), || {
                             added
                                 .iter()
                                 .map(|(key, value)| (key.as_str(), value.as_str()))
                         })
-                        .err(),
+                        .map(|_| ()),
                     Some(Fate::Rejected {
                         code,
                         message,
                         validator,
                     }) => {
-                        if lookup.ask[slot] != position
+                        if ask[slot].0 != position
                             && let Some(count) = validator.and_then(|v| rejected_by.get_mut(v))
                         {
                             *count += 1;
                         }
-                        Some((*code, message.clone()))
+                        Err((*code, message.clone()))
                     }
-                    None => None,
-                },
-            };
-            verdicts.push(verdict);
+                    None => Ok(()),
+                };
+                if let Err(verdict) = outcome {
+                    reject(position, verdict);
+                }
+            }
         }
+
         for (binding, count) in chain.validators.iter().zip(rejected_by) {
             if count > 0 {
                 self.metrics
@@ -272,7 +299,7 @@ impl PluginRuntime {
                     .inc_by(count);
             }
         }
-        if verdicts.iter().any(Option::is_some) {
+        if !verdicts.is_empty() {
             batch.reject_where(|position, _| verdicts.get_mut(position).and_then(Option::take));
         }
     }

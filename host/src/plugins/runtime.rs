@@ -778,7 +778,7 @@ impl PluginRuntime {
             Some(scope) => {
                 let series = input.series(metrics);
                 let lookup = scope.lookup(series);
-                self.count_cache_use(&plugin, &lookup);
+                self.count_lookup(&plugin, &lookup);
                 let fresh = if lookup.ask.is_empty() {
                     answered_from_memory(&plugin).await;
                     Ok(Vec::new())
@@ -898,21 +898,25 @@ impl PluginRuntime {
         result
     }
 
-    pub(super) fn count_cache_use(&self, plugin: &LoadedPlugin, lookup: &Lookup) {
-        let asked = lookup
-            .per_metric
-            .iter()
-            .filter(|k| matches!(k, Known::Asked(_)))
-            .count() as u64;
-        let remembered = lookup.per_metric.len() as u64 - asked;
+    pub(super) fn count_cache_use(&self, plugin: &LoadedPlugin, remembered: usize, asked: usize) {
         for (result, count) in [("hit", remembered), ("miss", asked)] {
             if count > 0 {
                 self.metrics
                     .series_cache
                     .with_label_values(&[&plugin.name, result])
-                    .inc_by(count);
+                    .inc_by(count as u64);
             }
         }
+    }
+
+    /// Counts how `lookup` answers a batch for `plugin`.
+    fn count_lookup(&self, plugin: &LoadedPlugin, lookup: &Lookup) {
+        let asked = lookup
+            .per_metric
+            .iter()
+            .filter(|k| matches!(k, Known::Asked(_)))
+            .count();
+        self.count_cache_use(plugin, lookup.per_metric.len() - asked, asked);
     }
 
     /// One enricher of a tenant's chain; edits `metrics` in place. Output
@@ -985,7 +989,7 @@ impl PluginRuntime {
             Some(scope) => {
                 let series = input.series(metrics);
                 let lookup = scope.lookup(series);
-                self.count_cache_use(&plugin, &lookup);
+                self.count_lookup(&plugin, &lookup);
                 let fresh: Result<Option<Enrichment>, CallFailure> = if lookup.ask.is_empty() {
                     answered_from_memory(&plugin).await;
                     Ok(None)

@@ -50,15 +50,14 @@ static SERIES_SEED: LazyLock<u64> = LazyLock::new(rand::random);
 
 impl SeriesId {
     pub fn of_each(metrics: &[Metric]) -> Vec<SeriesId> {
-        let seed = *SERIES_SEED;
         let mut buf = Vec::with_capacity(256);
-        metrics
-            .iter()
-            .map(|m| {
-                m.write_series_key(&mut buf);
-                SeriesId(xxhash_rust::xxh3::xxh3_128_with_seed(&buf, seed))
-            })
-            .collect()
+        metrics.iter().map(|m| Self::of(m, &mut buf)).collect()
+    }
+
+    /// `metric`'s series, with `buf` to write its canonical bytes into.
+    pub fn of(metric: &Metric, buf: &mut Vec<u8>) -> SeriesId {
+        metric.write_series_key(buf);
+        SeriesId(xxhash_rust::xxh3::xxh3_128_with_seed(buf, *SERIES_SEED))
     }
 }
 
@@ -281,6 +280,11 @@ impl CacheScope<'_> {
             plugin: self.plugin,
             series,
         }
+    }
+
+    /// The answer remembered for `series`.
+    pub fn get(&self, series: SeriesId) -> Option<Answer> {
+        self.answers.get(&self.key(series))
     }
 
     pub fn lookup(&self, series: &[SeriesId]) -> Lookup {
