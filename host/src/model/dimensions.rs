@@ -47,6 +47,12 @@ impl Dimensions {
 
     /// Inserts or overwrites, keeping the order canonical.
     pub fn insert(&mut self, key: String, value: String) {
+        // An enricher's key often sorts after every key the metric has
+        // (`team` after `service`): one comparison instead of a search.
+        if self.0.last().is_none_or(|(last, _)| *last < key) {
+            self.0.push((key, value));
+            return;
+        }
         match self.0.binary_search_by(|(k, _)| k.as_str().cmp(&key)) {
             Ok(i) => self.0[i].1 = value,
             Err(i) => self.0.insert(i, (key, value)),
