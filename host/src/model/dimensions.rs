@@ -140,5 +140,13 @@ mod tests {
             d.iter().collect::<Vec<_>>(),
             [("a", "1"), ("b", "2"), ("c", "3")]
         );
+        d.insert("c".into(), "4".into());
+        d.insert("0".into(), "x".into());
+        d.insert("bb".into(), "y".into());
+        let pairs: Vec<_> = d.iter().collect();
+        assert_eq!(
+            pairs,
+            [("0", "x"), ("a", "1"), ("b", "2"), ("bb", "y"), ("c", "4")]
+        );
     }
 }
