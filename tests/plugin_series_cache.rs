@@ -546,6 +546,7 @@ async fn bind_policy_and_lookup(rt: &PluginRuntime, t: &TenantId, policy: &str, 
 
 #[tokio::test]
 async fn a_chain_of_series_only_plugins_is_remembered_as_one_answer_per_series() {
+    use luminate_host::model::{AggregateQuery, Aggregation, Selector, TimeRange};
     use luminate_host::storage::MetricsStore;
 
     let dir = tempfile::tempdir().unwrap();
@@ -594,12 +595,30 @@ async fn a_chain_of_series_only_plugins_is_remembered_as_one_answer_per_series()
         assert_eq!(cache_uses(plugin, "miss"), 10, "{plugin}");
         assert_eq!(cache_uses(plugin, "hit"), 10, "{plugin}");
     }
-    for (name, team) in [("a_total", "payments"), ("c_total", "discovery")] {
-        let teams = store
-            .list_dimension_values(&acme, name, "team", 10)
+    // Every point stored with its team, remembered or asked about.
+    for (name, team, points) in [("a_total", "payments", 8.0), ("c_total", "discovery", 4.0)] {
+        let query = AggregateQuery {
+            selector: Selector {
+                metric: name.into(),
+                range: TimeRange {
+                    start_ms: 1_600_000_000_000,
+                    end_ms: 1_800_000_000_000,
+                },
+                filters: vec![],
+            },
+            aggregation: Aggregation::Count,
+            group_by: vec!["team".into()],
+            limit: None,
+        };
+        let rows: Vec<(Vec<Option<String>>, f64)> = store
+            .query_aggregate(&acme, &query)
             .await
-            .unwrap();
-        assert_eq!(teams, vec![team.to_owned()], "{name}");
+            .unwrap()
+            .rows
+            .into_iter()
+            .map(|row| (row.group, row.value))
+            .collect();
+        assert_eq!(rows, vec![(vec![Some(team.to_owned())], points)], "{name}");
     }
 
     // New bindings (the same params) are a new chain: asked again.
@@ -607,6 +626,12 @@ async fn a_chain_of_series_only_plugins_is_remembered_as_one_answer_per_series()
     write(5).await.unwrap();
     assert_eq!(calls(&rt, &acme, policy), 3);
     assert_eq!(calls(&rt, &acme, lookup), 3);
+    // So is a new version of one of its plugins (its calls count afresh).
+    let scope = PluginScope::Tenant(acme.clone());
+    install(&rt, scope, policy, NAME_POLICY, Manifest::default()).await;
+    write(6).await.unwrap();
+    assert_eq!(calls(&rt, &acme, policy), 1);
+    assert_eq!(calls(&rt, &acme, lookup), 4);
 }
 
 #[tokio::test]
@@ -648,7 +673,8 @@ async fn a_chain_outcome_is_not_remembered_when_a_step_failed() {
         assert_eq!(outcome.accepted, 2, "round {round}: {outcome:?}");
         assert_eq!(calls(&rt, &acme, echo), round, "round {round}");
     }
-    // Without `boom` the same series is remembered from its second sighting.
+    // Without `boom` the answer is remembered: the failed batches counted
+    // as sightings, so the first clean one is kept.
     for round in 4..=6 {
         let items = vec![Ok(metric("m", round as f64, &[("host", "a")]))];
         let outcome = pipeline.write(&acme, items, now).await.unwrap();
@@ -657,7 +683,7 @@ async fn a_chain_outcome_is_not_remembered_when_a_step_failed() {
             outcome.rejected[0].message, "chain-echo: m{host=a} NaN@0 v1",
             "round {round}"
         );
-        assert_eq!(calls(&rt, &acme, echo), round.min(5), "round {round}");
+        assert_eq!(calls(&rt, &acme, echo), 4, "round {round}");
     }
 }
 
@@ -691,5 +717,60 @@ async fn a_chain_with_a_plugin_that_reads_points_remembers_per_plugin() {
         assert_eq!(outcome.accepted, 1);
         assert_eq!(calls(&rt, &acme, "policy"), round.min(2), "round {round}");
         assert_eq!(calls(&rt, &acme, "lookup"), round, "round {round}");
+    }
+}
+
+#[tokio::test]
+async fn a_failing_chain_fails_closed_only_for_the_series_it_was_asked_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    let scope = PluginScope::Tenant(acme.clone());
+    let echo = "chain-echo-closed";
+    install(&rt, scope.clone(), echo, ECHO_VALIDATOR, series_only(true)).await;
+    install(&rt, scope, "lookup", LOOKUP_ENRICHER, Manifest::default()).await;
+    rt.set_bindings(
+        &acme,
+        BindingSet {
+            validators: vec![bind(
+                echo,
+                json!({"tag": "v1", "failOn": "boom"}),
+                FailurePolicy::FailClosed,
+            )],
+            enrichers: vec![bind(
+                "lookup",
+                json!({"lookups": [{"key": "host", "table": {"a": {"team": "payments"}}}]}),
+                FailurePolicy::FailClosed,
+            )],
+        },
+    )
+    .await
+    .unwrap();
+    let (pipeline, _store) = write_pipeline(&rt, dir.path());
+    let now = 1_700_000_100_000;
+    for round in 1..=2 {
+        let items = vec![Ok(metric("m", round as f64, &[("host", "a")]))];
+        pipeline.write(&acme, items, now).await.unwrap();
+    }
+    for round in 3..=4 {
+        let items = vec![
+            Ok(metric("m", round as f64, &[("host", "a")])),
+            Ok(metric("m", round as f64, &[("host", "boom")])),
+            Ok(metric("m", round as f64 + 0.5, &[("host", "boom")])),
+        ];
+        let outcome = pipeline.write(&acme, items, now).await.unwrap();
+        let codes: Vec<(usize, &str)> =
+            outcome.rejected.iter().map(|r| (r.index, r.code)).collect();
+        assert_eq!(
+            codes,
+            [
+                (0, "plugin_rejected"),
+                (1, "plugin_failed"),
+                (2, "plugin_failed")
+            ],
+            "round {round}: the remembered series keeps its answer"
+        );
+        // Asked about `boom` once per batch, and it is never remembered.
+        assert_eq!(calls(&rt, &acme, echo), round, "round {round}");
     }
 }

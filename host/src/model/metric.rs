@@ -11,6 +11,17 @@ pub struct Metric {
 }
 
 impl Metric {
+    /// A metric of nothing, which allocates nothing: a placeholder for one
+    /// moved out of a batch and back.
+    pub fn empty() -> Self {
+        Self {
+            name: String::new(),
+            value: 0.0,
+            timestamp_ms: 0,
+            dimensions: Dimensions::new(),
+        }
+    }
+
     /// Writes the metric's series (name and dimensions) into `buf` in one
     /// canonical form, for hashing: two metrics have the same bytes exactly
     /// when they belong to the same series. The separators are bytes that

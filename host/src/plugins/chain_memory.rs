@@ -27,20 +27,23 @@ use super::chain_input::ChainInput;
 use super::registry::LoadedPlugin;
 use super::runtime::{AddingDimensions, PluginRuntime, codes};
 use super::series_cache::{Answer, CacheScope, SeriesId};
-use crate::model::Dimensions;
-use crate::pipeline::{Batch, Rejection};
+use crate::model::{Dimensions, Metric};
+use crate::pipeline::Batch;
 
 /// A chain whose answers can be remembered, as resolved for one batch.
 pub struct ChainMemory<'a> {
     scope: CacheScope<'a>,
+    /// Every binding and plugin version of the chain, hashed: its key.
+    identity: u64,
     /// Validators first, in chain order.
     plugins: Vec<Arc<LoadedPlugin>>,
 }
 
-/// What the chain did to one metric it was asked about.
+/// What the chain did to the metric of an unknown series it was asked
+/// about.
 enum Fate {
-    /// Accepted, with the dimensions its enrichers added or overwrote.
-    Kept(Vec<(String, String)>),
+    /// Accepted: the metric, as the enrichers left it, is back in the batch.
+    Kept,
     Rejected {
         code: &'static str,
         message: String,
@@ -49,81 +52,59 @@ enum Fate {
     },
 }
 
-impl Fate {
-    /// Sorts `asked`'s outcome by metric: each was kept (its dimensions
-    /// compared with the metric as it came, `original(i)`) or rejected.
-    fn of_each<'d>(
-        asked: Batch,
-        rejected_after_validator: &[usize],
-        original: impl Fn(usize) -> &'d Dimensions,
-    ) -> Vec<Fate> {
-        let (indices, kept, rejected) = asked.into_parts();
-        let mut fates: Vec<Option<Fate>> = Vec::new();
-        fates.resize_with(kept.len() + rejected.len(), || None);
-        for (index, metric) in indices.into_iter().zip(kept) {
-            let index = index as usize;
-            let before = original(index);
-            let added = metric
-                .dimensions
-                .iter()
-                .filter(|&(key, value)| before.get(key) != Some(value))
-                .map(|(key, value)| (key.to_owned(), value.to_owned()))
-                .collect();
-            fates[index] = Some(Fate::Kept(added));
+/// Dimensions `enriched` has that `original` has not, or with another value:
+/// what the chain's enrichers added or overwrote.
+fn added(original: &Dimensions, enriched: &Dimensions) -> Vec<(String, String)> {
+    enriched
+        .iter()
+        .filter(|&(key, value)| original.get(key) != Some(value))
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect()
+}
+
+/// `asked`'s outcome per metric: kept ones are moved back to their place in
+/// `metrics` (`ask[i]` holds the place of `asked`'s metric `i`).
+fn sort_out(
+    asked: Batch,
+    rejected_after_validator: &[usize],
+    ask: &[(usize, SeriesId)],
+    metrics: &mut [Metric],
+) -> Vec<Fate> {
+    let (indices, kept, rejected) = asked.into_parts();
+    let mut fates: Vec<Option<Fate>> = Vec::new();
+    fates.resize_with(ask.len(), || None);
+    for (slot, metric) in indices.into_iter().zip(kept) {
+        let slot = slot as usize;
+        if let (Some(fate), Some(&(position, _))) = (fates.get_mut(slot), ask.get(slot)) {
+            metrics[position] = metric;
+            *fate = Some(Fate::Kept);
         }
-        for (
-            nth,
-            Rejection {
-                index,
-                code,
-                message,
-            },
-        ) in rejected.into_iter().enumerate()
-        {
-            let validator = rejected_after_validator
-                .iter()
-                .position(|&count| nth < count)
-                .filter(|_| code == codes::PLUGIN_REJECTED);
-            fates[index] = Some(Fate::Rejected {
-                code,
-                message,
+    }
+    for (nth, rejection) in rejected.into_iter().enumerate() {
+        let validator = rejected_after_validator
+            .iter()
+            .position(|&count| nth < count)
+            .filter(|_| rejection.code == codes::PLUGIN_REJECTED);
+        if let Some(fate) = fates.get_mut(rejection.index) {
+            *fate = Some(Fate::Rejected {
+                code: rejection.code,
+                message: rejection.message,
                 validator,
             });
         }
-        fates
-            .into_iter()
-            .map(|fate| {
-                // A batch keeps or rejects every metric it was given.
-                debug_assert!(fate.is_some());
-                fate.unwrap_or(Fate::Rejected {
-                    code: codes::PLUGIN_FAILED,
-                    message: "the plugin chain lost this metric".into(),
-                    validator: None,
-                })
+    }
+    fates
+        .into_iter()
+        .map(|fate| {
+            // A batch keeps or rejects every metric it was given.
+            debug_assert!(fate.is_some());
+            fate.unwrap_or(Fate::Rejected {
+                code: codes::PLUGIN_FAILED,
+                message: "the plugin chain lost this metric".into(),
+                validator: None,
             })
-            .collect()
-    }
-
-    fn answer(&self) -> Option<Answer> {
-        match self {
-            Fate::Kept(added) if added.is_empty() => Some(Answer::Verdict(None)),
-            Fate::Kept(added) => Some(Answer::Additions(
-                added
-                    .iter()
-                    .map(|(key, value)| (key.as_str().into(), value.as_str().into()))
-                    .collect(),
-            )),
-            Fate::Rejected {
-                message,
-                validator: Some(validator),
-                ..
-            } => Some(Answer::RejectedBy {
-                validator: *validator,
-                reason: message.as_str().into(),
-            }),
-            Fate::Rejected { .. } => None,
-        }
-    }
+        })
+        .collect()
 }
 
 impl PluginRuntime {
@@ -158,10 +139,13 @@ impl PluginRuntime {
             identity.extend(plugin.id.to_le_bytes());
             plugins.push(plugin);
         }
-        let scope = self
-            .series_cache
-            .chain_scope(tenant, xxhash_rust::xxh3::xxh3_64(&identity))?;
-        Some(ChainMemory { scope, plugins })
+        let identity = xxhash_rust::xxh3::xxh3_64(&identity);
+        let scope = self.series_cache.chain_scope(tenant, identity)?;
+        Some(ChainMemory {
+            scope,
+            identity,
+            plugins,
+        })
     }
 
     /// Runs `chain` over `batch`: remembered answers for the series it
@@ -243,42 +227,114 @@ impl PluginRuntime {
             }
             tokio::task::consume_budget().await;
         } else {
+            // What a series is as it comes, kept only for answers the
+            // doorkeeper admits: at high cardinality most series are seen
+            // once, and copying them would cost more than the plugins do.
+            let originals: Vec<Option<Dimensions>> = ask
+                .iter()
+                .map(|&(position, series)| {
+                    memory
+                        .scope
+                        .admits(series)
+                        .then(|| batch.metrics()[position].dimensions.clone())
+                })
+                .collect();
+            // The metrics asked about move to the steps and back, uncopied.
+            let metrics = batch.metrics_mut();
             let asked = ask
                 .iter()
-                .map(|&(position, _)| batch.metrics()[position].clone())
+                .map(|&(position, _)| std::mem::replace(&mut metrics[position], Metric::empty()))
                 .collect();
             let mut asked = Batch::new(batch.tenant().clone(), asked);
             let mut input = ChainInput::asking_every_plugin();
             let rejected_after_validator =
                 super::stage::run_steps(self, chain, &mut asked, &mut input).await;
-            let fates = Fate::of_each(asked, &rejected_after_validator, |slot| {
-                &batch.metrics()[ask[slot].0].dimensions
-            });
-            if !input.failed {
-                for (fate, &(_, series)) in fates.iter().zip(&ask) {
-                    if let Some(answer) = fate.answer() {
-                        memory.scope.remember_with(series, || answer);
-                    }
+            let fates = sort_out(asked, &rejected_after_validator, &ask, batch.metrics_mut());
+
+            // The steps looked their plugins up again: a version installed
+            // meanwhile answered under this chain's key, so remember nothing
+            // unless the chain is still the one the key names.
+            let same_chain = || {
+                self.chain_memory(batch.tenant(), chain)
+                    .is_some_and(|now| now.identity == memory.identity)
+            };
+            if !input.failed && originals.iter().any(Option::is_some) && same_chain() {
+                for ((fate, original), &(position, series)) in
+                    fates.iter().zip(&originals).zip(&ask)
+                {
+                    let Some(original) = original else { continue };
+                    let answer = match fate {
+                        Fate::Kept => {
+                            let added = added(original, &batch.metrics()[position].dimensions);
+                            if added.is_empty() {
+                                Answer::Verdict(None)
+                            } else {
+                                Answer::Additions(
+                                    added
+                                        .into_iter()
+                                        .map(|(key, value)| (key.into(), value.into()))
+                                        .collect(),
+                                )
+                            }
+                        }
+                        Fate::Rejected {
+                            message,
+                            validator: Some(validator),
+                            ..
+                        } => Answer::RejectedBy {
+                            validator: *validator,
+                            reason: message.as_str().into(),
+                        },
+                        Fate::Rejected { .. } => continue,
+                    };
+                    memory.scope.insert(series, answer);
                 }
             }
-            let metrics = batch.metrics_mut();
+
+            // The other metrics of each series asked about: what the chain
+            // did to the first.
+            let mut additions: Vec<Option<Vec<(String, String)>>> = Vec::new();
+            additions.resize_with(ask.len(), || None);
             for (position, slot) in waiting {
+                let first = ask[slot].0;
+                if first == position {
+                    // Kept: it is back in place. Otherwise a placeholder is,
+                    // which must not be stored.
+                    match fates.get(slot) {
+                        Some(Fate::Kept) => {}
+                        Some(Fate::Rejected { code, message, .. }) => {
+                            reject(position, (*code, message.clone()));
+                        }
+                        None => reject(
+                            position,
+                            (
+                                codes::PLUGIN_FAILED,
+                                "the plugin chain lost this metric".into(),
+                            ),
+                        ),
+                    }
+                    continue;
+                }
                 let outcome = match fates.get(slot) {
-                    Some(Fate::Kept(added)) => adding
-                        .apply(&mut metrics[position], added.len(), || {
-                            added
-                                .iter()
-                                .map(|(key, value)| (key.as_str(), value.as_str()))
-                        })
-                        .map(|_| ()),
+                    Some(Fate::Kept) => {
+                        let metrics = batch.metrics_mut();
+                        let added = additions[slot].get_or_insert_with(|| {
+                            added(&metrics[position].dimensions, &metrics[first].dimensions)
+                        });
+                        adding
+                            .apply(&mut metrics[position], added.len(), || {
+                                added
+                                    .iter()
+                                    .map(|(key, value)| (key.as_str(), value.as_str()))
+                            })
+                            .map(|_| ())
+                    }
                     Some(Fate::Rejected {
                         code,
                         message,
                         validator,
                     }) => {
-                        if ask[slot].0 != position
-                            && let Some(count) = validator.and_then(|v| rejected_by.get_mut(v))
-                        {
+                        if let Some(count) = validator.and_then(|v| rejected_by.get_mut(v)) {
                             *count += 1;
                         }
                         Err((*code, message.clone()))

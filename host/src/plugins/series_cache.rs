@@ -306,6 +306,17 @@ impl CacheScope<'_> {
         Lookup { per_metric, ask }
     }
 
+    /// Notes `series` as asked about; says whether its answer is to be
+    /// kept (it was asked about before: see the doorkeeper above).
+    pub fn admits(&self, series: SeriesId) -> bool {
+        self.doorkeeper.seen_before(&self.key(series))
+    }
+
+    /// Keeps `answer`, admitted or not: see [`CacheScope::admits`].
+    pub fn insert(&self, series: SeriesId, answer: Answer) {
+        self.answers.insert(self.key(series), answer);
+    }
+
     /// Keeps the answer if its series was asked about before (see the
     /// doorkeeper above); builds it only then.
     pub fn remember_with(&self, series: SeriesId, answer: impl FnOnce() -> Answer) {
