@@ -255,7 +255,7 @@ mod tests {
                 name: "cpu".into(),
                 value: 1.0,
                 timestamp_ms: 0,
-                dimensions: Dimensions::from_pairs([("host".into(), i.to_string())]),
+                dimensions: Dimensions::from_pairs([("host", i.to_string())]),
             })
             .collect()
         };

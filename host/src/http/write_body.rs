@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
 
+use compact_str::CompactString;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
@@ -161,7 +162,7 @@ enum Shallow {
     Int(i64),
     UInt(u64),
     Float(f64),
-    Str(String),
+    Str(CompactString),
     Array,
     Object,
 }
@@ -212,10 +213,10 @@ impl<'de> Visitor<'de> for ShallowVisitor {
         Ok(Shallow::Float(v))
     }
     fn visit_str<E>(self, v: &str) -> Result<Shallow, E> {
-        Ok(Shallow::Str(v.to_owned()))
+        Ok(Shallow::Str(v.into()))
     }
     fn visit_string<E>(self, v: String) -> Result<Shallow, E> {
-        Ok(Shallow::Str(v))
+        Ok(Shallow::Str(v.into()))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shallow, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
@@ -322,7 +323,7 @@ impl<'de> Visitor<'de> for MetricSeed {
             }
             match slot {
                 0 => match map.next_value::<Shallow>()? {
-                    Shallow::Str(s) => name = Some(s),
+                    Shallow::Str(s) => name = Some(s.into_string()),
                     other => note(
                         (
                             "invalid_name",
@@ -441,7 +442,7 @@ impl<'de> Visitor<'de> for DimensionsVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DimensionsField, A::Error> {
         let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(8));
         let mut error = None;
-        while let Some(key) = map.next_key::<String>()? {
+        while let Some(key) = map.next_key::<CompactString>()? {
             match map.next_value::<Shallow>()? {
                 Shallow::Str(v) => pairs.push((key, v)),
                 other => {

@@ -4,10 +4,13 @@ pub const RESERVED_PREFIX: char = '_';
 /// tenant; this dimension is how queries and results see it.
 pub const TENANT_DIMENSION: &str = "_tenant_id";
 
+use compact_str::CompactString;
+
 /// A metric's dimensions, kept sorted by key with unique keys, so that the
 /// same set of dimensions always has the same canonical form (the series key).
+/// Keys and values of up to 24 bytes are stored inline.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Dimensions(Vec<(String, String)>);
+pub struct Dimensions(Vec<(CompactString, CompactString)>);
 
 impl Dimensions {
     pub fn new() -> Self {
@@ -19,10 +22,18 @@ impl Dimensions {
     /// decoder does), its allocation becomes the dimensions', spare
     /// capacity included, so an enricher's additions usually fit without
     /// a reallocation.
-    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+    pub fn from_pairs<K, V>(pairs: impl IntoIterator<Item = (K, V)>) -> Self
+    where
+        K: Into<CompactString>,
+        V: Into<CompactString>,
+    {
         // A sort of the few pairs a metric has is much cheaper than building
-        // a BTreeMap; this runs once per ingested metric.
-        let mut pairs: Vec<(String, String)> = pairs.into_iter().collect();
+        // a BTreeMap; this runs once per ingested metric. Pairs of the same
+        // size as ours collect in place.
+        let mut pairs: Vec<(CompactString, CompactString)> = pairs
+            .into_iter()
+            .map(|(key, value)| (key.into(), value.into()))
+            .collect();
         // Stable, so among equal keys the last given is last.
         pairs.sort_by(|a, b| a.0.cmp(&b.0));
         // `dedup_by` keeps the first of a run and hands it the later ones:
@@ -46,14 +57,18 @@ impl Dimensions {
     }
 
     /// Inserts or overwrites, keeping the order canonical.
-    pub fn insert(&mut self, key: String, value: String) {
+    pub fn insert(&mut self, key: impl Into<CompactString>, value: impl Into<CompactString>) {
+        let (key, value) = (key.into(), value.into());
         // An enricher's key often sorts after every key the metric has
         // (`team` after `service`): one comparison instead of a search.
         if self.0.last().is_none_or(|(last, _)| *last < key) {
             self.0.push((key, value));
             return;
         }
-        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(&key)) {
+        match self
+            .0
+            .binary_search_by(|(k, _)| k.as_str().cmp(key.as_str()))
+        {
             Ok(i) => self.0[i].1 = value,
             Err(i) => self.0.insert(i, (key, value)),
         }
@@ -63,7 +78,7 @@ impl Dimensions {
         self.0
             .binary_search_by(|(k, _)| k.as_str().cmp(key))
             .ok()
-            .map(|i| self.0.remove(i).1)
+            .map(|i| self.0.remove(i).1.into_string())
     }
 
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
@@ -80,11 +95,14 @@ impl Dimensions {
 
     pub fn into_pairs(self) -> Vec<(String, String)> {
         self.0
+            .into_iter()
+            .map(|(key, value)| (key.into_string(), value.into_string()))
+            .collect()
     }
 }
 
-impl FromIterator<(String, String)> for Dimensions {
-    fn from_iter<T: IntoIterator<Item = (String, String)>>(iter: T) -> Self {
+impl<K: Into<CompactString>, V: Into<CompactString>> FromIterator<(K, V)> for Dimensions {
+    fn from_iter<T: IntoIterator<Item = (K, V)>>(iter: T) -> Self {
         Self::from_pairs(iter)
     }
 }
@@ -95,10 +113,10 @@ mod tests {
 
     #[test]
     fn order_of_insertion_does_not_change_identity() {
-        let a = Dimensions::from_pairs([("b".into(), "2".into()), ("a".into(), "1".into())]);
+        let a = Dimensions::from_pairs([("b", "2"), ("a", "1")]);
         let mut b = Dimensions::new();
-        b.insert("a".into(), "1".into());
-        b.insert("b".into(), "2".into());
+        b.insert("a", "1");
+        b.insert("b", "2");
         assert_eq!(a, b);
         assert_eq!(a.get("b"), Some("2"));
         assert_eq!(a.get("c"), None);
@@ -106,31 +124,27 @@ mod tests {
 
     #[test]
     fn a_later_duplicate_key_wins() {
-        let d = Dimensions::from_pairs([
-            ("k".into(), "1".into()),
-            ("a".into(), "x".into()),
-            ("k".into(), "2".into()),
-        ]);
+        let d = Dimensions::from_pairs([("k", "1"), ("a", "x"), ("k", "2")]);
         assert_eq!(d.len(), 2);
         assert_eq!(d.get("k"), Some("2"));
-        let d = Dimensions::from_pairs([
-            ("k".into(), "1".into()),
-            ("k".into(), "2".into()),
-            ("a".into(), "x".into()),
-            ("k".into(), "3".into()),
-            ("z".into(), "y".into()),
-        ]);
+        let d =
+            Dimensions::from_pairs([("k", "1"), ("k", "2"), ("a", "x"), ("k", "3"), ("z", "y")]);
         let pairs: Vec<_> = d.iter().collect();
         assert_eq!(pairs, [("a", "x"), ("k", "3"), ("z", "y")]);
     }
 
     #[test]
     fn the_given_vec_becomes_the_dimensions_with_its_spare_room() {
-        let mut pairs = Vec::with_capacity(8);
-        pairs.extend([("b".into(), "2".into()), ("a".into(), "1".into())]);
-        let buffer = pairs.as_ptr();
+        // As most callers give them: `String`s, which become inline
+        // strings in the same buffer.
+        let mut pairs: Vec<(String, String)> = Vec::with_capacity(8);
+        pairs.extend([
+            ("b".to_owned(), "2".to_owned()),
+            ("a".to_owned(), "1".to_owned()),
+        ]);
+        let buffer = pairs.as_ptr().cast::<(CompactString, CompactString)>();
         let mut d = Dimensions::from_pairs(pairs);
-        d.insert("c".into(), "3".into());
+        d.insert("c", "3");
         assert_eq!(
             d.0.as_ptr(),
             buffer,
@@ -140,9 +154,9 @@ mod tests {
             d.iter().collect::<Vec<_>>(),
             [("a", "1"), ("b", "2"), ("c", "3")]
         );
-        d.insert("c".into(), "4".into());
-        d.insert("0".into(), "x".into());
-        d.insert("bb".into(), "y".into());
+        d.insert("c", "4");
+        d.insert("0", "x");
+        d.insert("bb", "y");
         let pairs: Vec<_> = d.iter().collect();
         assert_eq!(
             pairs,

@@ -271,7 +271,7 @@ mod tests {
         }
         async fn run(&self, batch: &mut Batch) -> Result<(), WriteError> {
             for m in batch.metrics_mut() {
-                m.dimensions.insert("team".into(), "core".into());
+                m.dimensions.insert("team", "core");
             }
             Ok(())
         }

@@ -1266,14 +1266,14 @@ impl AddingDimensions<'_> {
         if metric.dimensions.len() + count <= self.max_dimensions {
             // Cannot exceed the limit: edit in place, no copy.
             for (key, value) in pairs() {
-                metric.dimensions.insert(key.to_owned(), value.to_owned());
+                metric.dimensions.insert(key, value);
             }
             return Ok(true);
         }
         // Overwritten keys do not count: apply to a copy, then decide.
         let mut enriched = metric.dimensions.clone();
         for (key, value) in pairs() {
-            enriched.insert(key.to_owned(), value.to_owned());
+            enriched.insert(key, value);
         }
         if enriched.len() > self.max_dimensions {
             return too_many(enriched.len());
