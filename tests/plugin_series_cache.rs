@@ -634,13 +634,21 @@ async fn a_chain_of_series_only_plugins_is_remembered_as_one_answer_per_series()
     assert_eq!(calls(&rt, &acme, lookup), 4);
 }
 
-#[tokio::test]
-async fn a_chain_outcome_is_not_remembered_when_a_step_failed() {
-    let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(dir.path());
+/// Tenant `acme`'s chain: the echo validator as `echo` (series-only, its
+/// batch failing when a metric has the value `boom`, with `on_failure`),
+/// then `lookup` adding `team` to host `a`; and the write pipeline over it.
+async fn echo_failing_on_boom_then_lookup(
+    dir: &Path,
+    echo: &str,
+    on_failure: FailurePolicy,
+) -> (
+    Arc<PluginRuntime>,
+    TenantId,
+    luminate_host::pipeline::WritePipeline,
+) {
+    let rt = runtime(dir);
     let acme = tenant("acme");
     let scope = PluginScope::Tenant(acme.clone());
-    let echo = "chain-echo";
     install(&rt, scope.clone(), echo, ECHO_VALIDATOR, series_only(true)).await;
     install(&rt, scope, "lookup", LOOKUP_ENRICHER, Manifest::default()).await;
     rt.set_bindings(
@@ -649,7 +657,7 @@ async fn a_chain_outcome_is_not_remembered_when_a_step_failed() {
             validators: vec![bind(
                 echo,
                 json!({"tag": "v1", "failOn": "boom"}),
-                FailurePolicy::FailOpen,
+                on_failure,
             )],
             enrichers: vec![bind(
                 "lookup",
@@ -660,7 +668,16 @@ async fn a_chain_outcome_is_not_remembered_when_a_step_failed() {
     )
     .await
     .unwrap();
-    let (pipeline, _store) = write_pipeline(&rt, dir.path());
+    let (pipeline, _store) = write_pipeline(&rt, dir);
+    (rt, acme, pipeline)
+}
+
+#[tokio::test]
+async fn a_chain_outcome_is_not_remembered_when_a_step_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let echo = "chain-echo";
+    let (rt, acme, pipeline) =
+        echo_failing_on_boom_then_lookup(dir.path(), echo, FailurePolicy::FailOpen).await;
     let now = 1_700_000_100_000;
     // The validator fails on `boom`; fail-open accepts both metrics
     // unvalidated, which is no answer to remember.
@@ -723,30 +740,9 @@ async fn a_chain_with_a_plugin_that_reads_points_remembers_per_plugin() {
 #[tokio::test]
 async fn a_failing_chain_fails_closed_only_for_the_series_it_was_asked_about() {
     let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(dir.path());
-    let acme = tenant("acme");
-    let scope = PluginScope::Tenant(acme.clone());
     let echo = "chain-echo-closed";
-    install(&rt, scope.clone(), echo, ECHO_VALIDATOR, series_only(true)).await;
-    install(&rt, scope, "lookup", LOOKUP_ENRICHER, Manifest::default()).await;
-    rt.set_bindings(
-        &acme,
-        BindingSet {
-            validators: vec![bind(
-                echo,
-                json!({"tag": "v1", "failOn": "boom"}),
-                FailurePolicy::FailClosed,
-            )],
-            enrichers: vec![bind(
-                "lookup",
-                json!({"lookups": [{"key": "host", "table": {"a": {"team": "payments"}}}]}),
-                FailurePolicy::FailClosed,
-            )],
-        },
-    )
-    .await
-    .unwrap();
-    let (pipeline, _store) = write_pipeline(&rt, dir.path());
+    let (rt, acme, pipeline) =
+        echo_failing_on_boom_then_lookup(dir.path(), echo, FailurePolicy::FailClosed).await;
     let now = 1_700_000_100_000;
     for round in 1..=2 {
         let items = vec![Ok(metric("m", round as f64, &[("host", "a")]))];
