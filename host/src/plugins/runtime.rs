@@ -700,7 +700,10 @@ impl PluginRuntime {
         binding: &ResolvedBinding,
         kind: PluginKind,
         failure: &CallFailure,
+        input: &mut ChainInput,
     ) -> StepOutcome {
+        // The batch's outcome is now the policy's, not only the plugins'.
+        input.failed = true;
         match binding.on_failure {
             FailurePolicy::FailOpen => StepOutcome::AcceptAll,
             FailurePolicy::FailClosed => {
@@ -747,20 +750,16 @@ impl PluginRuntime {
                     .calls
                     .with_label_values(&[&binding.plugin, failure.label()])
                     .inc();
-                input.failed = true;
-                return self.on_failure(binding, PluginKind::Validator, &failure);
+                return self.on_failure(binding, PluginKind::Validator, &failure, input);
             }
         };
-        let remembered = (!input.ask_every_plugin)
-            .then(|| self.series_cache.scope(tenant, binding, &plugin))
-            .flatten();
+        let remembered = self.remembered_answers(tenant, binding, &plugin, input);
         let verdicts: Vec<Option<(&'static str, String)>> = match remembered {
             None => {
                 let wire = input.packed(metrics, Shown::to(&plugin));
                 match self.validate_call(tenant, binding, &plugin, wire).await {
                     Err(failure) => {
-                        input.failed = true;
-                        return self.on_failure(binding, PluginKind::Validator, &failure);
+                        return self.on_failure(binding, PluginKind::Validator, &failure, input);
                     }
                     Ok(verdicts) => verdicts
                         .into_iter()
@@ -802,11 +801,10 @@ impl PluginRuntime {
                                 .collect::<Vec<_>>()
                         })
                 };
-                input.failed |= fresh.is_err();
                 let on_failure = fresh
                     .as_ref()
                     .err()
-                    .map(|failure| self.on_failure(binding, PluginKind::Validator, failure));
+                    .map(|failure| self.on_failure(binding, PluginKind::Validator, failure, input));
                 let rejected = |reason: &Arc<str>| (codes::PLUGIN_REJECTED, reason.to_string());
                 lookup
                     .per_metric
@@ -898,6 +896,22 @@ impl PluginRuntime {
         result
     }
 
+    /// Where `binding`'s answers live, unless its plugin is not
+    /// series-only, the cache is off, or the chain keeps its own answers
+    /// (`ChainInput::asking_every_plugin`).
+    fn remembered_answers(
+        &self,
+        tenant: &TenantId,
+        binding: &ResolvedBinding,
+        plugin: &LoadedPlugin,
+        input: &ChainInput,
+    ) -> Option<super::series_cache::CacheScope<'_>> {
+        if input.ask_every_plugin {
+            return None;
+        }
+        self.series_cache.scope(tenant, binding, plugin)
+    }
+
     pub(super) fn count_cache_use(&self, plugin: &LoadedPlugin, remembered: usize, asked: usize) {
         for (result, count) in [("hit", remembered), ("miss", asked)] {
             if count > 0 {
@@ -956,8 +970,7 @@ impl PluginRuntime {
                     .calls
                     .with_label_values(&[&binding.plugin, failure.label()])
                     .inc();
-                input.failed = true;
-                return unchanged(self.on_failure(binding, PluginKind::Enricher, &failure));
+                return unchanged(self.on_failure(binding, PluginKind::Enricher, &failure, input));
             }
         };
         let max_dimensions = self.validator.limits().max_dimensions;
@@ -967,17 +980,19 @@ impl PluginRuntime {
         };
         let mut verdicts = Vec::with_capacity(metrics.len());
         let mut changed = false;
-        let remembered = (!input.ask_every_plugin)
-            .then(|| self.series_cache.scope(tenant, binding, &plugin))
-            .flatten();
+        let remembered = self.remembered_answers(tenant, binding, &plugin, input);
         match remembered {
             None => {
                 let wire = input.packed(metrics, Shown::to(&plugin));
                 let added = match self.enrich_call(tenant, binding, &plugin, wire).await {
                     Ok(added) => added,
                     Err(failure) => {
-                        input.failed = true;
-                        return unchanged(self.on_failure(binding, PluginKind::Enricher, &failure));
+                        return unchanged(self.on_failure(
+                            binding,
+                            PluginKind::Enricher,
+                            &failure,
+                            input,
+                        ));
                     }
                 };
                 for (index, metric) in metrics.iter_mut().enumerate() {
@@ -1011,11 +1026,10 @@ impl PluginRuntime {
                         }
                     }
                 }
-                input.failed |= fresh.is_err();
                 let on_failure = fresh
                     .as_ref()
                     .err()
-                    .map(|failure| self.on_failure(binding, PluginKind::Enricher, failure));
+                    .map(|failure| self.on_failure(binding, PluginKind::Enricher, failure, input));
                 for (metric, known) in metrics.iter_mut().zip(lookup.per_metric) {
                     let verdict = match (known, &fresh, &on_failure) {
                         (Known::Remembered(Answer::Additions(pairs)), _, _) => {
