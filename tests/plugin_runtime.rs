@@ -5,14 +5,17 @@
 
 include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use luminate_host::model::{Dimensions, Metric, TenantId, ValidationLimits};
 use luminate_host::plugins::{
-    Binding, BindingSet, CallFailure, FailurePolicy, FsPluginRepository, Manifest,
-    PluginAdminError, PluginRuntime, PluginScope, PluginSource, PluginsConfig, StepOutcome,
+    Binding, BindingSet, CallFailure, FailurePolicy, Manifest, PluginAdminError, PluginRuntime,
+    PluginScope, PluginSource, PluginsConfig, StepOutcome,
 };
 use serde_json::{Value, json};
 
@@ -35,17 +38,8 @@ fn metric(name: &str, dims: &[(&str, &str)]) -> Metric {
     }
 }
 
-fn runtime_with(dir: &Path, config: PluginsConfig) -> Arc<PluginRuntime> {
-    PluginRuntime::with_private_metrics(
-        config,
-        ValidationLimits::default(),
-        Arc::new(FsPluginRepository::new(dir.join("plugin-store"))),
-    )
-    .unwrap()
-}
-
 fn runtime(dir: &Path) -> Arc<PluginRuntime> {
-    runtime_with(dir, PluginsConfig::default())
+    common::plugin_runtime(dir, PluginsConfig::default())
 }
 
 /// A deadline for plugins that legitimately do a lot (megabytes of output,
@@ -282,7 +276,7 @@ async fn a_looping_plugin_yields_its_thread_to_other_tasks() {
 async fn one_tenants_slow_plugin_cannot_take_the_whole_pool() {
     async fn other_tenants_wait(share: u32) -> Duration {
         let dir = tempfile::tempdir().unwrap();
-        let rt = runtime_with(
+        let rt = common::plugin_runtime(
             dir.path(),
             PluginsConfig {
                 max_concurrent_calls: 4,
@@ -336,7 +330,7 @@ async fn one_tenants_slow_plugin_cannot_take_the_whole_pool() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_request_releases_its_slot_and_counts_as_cancelled() {
     let dir = tempfile::tempdir().unwrap();
-    let rt = runtime_with(
+    let rt = common::plugin_runtime(
         dir.path(),
         PluginsConfig {
             max_concurrent_calls: 1,
@@ -682,7 +676,7 @@ async fn giant_dimension_sets_are_refused_per_metric() {
 #[tokio::test]
 async fn quarantine_after_consecutive_failures_until_a_new_version() {
     let dir = tempfile::tempdir().unwrap();
-    let rt = runtime_with(
+    let rt = common::plugin_runtime(
         dir.path(),
         PluginsConfig {
             quarantine_after: 3,

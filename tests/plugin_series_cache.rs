@@ -6,13 +6,16 @@
 
 include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
 use luminate_host::model::{Dimensions, Metric, TenantId, ValidationLimits};
 use luminate_host::plugins::{
-    Binding, BindingSet, FailurePolicy, FsPluginRepository, Manifest, PluginRuntime, PluginScope,
-    PluginsConfig, StepOutcome,
+    Binding, BindingSet, FailurePolicy, Manifest, PluginRuntime, PluginScope, PluginsConfig,
+    StepOutcome,
 };
 use serde_json::{Value, json};
 
@@ -31,17 +34,15 @@ fn metric(name: &str, value: f64, dims: &[(&str, &str)]) -> Metric {
     }
 }
 
-fn runtime_with(dir: &Path, config: PluginsConfig) -> Arc<PluginRuntime> {
-    PluginRuntime::with_private_metrics(
-        config,
-        ValidationLimits::default(),
-        Arc::new(FsPluginRepository::new(dir.join("plugin-store"))),
-    )
-    .unwrap()
+fn runtime(dir: &Path) -> Arc<PluginRuntime> {
+    common::plugin_runtime(dir, PluginsConfig::default())
 }
 
-fn runtime(dir: &Path) -> Arc<PluginRuntime> {
-    runtime_with(dir, PluginsConfig::default())
+/// A runtime over `dir`, tenant `acme`, and the scope of its own plugins.
+fn acme_runtime(dir: &Path) -> (Arc<PluginRuntime>, TenantId, PluginScope) {
+    let acme = tenant("acme");
+    let scope = PluginScope::Tenant(acme.clone());
+    (runtime(dir), acme, scope)
 }
 
 fn series_only(on: bool) -> Manifest {
@@ -187,9 +188,7 @@ async fn a_dry_run_shows_a_series_only_plugin_what_writes_do() {
     use luminate_host::plugins::{DryRunInput, DryRunOutput};
 
     let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(dir.path());
-    let acme = tenant("acme");
-    let scope = PluginScope::Tenant(acme.clone());
+    let (rt, acme, scope) = acme_runtime(dir.path());
     install(&rt, scope, "echo", ECHO_VALIDATOR, series_only(true)).await;
     let plugin = rt.resolve(&acme, "echo").unwrap();
     let report = rt
@@ -209,9 +208,7 @@ async fn a_dry_run_shows_a_series_only_plugin_what_writes_do() {
 #[tokio::test]
 async fn the_sdk_declares_series_only_and_a_manifest_can_say_otherwise() {
     let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(dir.path());
-    let acme = tenant("acme");
-    let scope = PluginScope::Tenant(acme.clone());
+    let (rt, acme, scope) = acme_runtime(dir.path());
     let declared = |name: &str| {
         rt.list(Some(&acme))
             .into_iter()
@@ -286,9 +283,7 @@ async fn answers_are_never_shared_across_tenants() {
 #[tokio::test]
 async fn new_params_or_a_new_version_start_afresh() {
     let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(dir.path());
-    let acme = tenant("acme");
-    let scope = PluginScope::Tenant(acme.clone());
+    let (rt, acme, scope) = acme_runtime(dir.path());
     install(
         &rt,
         scope.clone(),
@@ -330,9 +325,7 @@ async fn new_params_or_a_new_version_start_afresh() {
 #[tokio::test]
 async fn a_failed_call_touches_only_the_series_it_was_asked_about() {
     let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(dir.path());
-    let acme = tenant("acme");
-    let scope = PluginScope::Tenant(acme.clone());
+    let (rt, acme, scope) = acme_runtime(dir.path());
     // Its own name: the counters below are the process's.
     let name = "echo-fails";
     install(&rt, scope, name, ECHO_VALIDATOR, series_only(true)).await;
@@ -374,26 +367,33 @@ async fn a_failed_call_touches_only_the_series_it_was_asked_about() {
     assert_eq!(rejected_metrics(name, "plugin_failed"), 1);
 }
 
-/// `luminate_plugin_rejected_metrics_total{plugin, reason}` now.
-fn rejected_metrics(plugin: &str, reason: &str) -> u64 {
+/// The process's counter `name{plugin, <label>}` now.
+fn plugin_counter(name: &str, plugin: &str, label: (&str, &str)) -> u64 {
     let exposition = luminate_host::telemetry::metrics().encode_text();
     exposition
         .lines()
         .find(|line| {
-            line.starts_with("luminate_plugin_rejected_metrics_total{")
+            line.starts_with(&format!("{name}{{"))
                 && line.contains(&format!("plugin=\"{plugin}\""))
-                && line.contains(&format!("reason=\"{reason}\""))
+                && line.contains(&format!("{}=\"{}\"", label.0, label.1))
         })
         .and_then(|line| line.rsplit(' ').next())
         .map_or(0, |value| value.parse().unwrap())
 }
 
+/// `luminate_plugin_rejected_metrics_total{plugin, reason}` now.
+fn rejected_metrics(plugin: &str, reason: &str) -> u64 {
+    plugin_counter(
+        "luminate_plugin_rejected_metrics_total",
+        plugin,
+        ("reason", reason),
+    )
+}
+
 #[tokio::test]
 async fn enrichments_are_remembered_and_an_oversized_one_is_refused_every_time() {
     let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(dir.path());
-    let acme = tenant("acme");
-    let scope = PluginScope::Tenant(acme.clone());
+    let (rt, acme, scope) = acme_runtime(dir.path());
     install(
         &rt,
         scope.clone(),
@@ -466,7 +466,7 @@ async fn enrichments_are_remembered_and_an_oversized_one_is_refused_every_time()
 #[tokio::test]
 async fn with_the_cache_off_every_metric_goes_to_the_plugin() {
     let dir = tempfile::tempdir().unwrap();
-    let rt = runtime_with(
+    let rt = common::plugin_runtime(
         dir.path(),
         PluginsConfig {
             series_cache_bytes: 0,
@@ -488,16 +488,11 @@ async fn with_the_cache_off_every_metric_goes_to_the_plugin() {
 
 /// `luminate_plugin_series_cache_total{plugin, result}` now.
 fn cache_uses(plugin: &str, result: &str) -> u64 {
-    let exposition = luminate_host::telemetry::metrics().encode_text();
-    exposition
-        .lines()
-        .find(|line| {
-            line.starts_with("luminate_plugin_series_cache_total{")
-                && line.contains(&format!("plugin=\"{plugin}\""))
-                && line.contains(&format!("result=\"{result}\""))
-        })
-        .and_then(|line| line.rsplit(' ').next())
-        .map_or(0, |value| value.parse().unwrap())
+    plugin_counter(
+        "luminate_plugin_series_cache_total",
+        plugin,
+        ("result", result),
+    )
 }
 
 /// The write pipeline with `rt`'s plugin stage, over RocksDB in `dir`.
@@ -550,9 +545,7 @@ async fn a_chain_of_series_only_plugins_is_remembered_as_one_answer_per_series()
     use luminate_host::storage::MetricsStore;
 
     let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(dir.path());
-    let acme = tenant("acme");
-    let scope = PluginScope::Tenant(acme.clone());
+    let (rt, acme, scope) = acme_runtime(dir.path());
     // Their own names: the counters are the process's.
     let (policy, lookup) = ("chain-policy", "chain-lookup");
     install(&rt, scope.clone(), policy, NAME_POLICY, Manifest::default()).await;
@@ -707,9 +700,7 @@ async fn a_chain_outcome_is_not_remembered_when_a_step_failed() {
 #[tokio::test]
 async fn a_chain_with_a_plugin_that_reads_points_remembers_per_plugin() {
     let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(dir.path());
-    let acme = tenant("acme");
-    let scope = PluginScope::Tenant(acme.clone());
+    let (rt, acme, scope) = acme_runtime(dir.path());
     install(
         &rt,
         scope.clone(),

@@ -327,3 +327,19 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A plugin runtime with its own metrics registry, keeping uploaded plugins
+/// under `dir`: what the plugin tests drive directly, without a server.
+pub fn plugin_runtime(
+    dir: &Path,
+    config: luminate_host::plugins::PluginsConfig,
+) -> std::sync::Arc<luminate_host::plugins::PluginRuntime> {
+    luminate_host::plugins::PluginRuntime::with_private_metrics(
+        config,
+        luminate_host::model::ValidationLimits::default(),
+        std::sync::Arc::new(luminate_host::plugins::FsPluginRepository::new(
+            dir.join("plugin-store"),
+        )),
+    )
+    .unwrap()
+}
