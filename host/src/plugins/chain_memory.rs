@@ -17,6 +17,7 @@
 //! with these dimensions added" or "rejected by this validator": any other
 //! rejection (an enrichment over the dimension limit) is asked about again.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -26,7 +27,7 @@ use super::bindings::Chain;
 use super::chain_input::ChainInput;
 use super::registry::LoadedPlugin;
 use super::runtime::{AddingDimensions, PluginRuntime, codes};
-use super::series_cache::{Answer, CacheScope, SeriesId};
+use super::series_cache::{Answer, CacheScope, LOOK_AHEAD, SeriesId};
 use crate::model::{Dimensions, Metric};
 use crate::pipeline::Batch;
 
@@ -187,8 +188,25 @@ impl PluginRuntime {
         let mut slots: FxHashMap<SeriesId, usize> = FxHashMap::default();
         let mut waiting: Vec<(usize, usize)> = Vec::new();
         let mut buf = Vec::with_capacity(256);
-        for (position, metric) in batch.metrics_mut().iter_mut().enumerate() {
+        let metrics = batch.metrics_mut();
+        let mut upcoming = VecDeque::with_capacity(LOOK_AHEAD + 1);
+        let mut hash_ahead = |metric: &Metric, upcoming: &mut VecDeque<SeriesId>| {
             let series = SeriesId::of(metric, &mut buf);
+            memory.scope.prefetch(series);
+            upcoming.push_back(series);
+        };
+        for metric in metrics.iter().take(LOOK_AHEAD) {
+            hash_ahead(metric, &mut upcoming);
+        }
+        for position in 0..metrics.len() {
+            if let Some(ahead) = metrics.get(position + LOOK_AHEAD) {
+                hash_ahead(ahead, &mut upcoming);
+            }
+            // One was pushed for every metric up to here.
+            let Some(series) = upcoming.pop_front() else {
+                break;
+            };
+            let metric = &mut metrics[position];
             let outcome = match memory.scope.get(series) {
                 None => {
                     let slot = *slots.entry(series).or_insert_with(|| {
@@ -205,7 +223,7 @@ impl PluginRuntime {
                     pairs.iter().map(|(key, value)| (&**key, &**value))
                 }),
                 Some(Answer::RejectedBy { validator, reason }) => {
-                    if let Some(count) = rejected_by.get_mut(validator) {
+                    if let Some(count) = rejected_by.get_mut(*validator) {
                         *count += 1;
                     }
                     Err((codes::PLUGIN_REJECTED, reason.to_string()))

@@ -18,21 +18,33 @@
 //!   ([`Metric::write_series_key`]), seeded per process: two series of one
 //!   tenant sharing an answer would take about 2^64 series.
 //!
-//! One cache serves the whole process and is bounded in bytes, so memory
+//! One table serves the whole process and is bounded in bytes, so memory
 //! stays bounded however many tenants and series there are. An answer is
 //! remembered from the second time its series is asked about: a
 //! doorkeeper (one bit per hashed key, TinyLFU's) notes the first. At high
 //! cardinality most series are seen once, and inserting (and evicting)
 //! each of them cost more than the cache saved (docs/benchmarks.md); a
-//! series that repeats is asked once more, then never. quick_cache's
-//! S3-FIFO eviction then keeps series seen repeatedly over one-off ones.
+//! series that repeats is asked once more, then never.
+//!
+//! The table is read once per metric of every batch, on every core, so a
+//! lookup is one cache line and writes nothing: a set of four slots, each
+//! a 128-bit fingerprint of the key and the number of its answer, read
+//! with plain loads. A general-purpose concurrent cache (quick_cache, until
+//! it measured as most of the plugin step at 100 000 series) takes a lock,
+//! probes an index, follows it to the entry and counts a reference: four
+//! lines, two of them written, which two cores pass back and forth.
+//! Answers themselves are few (a team per service, a reason per broken
+//! rule), so each distinct one is stored once per owner and stays hot.
+//! Numbers only grow within a generation; when the answers fill their half
+//! of the budget, a new, empty generation takes over, and batches still
+//! reading the old one finish on it. A slot's answer names its owner and is
+//! checked on every hit, so two keys sharing a fingerprint could at worst
+//! mix two series of one owner: never two tenants, bindings or chains.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, RwLock};
 
 use dashmap::DashMap;
-use quick_cache::Weighter;
-use quick_cache::sync::Cache;
 use rustc_hash::FxHashMap;
 
 use super::bindings::ResolvedBinding;
@@ -63,7 +75,7 @@ impl SeriesId {
 
 /// A plugin's answer about one series, or a whole chain's
 /// (`chain_memory`).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Answer {
     /// A validator's verdict: `None` accepts, else the reason the client
     /// gets (already naming the plugin). For a chain, `None`: accepted, no
@@ -76,24 +88,51 @@ pub enum Answer {
     RejectedBy { validator: usize, reason: Arc<str> },
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-struct AnswerKey {
+impl Answer {
+    /// Bytes it holds beyond its own size.
+    fn owned_bytes(&self) -> usize {
+        match self {
+            Answer::Verdict(None) => 0,
+            Answer::Verdict(Some(reason)) | Answer::RejectedBy { reason, .. } => 16 + reason.len(),
+            Answer::Additions(pairs) => pairs
+                .iter()
+                .map(|(key, value)| 32 + 2 * 16 + key.len() + value.len())
+                .sum(),
+        }
+    }
+}
+
+/// Whose answers: one binding of one plugin version for one tenant, or one
+/// tenant's whole chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Owner {
     tenant: u64,
     binding: u64,
     plugin: u64,
-    series: SeriesId,
 }
 
-impl AnswerKey {
-    /// 64 well-mixed bits: the series hash is already uniform, and the
-    /// ids are spread by odd multipliers.
-    fn mixed(&self) -> u64 {
-        let series = self.series.0;
-        (series as u64)
-            ^ ((series >> 64) as u64)
-            ^ self.tenant.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+/// An owner's series, as the table finds it: `low` picks the set (and 31
+/// more bits are kept in the slot), `high` is kept whole.
+#[derive(Clone, Copy)]
+struct Fingerprint {
+    low: u64,
+    high: u64,
+}
+
+impl Owner {
+    /// The series hash is already uniform and keyed per process; the ids
+    /// are spread by odd multipliers, and each owner's fingerprints are its
+    /// series hashes moved by the same bijection, so within one owner two
+    /// series share a fingerprint only if they share a hash.
+    fn fingerprint(&self, series: SeriesId) -> Fingerprint {
+        let owner = self.tenant.wrapping_mul(0x9e37_79b9_7f4a_7c15)
             ^ self.binding.wrapping_mul(0xc2b2_ae3d_27d4_eb4f)
-            ^ self.plugin.wrapping_mul(0x1656_67b1_9e37_79f9)
+            ^ self.plugin.wrapping_mul(0x1656_67b1_9e37_79f9);
+        Fingerprint {
+            low: (series.0 as u64) ^ owner,
+            // 0 marks an empty slot.
+            high: (((series.0 >> 64) as u64) ^ owner.rotate_left(32)).max(1),
+        }
     }
 }
 
@@ -101,37 +140,21 @@ impl AnswerKey {
 /// up from 1), so they never meet a single plugin's.
 const WHOLE_CHAIN: u64 = u64::MAX;
 
-/// What an entry costs beyond its strings: the key, the value, the cache's
-/// own bookkeeping and an allocation header, rounded up.
-const ENTRY_BYTES: u64 = 112;
+/// What storing a distinct answer costs beyond its strings: it is held
+/// twice (by number, and by value to find its number), each with its
+/// table's bookkeeping.
+const STORED_BYTES: u64 = 2 * (std::mem::size_of::<Stored>() as u64 + 32);
 
 /// 1 MiB and 16 MiB of doorkeeper bits.
 const MIN_DOORKEEPER_WORDS: usize = 1 << 17;
 const MAX_DOORKEEPER_WORDS: usize = 1 << 21;
 
-#[derive(Clone)]
-struct AnswerBytes;
-
-impl Weighter<AnswerKey, Answer> for AnswerBytes {
-    fn weight(&self, _: &AnswerKey, answer: &Answer) -> u64 {
-        let owned = match answer {
-            Answer::Verdict(None) => 0,
-            Answer::Verdict(Some(reason)) | Answer::RejectedBy { reason, .. } => 16 + reason.len(),
-            Answer::Additions(pairs) => pairs
-                .iter()
-                .map(|(key, value)| 32 + 2 * 16 + key.len() + value.len())
-                .sum(),
-        };
-        ENTRY_BYTES + owned as u64
-    }
-}
-
 /// Which keys were asked about once already: a bit per hashed key, all
 /// cleared after a quarter of the bits were set so they stay sparse. Sized
-/// from the cache (8 bits per entry it can hold, 1-16 MiB), so a working
-/// set that fits the cache also fits between two resets and is admitted on
-/// its second sighting. A false "seen" only remembers a one-off answer; a
-/// lost bit only asks once more.
+/// from the table (8 bits per slot, 1-16 MiB), so a working set that fits
+/// the table also fits between two resets and is admitted on its second
+/// sighting. A false "seen" only remembers a one-off answer; a lost bit
+/// only asks once more.
 struct Doorkeeper {
     bits: Box<[AtomicU64]>,
     reset_after: u64,
@@ -151,8 +174,8 @@ impl Doorkeeper {
     }
 
     /// Notes `key`; says whether it had been noted before.
-    fn seen_before(&self, key: &AnswerKey) -> bool {
-        let h = key.mixed();
+    fn seen_before(&self, key: Fingerprint) -> bool {
+        let h = key.low ^ key.high;
         // The length is a power of two.
         let word = (h >> 6) as usize & (self.bits.len() - 1);
         let bit = 1u64 << (h & 63);
@@ -169,9 +192,159 @@ impl Doorkeeper {
     }
 }
 
+/// How many metrics ahead of the one being answered a pass over a batch
+/// has the CPU fetch a series' slots (`CacheScope::prefetch`): at high
+/// cardinality each set is a miss to memory, which the work on the metrics
+/// between then hides.
+pub const LOOK_AHEAD: usize = 8;
+
+/// Slots per set: four of 16 bytes fill one 64-byte cache line.
+const WAYS: usize = 4;
+
+#[derive(Default)]
+struct Slot {
+    /// `Fingerprint::high`; 0 when empty.
+    high: AtomicU64,
+    /// The answer's number in the high half; in the low half 31 bits of
+    /// `Fingerprint::low` (those above the set index) with the lowest bit
+    /// set, so a slot being written (0) never matches.
+    answer: AtomicU64,
+}
+
+#[derive(Default)]
+#[repr(align(64))]
+struct Set([Slot; WAYS]);
+
+fn prefetch(set: &Set) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint: it never faults, reads nothing into the
+    // program and changes no state; `set` is a live reference besides.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(set).cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = set;
+}
+
+fn low_check(key: Fingerprint) -> u64 {
+    (key.low >> 32) | 1
+}
+
+/// An answer and whose it is.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Stored {
+    owner: Owner,
+    answer: Answer,
+}
+
+/// Distinct answers by value, and the bytes they hold.
+#[derive(Default)]
+struct Numbering {
+    numbers: FxHashMap<Stored, u32>,
+    bytes: u64,
+}
+
+/// The table and the answers it numbers, until they fill up.
+struct Generation {
+    sets: Box<[Set]>,
+    answers: boxcar::Vec<Stored>,
+    numbering: Mutex<Numbering>,
+}
+
+impl Generation {
+    fn new(sets: usize) -> Self {
+        Self {
+            sets: (0..sets).map(|_| Set::default()).collect(),
+            answers: boxcar::Vec::new(),
+            numbering: Mutex::new(Numbering::default()),
+        }
+    }
+
+    fn set(&self, key: Fingerprint) -> &Set {
+        // The length is a power of two.
+        &self.sets[key.low as usize & (self.sets.len() - 1)]
+    }
+
+    fn find(&self, key: Fingerprint) -> Option<&Stored> {
+        let check = low_check(key);
+        let number = self.set(key).0.iter().find_map(|slot| {
+            if slot.high.load(Ordering::Acquire) != key.high {
+                return None;
+            }
+            let answer = slot.answer.load(Ordering::Acquire);
+            (answer & u64::from(u32::MAX) == check).then_some(answer >> 32)
+        })?;
+        self.answers.get(usize::try_from(number).ok()?)
+    }
+
+    /// The number of `stored`, numbering it if it is new and fits in
+    /// `budget` bytes of answers.
+    fn number(&self, stored: &Stored, budget: u64) -> Option<u32> {
+        let mut numbering = self
+            .numbering
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(&number) = numbering.numbers.get(stored) {
+            return Some(number);
+        }
+        let bytes = numbering.bytes + STORED_BYTES + stored.answer.owned_bytes() as u64;
+        if bytes > budget {
+            return None;
+        }
+        let number = u32::try_from(self.answers.count()).ok()?;
+        let pushed = self.answers.push(stored.clone());
+        // Pushes happen under this lock, so the next index is the count.
+        debug_assert_eq!(pushed, number as usize);
+        numbering.numbers.insert(stored.clone(), number);
+        numbering.bytes = bytes;
+        Some(number)
+    }
+
+    /// Points `key`'s slot at answer `number`: the slot that holds `key`
+    /// already, else an empty one, else one of the set picked by the key.
+    /// A reader racing the write sees the old slot, an empty one or a
+    /// mismatch, never another key's answer under this key's fingerprint
+    /// (short of a 31-bit coincidence, and then only within one owner).
+    fn put(&self, key: Fingerprint, number: u32) {
+        let set = &self.set(key).0;
+        let slot = set
+            .iter()
+            .find(|slot| slot.high.load(Ordering::Relaxed) == key.high)
+            .or_else(|| {
+                set.iter()
+                    .find(|slot| slot.high.load(Ordering::Relaxed) == 0)
+            })
+            .unwrap_or(&set[(key.high >> 62) as usize % WAYS]);
+        slot.answer.store(0, Ordering::Release);
+        slot.high.store(key.high, Ordering::Release);
+        slot.answer
+            .store(u64::from(number) << 32 | low_check(key), Ordering::Release);
+    }
+
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        self.sets
+            .iter()
+            .flat_map(|set| &set.0)
+            .filter(|slot| slot.high.load(Ordering::Relaxed) != 0)
+            .count()
+    }
+}
+
+/// How the byte budget is split: half for the table, half for answers.
+#[derive(Clone, Copy)]
+struct Sizes {
+    sets: usize,
+    answer_bytes: u64,
+}
+
 pub struct SeriesCache {
     /// `None` when the operator turned the cache off.
-    answers: Option<Cache<AnswerKey, Answer, AnswerBytes>>,
+    sizes: Option<Sizes>,
+    /// `None` until the first answer is kept: a server without series-only
+    /// plugins never pays for the table.
+    current: RwLock<Option<Arc<Generation>>>,
     doorkeeper: Doorkeeper,
     /// Tenants by a number, so a key is fixed-size and cheap to hash.
     tenants: DashMap<TenantId, u64>,
@@ -179,16 +352,30 @@ pub struct SeriesCache {
 }
 
 impl SeriesCache {
-    /// A cache holding at most `bytes` of answers; 0 turns it off.
+    /// A cache holding at most about `bytes`; 0 turns it off.
     pub fn new(bytes: u64) -> Self {
-        let estimated_entries = usize::try_from(bytes / ENTRY_BYTES)
-            .unwrap_or(usize::MAX)
-            .max(16);
-        let answers =
-            (bytes > 0).then(|| Cache::with_weighter(estimated_entries, bytes, AnswerBytes));
+        Self::with_sizes((bytes > 0).then(|| {
+            let sets = usize::try_from(bytes / 2 / std::mem::size_of::<Set>() as u64)
+                .unwrap_or(usize::MAX)
+                .max(1);
+            // A power of two at most that, so a set is picked with a mask.
+            let sets = if sets.is_power_of_two() {
+                sets
+            } else {
+                sets.next_power_of_two() / 2
+            };
+            Sizes {
+                sets,
+                answer_bytes: bytes / 2,
+            }
+        }))
+    }
+
+    fn with_sizes(sizes: Option<Sizes>) -> Self {
         Self {
-            answers,
-            doorkeeper: Doorkeeper::for_entries(estimated_entries),
+            doorkeeper: Doorkeeper::for_entries(sizes.map_or(0, |s| s.sets * WAYS)),
+            sizes,
+            current: RwLock::new(None),
             tenants: DashMap::new(),
             next_tenant: AtomicU64::new(0),
         }
@@ -202,13 +389,10 @@ impl SeriesCache {
         binding: &ResolvedBinding,
         plugin: &LoadedPlugin,
     ) -> Option<CacheScope<'_>> {
-        let answers = self.answers.as_ref()?;
         if !plugin.series_only {
             return None;
         }
-        Some(CacheScope {
-            answers,
-            doorkeeper: &self.doorkeeper,
+        self.scope_of(Owner {
             tenant: self.tenant_number(tenant),
             binding: binding.id,
             plugin: plugin.id,
@@ -219,14 +403,70 @@ impl SeriesCache {
     /// on. `chain` identifies every binding (its params) and plugin
     /// version of the chain, in order, so any change starts afresh.
     pub fn chain_scope(&self, tenant: &TenantId, chain: u64) -> Option<CacheScope<'_>> {
-        let answers = self.answers.as_ref()?;
-        Some(CacheScope {
-            answers,
-            doorkeeper: &self.doorkeeper,
+        self.scope_of(Owner {
             tenant: self.tenant_number(tenant),
             binding: chain,
             plugin: WHOLE_CHAIN,
         })
+    }
+
+    fn scope_of(&self, owner: Owner) -> Option<CacheScope<'_>> {
+        self.sizes?;
+        Some(CacheScope {
+            cache: self,
+            generation: self.current(),
+            owner,
+        })
+    }
+
+    fn current(&self) -> Option<Arc<Generation>> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Keeps `stored` for `key` in the current generation; starts a new
+    /// one when the answers have filled theirs.
+    fn keep(&self, key: Fingerprint, stored: &Stored) {
+        let Some(sizes) = self.sizes else { return };
+        if STORED_BYTES + stored.answer.owned_bytes() as u64 > sizes.answer_bytes {
+            return;
+        }
+        let generation = match self.current() {
+            Some(generation) => generation,
+            None => self.renew(None, sizes),
+        };
+        if let Some(number) = generation.number(stored, sizes.answer_bytes) {
+            generation.put(key, number);
+            return;
+        }
+        let generation = self.renew(Some(&generation), sizes);
+        if let Some(number) = generation.number(stored, sizes.answer_bytes) {
+            generation.put(key, number);
+        }
+    }
+
+    /// Replaces `stale` (the generation found full, or none yet) with a new
+    /// one, unless another call already did; returns the current one.
+    fn renew(&self, stale: Option<&Arc<Generation>>, sizes: Sizes) -> Arc<Generation> {
+        let newer = |current: &Option<Arc<Generation>>| {
+            current
+                .as_ref()
+                .filter(|current| stale.is_none_or(|stale| !Arc::ptr_eq(current, stale)))
+                .cloned()
+        };
+        if let Some(newer) = newer(&self.current.read().unwrap_or_else(PoisonError::into_inner)) {
+            return newer;
+        }
+        // Built outside the lock: readers wait only for the swap.
+        let fresh = Arc::new(Generation::new(sizes.sets));
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(newer) = newer(&current) {
+            return newer;
+        }
+        *current = Some(fresh.clone());
+        fresh
     }
 
     fn tenant_number(&self, tenant: &TenantId) -> u64 {
@@ -243,56 +483,61 @@ impl SeriesCache {
     /// Answers held now.
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.answers.as_ref().map_or(0, Cache::len)
+        self.current().map_or(0, |generation| generation.held())
     }
 }
 
-/// One binding's answers for one tenant.
+/// One owner's answers: a binding's for one tenant, or a chain's. Reads
+/// see the generation that was current when the scope was made.
 pub struct CacheScope<'a> {
-    answers: &'a Cache<AnswerKey, Answer, AnswerBytes>,
-    doorkeeper: &'a Doorkeeper,
-    tenant: u64,
-    binding: u64,
-    plugin: u64,
+    cache: &'a SeriesCache,
+    generation: Option<Arc<Generation>>,
+    owner: Owner,
 }
 
 /// How a metric of a batch gets its answer.
-pub enum Known {
-    Remembered(Answer),
+pub enum Known<'a> {
+    Remembered(&'a Answer),
     /// From the plugin's answer to `Lookup::ask[i]`.
     Asked(usize),
 }
 
 /// What the cache knows about a batch, and what is left to ask.
-pub struct Lookup {
+pub struct Lookup<'a> {
     /// One per metric of the batch, in order.
-    pub per_metric: Vec<Known>,
+    pub per_metric: Vec<Known<'a>>,
     /// The metrics to send to the plugin: the first of each distinct series
     /// the cache does not know, in batch order.
     pub ask: Vec<usize>,
 }
 
 impl CacheScope<'_> {
-    fn key(&self, series: SeriesId) -> AnswerKey {
-        AnswerKey {
-            tenant: self.tenant,
-            binding: self.binding,
-            plugin: self.plugin,
-            series,
+    /// The answer remembered for `series`.
+    pub fn get(&self, series: SeriesId) -> Option<&Answer> {
+        let stored = self
+            .generation
+            .as_ref()?
+            .find(self.owner.fingerprint(series))?;
+        (stored.owner == self.owner).then_some(&stored.answer)
+    }
+
+    /// Has the CPU start loading `series`'s slots, so that a `get` a few
+    /// metrics later finds them in its cache rather than in memory.
+    pub fn prefetch(&self, series: SeriesId) {
+        if let Some(generation) = &self.generation {
+            prefetch(generation.set(self.owner.fingerprint(series)));
         }
     }
 
-    /// The answer remembered for `series`.
-    pub fn get(&self, series: SeriesId) -> Option<Answer> {
-        self.answers.get(&self.key(series))
-    }
-
-    pub fn lookup(&self, series: &[SeriesId]) -> Lookup {
+    pub fn lookup(&self, series: &[SeriesId]) -> Lookup<'_> {
         let mut per_metric = Vec::with_capacity(series.len());
         let mut ask = Vec::new();
         let mut asked: FxHashMap<SeriesId, usize> = FxHashMap::default();
         for (index, &id) in series.iter().enumerate() {
-            match self.answers.get(&self.key(id)) {
+            if let Some(&ahead) = series.get(index + LOOK_AHEAD) {
+                self.prefetch(ahead);
+            }
+            match self.get(id) {
                 Some(answer) => per_metric.push(Known::Remembered(answer)),
                 None => {
                     let slot = *asked.entry(id).or_insert_with(|| {
@@ -309,20 +554,25 @@ impl CacheScope<'_> {
     /// Notes `series` as asked about; says whether its answer is to be
     /// kept (it was asked about before: see the doorkeeper above).
     pub fn admits(&self, series: SeriesId) -> bool {
-        self.doorkeeper.seen_before(&self.key(series))
+        self.cache
+            .doorkeeper
+            .seen_before(self.owner.fingerprint(series))
     }
 
     /// Keeps `answer`, admitted or not: see [`CacheScope::admits`].
     pub fn insert(&self, series: SeriesId, answer: Answer) {
-        self.answers.insert(self.key(series), answer);
+        let stored = Stored {
+            owner: self.owner,
+            answer,
+        };
+        self.cache.keep(self.owner.fingerprint(series), &stored);
     }
 
     /// Keeps the answer if its series was asked about before (see the
     /// doorkeeper above); builds it only then.
     pub fn remember_with(&self, series: SeriesId, answer: impl FnOnce() -> Answer) {
-        let key = self.key(series);
-        if self.doorkeeper.seen_before(&key) {
-            self.answers.insert(key, answer());
+        if self.admits(series) {
+            self.insert(series, answer());
         }
     }
 }
@@ -343,18 +593,31 @@ mod tests {
         }
     }
 
+    fn scope(cache: &SeriesCache, tenant: u64, binding: u64) -> CacheScope<'_> {
+        cache
+            .scope_of(Owner {
+                tenant,
+                binding,
+                plugin: 1,
+            })
+            .expect("the cache is on")
+    }
+
+    fn series(count: usize) -> Vec<SeriesId> {
+        let metrics: Vec<Metric> = (0..count)
+            .map(|i| metric("m", 1.0, &[("i", &i.to_string())]))
+            .collect();
+        SeriesId::of_each(&metrics)
+    }
+
+    fn reason(text: &str) -> Answer {
+        Answer::Verdict(Some(text.into()))
+    }
+
     #[test]
     fn an_answer_is_remembered_from_its_second_sighting_and_per_scope() {
         let cache = SeriesCache::new(1 << 20);
-        let doorkeeper = &cache.doorkeeper;
-        let answers = cache.answers.as_ref().unwrap();
-        let scope = |tenant| CacheScope {
-            answers,
-            doorkeeper,
-            tenant,
-            binding: 1,
-            plugin: 1,
-        };
+        let scope = |tenant| scope(&cache, tenant, 1);
         let ids = SeriesId::of_each(&[metric("m", 1.0, &[("a", "1")])]);
         let accept = Answer::Verdict(None);
         let asks = |tenant| scope(tenant).lookup(&ids).ask.len();
@@ -372,13 +635,7 @@ mod tests {
     #[test]
     fn a_batch_asks_about_each_unknown_series_once() {
         let cache = SeriesCache::new(1 << 20);
-        let scope = CacheScope {
-            answers: cache.answers.as_ref().unwrap(),
-            doorkeeper: &cache.doorkeeper,
-            tenant: 0,
-            binding: 1,
-            plugin: 1,
-        };
+        let scope = scope(&cache, 0, 1);
         let ids = SeriesId::of_each(&[
             metric("m", 1.0, &[("a", "1")]),
             metric("m", 2.0, &[("a", "2")]),
@@ -409,5 +666,117 @@ mod tests {
         assert_eq!(ids[0], ids[1], "same series, other point");
         assert_ne!(ids[2], ids[3], "the separators keep keys and values apart");
         assert_ne!(ids[0], ids[4]);
+    }
+
+    #[test]
+    fn series_with_one_answer_share_its_storage() {
+        let cache = SeriesCache::new(1 << 20);
+        let ids = series(100);
+        for &id in &ids {
+            scope(&cache, 0, 1).insert(id, reason("too long"));
+        }
+        let generation = cache.current().expect("a generation");
+        assert_eq!(generation.answers.count(), 1);
+        assert_eq!(generation.held(), 100);
+        let scope = scope(&cache, 0, 1);
+        assert!(
+            ids.iter()
+                .all(|&id| scope.get(id) == Some(&reason("too long")))
+        );
+    }
+
+    #[test]
+    fn a_full_set_forgets_a_series_and_never_answers_for_another() {
+        let cache = SeriesCache::with_sizes(Some(Sizes {
+            sets: 1,
+            answer_bytes: 1 << 20,
+        }));
+        let ids = series(6);
+        let answers: Vec<Answer> = (0..6).map(|i| reason(&i.to_string())).collect();
+        for (&id, answer) in ids.iter().zip(&answers) {
+            scope(&cache, 0, 1).insert(id, answer.clone());
+        }
+        let scope = scope(&cache, 0, 1);
+        let found: Vec<Option<&Answer>> = ids.iter().map(|&id| scope.get(id)).collect();
+        assert!(found.iter().flatten().count() <= WAYS);
+        assert!(found[5].is_some(), "the last one in is kept");
+        for (found, answer) in found.iter().zip(&answers) {
+            assert!(found.is_none_or(|found| found == answer));
+        }
+    }
+
+    #[test]
+    fn answers_past_their_budget_start_a_new_generation() {
+        let cache = SeriesCache::new(1 << 16);
+        let budget = cache.sizes.expect("on").answer_bytes;
+        let ids = series(2_000);
+        let first = cache.current();
+        assert!(first.is_none(), "no table before the first answer");
+        for (i, &id) in ids.iter().enumerate() {
+            scope(&cache, 0, 1).insert(id, reason(&format!("reason number {i}")));
+        }
+        let generation = cache.current().expect("a generation");
+        let held = generation.numbering.lock().unwrap().bytes;
+        assert!(held <= budget, "{held} bytes of answers, budget {budget}");
+        assert!(
+            generation.answers.count() < 2_000,
+            "older generations were dropped"
+        );
+        let last = ids.len() - 1;
+        assert_eq!(
+            scope(&cache, 0, 1).get(ids[last]),
+            Some(&reason(&format!("reason number {last}")))
+        );
+        assert_eq!(
+            scope(&cache, 0, 1).get(ids[0]),
+            None,
+            "forgotten with its generation"
+        );
+    }
+
+    #[test]
+    fn a_slot_never_answers_for_another_owner() {
+        let cache = SeriesCache::new(1 << 20);
+        let ids = series(1);
+        scope(&cache, 0, 1).insert(ids[0], reason("tenant 0's"));
+        let tenant_1 = scope(&cache, 1, 1);
+        // Point tenant 1's slot for the series at tenant 0's answer, as two
+        // owners' fingerprints colliding would.
+        let generation = cache.current().expect("a generation");
+        generation.put(tenant_1.owner.fingerprint(ids[0]), 0);
+        let tenant_1 = scope(&cache, 1, 1);
+        assert_eq!(tenant_1.get(ids[0]), None);
+        assert_eq!(scope(&cache, 0, 1).get(ids[0]), Some(&reason("tenant 0's")));
+    }
+
+    #[test]
+    fn racing_writers_never_make_a_reader_see_another_series_answer() {
+        // Two sets, so the writers keep overwriting each other's slots.
+        let cache = SeriesCache::with_sizes(Some(Sizes {
+            sets: 2,
+            answer_bytes: 1 << 20,
+        }));
+        let ids = series(64);
+        let answers: Vec<Answer> = (0..64).map(|i| reason(&i.to_string())).collect();
+        let hits = AtomicU64::new(0);
+        std::thread::scope(|threads| {
+            for writer in 0..2 {
+                let (cache, ids, answers, hits) = (&cache, &ids, &answers, &hits);
+                threads.spawn(move || {
+                    for round in 0..2_000 {
+                        for (i, (&id, answer)) in ids.iter().zip(answers).enumerate() {
+                            if (i + round + writer) % 2 == 0 {
+                                scope(cache, 0, 1).insert(id, answer.clone());
+                            }
+                            if let Some(found) = scope(cache, 0, 1).get(id) {
+                                assert_eq!(found, answer, "series {i}");
+                                hits.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        assert!(hits.into_inner() > 0, "the readers found answers");
     }
 }
