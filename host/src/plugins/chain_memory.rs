@@ -17,7 +17,6 @@
 //! with these dimensions added" or "rejected by this validator": any other
 //! rejection (an enrichment over the dimension limit) is asked about again.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -189,23 +188,22 @@ impl PluginRuntime {
         let mut waiting: Vec<(usize, usize)> = Vec::new();
         let mut buf = Vec::with_capacity(256);
         let metrics = batch.metrics_mut();
-        let mut upcoming = VecDeque::with_capacity(LOOK_AHEAD + 1);
-        let mut hash_ahead = |metric: &Metric, upcoming: &mut VecDeque<SeriesId>| {
+        // The series of the metrics from `position` on, up to LOOK_AHEAD of
+        // them, each at its position modulo LOOK_AHEAD.
+        let mut upcoming = [SeriesId::default(); LOOK_AHEAD];
+        let mut hash_ahead = |position: usize, metric: &Metric, upcoming: &mut [SeriesId]| {
             let series = SeriesId::of(metric, &mut buf);
             memory.scope.prefetch(series);
-            upcoming.push_back(series);
+            upcoming[position % LOOK_AHEAD] = series;
         };
-        for metric in metrics.iter().take(LOOK_AHEAD) {
-            hash_ahead(metric, &mut upcoming);
+        for (position, metric) in metrics.iter().enumerate().take(LOOK_AHEAD) {
+            hash_ahead(position, metric, &mut upcoming);
         }
         for position in 0..metrics.len() {
+            let series = upcoming[position % LOOK_AHEAD];
             if let Some(ahead) = metrics.get(position + LOOK_AHEAD) {
-                hash_ahead(ahead, &mut upcoming);
+                hash_ahead(position + LOOK_AHEAD, ahead, &mut upcoming);
             }
-            // One was pushed for every metric up to here.
-            let Some(series) = upcoming.pop_front() else {
-                break;
-            };
             let metric = &mut metrics[position];
             let outcome = match memory.scope.get(series) {
                 None => {

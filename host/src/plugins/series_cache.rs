@@ -37,12 +37,15 @@
 //! rule), so each distinct one is stored once per owner and stays hot.
 //! Numbers only grow within a generation; when the answers fill their half
 //! of the budget, a new, empty generation takes over, and batches still
-//! reading the old one finish on it. A slot's answer names its owner and is
+//! reading the old one finish on it (no third is started while they do,
+//! so memory stays within twice the budget for that long). One owner may
+//! fill a quarter of the answers at most: a tenant whose answers are all
+//! distinct stops being remembered rather than making everyone start over. A slot's answer names its owner and is
 //! checked on every hit, so two keys sharing a fingerprint could at worst
 //! mix two series of one owner: never two tenants, bindings or chains.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, RwLock, Weak};
 
 use dashmap::DashMap;
 use rustc_hash::FxHashMap;
@@ -52,7 +55,7 @@ use super::registry::LoadedPlugin;
 use crate::model::{Metric, TenantId};
 
 /// One series of one tenant as the cache knows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SeriesId(u128);
 
 /// Seeds the series hash per process: a tenant cannot search offline for
@@ -141,9 +144,15 @@ impl Owner {
 const WHOLE_CHAIN: u64 = u64::MAX;
 
 /// What storing a distinct answer costs beyond its strings: it is held
-/// twice (by number, and by value to find its number), each with its
-/// table's bookkeeping.
-const STORED_BYTES: u64 = 2 * (std::mem::size_of::<Stored>() as u64 + 32);
+/// twice (by number, and by value to find its number), in two tables that
+/// grow by doubling, so each copy is counted at about twice its slot.
+const STORED_BYTES: u64 = 2 * 2 * (std::mem::size_of::<Stored>() as u64 + 16);
+
+/// The part of the answers' bytes one owner may fill: a tenant whose
+/// plugins give many distinct answers (a reason naming each new metric)
+/// then stops being remembered instead of starting a new generation, which
+/// would forget every other tenant's answers too.
+const OWNER_SHARE: u64 = 4;
 
 /// 1 MiB and 16 MiB of doorkeeper bits.
 const MIN_DOORKEEPER_WORDS: usize = 1 << 17;
@@ -238,11 +247,29 @@ struct Stored {
     answer: Answer,
 }
 
-/// Distinct answers by value, and the bytes they hold.
+impl Stored {
+    /// What keeping it costs, counted against the budget.
+    fn bytes(&self) -> u64 {
+        STORED_BYTES + self.answer.owned_bytes() as u64
+    }
+}
+
+/// Distinct answers by value, and the bytes they hold, in all and per
+/// owner.
 #[derive(Default)]
 struct Numbering {
     numbers: FxHashMap<Stored, u32>,
     bytes: u64,
+    owners: FxHashMap<Owner, u64>,
+}
+
+/// Why an answer got no number.
+#[derive(Debug, PartialEq)]
+enum Unnumbered {
+    /// The generation's answers are full: a new generation will take it.
+    Full,
+    /// Its owner holds its share already: it is not remembered.
+    OwnerFull,
 }
 
 /// The table and the answers it numbers, until they fill up.
@@ -279,26 +306,31 @@ impl Generation {
     }
 
     /// The number of `stored`, numbering it if it is new and fits in
-    /// `budget` bytes of answers.
-    fn number(&self, stored: &Stored, budget: u64) -> Option<u32> {
+    /// `budget` bytes of answers (and its owner in its share of them).
+    fn number(&self, stored: &Stored, budget: u64) -> Result<u32, Unnumbered> {
         let mut numbering = self
             .numbering
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(&number) = numbering.numbers.get(stored) {
-            return Some(number);
+            return Ok(number);
         }
-        let bytes = numbering.bytes + STORED_BYTES + stored.answer.owned_bytes() as u64;
-        if bytes > budget {
-            return None;
+        let cost = stored.bytes();
+        let owned = numbering.owners.get(&stored.owner).copied().unwrap_or(0);
+        if owned + cost > budget / OWNER_SHARE {
+            return Err(Unnumbered::OwnerFull);
         }
-        let number = u32::try_from(self.answers.count()).ok()?;
+        if numbering.bytes + cost > budget {
+            return Err(Unnumbered::Full);
+        }
+        let number = u32::try_from(self.answers.count()).map_err(|_| Unnumbered::Full)?;
         let pushed = self.answers.push(stored.clone());
         // Pushes happen under this lock, so the next index is the count.
         debug_assert_eq!(pushed, number as usize);
         numbering.numbers.insert(stored.clone(), number);
-        numbering.bytes = bytes;
-        Some(number)
+        numbering.bytes += cost;
+        *numbering.owners.entry(stored.owner).or_default() += cost;
+        Ok(number)
     }
 
     /// Points `key`'s slot at answer `number`: the slot that holds `key`
@@ -345,6 +377,9 @@ pub struct SeriesCache {
     /// `None` until the first answer is kept: a server without series-only
     /// plugins never pays for the table.
     current: RwLock<Option<Arc<Generation>>>,
+    /// The generation replaced last, while batches still read it. Its lock
+    /// is held by a renewal.
+    retired: Mutex<Weak<Generation>>,
     doorkeeper: Doorkeeper,
     /// Tenants by a number, so a key is fixed-size and cheap to hash.
     tenants: DashMap<TenantId, u64>,
@@ -359,11 +394,7 @@ impl SeriesCache {
                 .unwrap_or(usize::MAX)
                 .max(1);
             // A power of two at most that, so a set is picked with a mask.
-            let sets = if sets.is_power_of_two() {
-                sets
-            } else {
-                sets.next_power_of_two() / 2
-            };
+            let sets = 1 << sets.ilog2();
             Sizes {
                 sets,
                 answer_bytes: bytes / 2,
@@ -376,6 +407,7 @@ impl SeriesCache {
             doorkeeper: Doorkeeper::for_entries(sizes.map_or(0, |s| s.sets * WAYS)),
             sizes,
             current: RwLock::new(None),
+            retired: Mutex::new(Weak::new()),
             tenants: DashMap::new(),
             next_tenant: AtomicU64::new(0),
         }
@@ -430,43 +462,53 @@ impl SeriesCache {
     /// one when the answers have filled theirs.
     fn keep(&self, key: Fingerprint, stored: &Stored) {
         let Some(sizes) = self.sizes else { return };
-        if STORED_BYTES + stored.answer.owned_bytes() as u64 > sizes.answer_bytes {
+        if stored.bytes() > sizes.answer_bytes / OWNER_SHARE {
             return;
         }
-        let generation = match self.current() {
-            Some(generation) => generation,
-            None => self.renew(None, sizes),
+        let Some(generation) = self.current().or_else(|| self.renew(None, sizes)) else {
+            return;
         };
-        if let Some(number) = generation.number(stored, sizes.answer_bytes) {
-            generation.put(key, number);
-            return;
+        match generation.number(stored, sizes.answer_bytes) {
+            Ok(number) => return generation.put(key, number),
+            Err(Unnumbered::OwnerFull) => return,
+            Err(Unnumbered::Full) => {}
         }
-        let generation = self.renew(Some(&generation), sizes);
-        if let Some(number) = generation.number(stored, sizes.answer_bytes) {
+        if let Some(generation) = self.renew(Some(&generation), sizes)
+            && let Ok(number) = generation.number(stored, sizes.answer_bytes)
+        {
             generation.put(key, number);
         }
     }
 
-    /// Replaces `stale` (the generation found full, or none yet) with a new
-    /// one, unless another call already did; returns the current one.
-    fn renew(&self, stale: Option<&Arc<Generation>>, sizes: Sizes) -> Arc<Generation> {
-        let newer = |current: &Option<Arc<Generation>>| {
-            current
-                .as_ref()
-                .filter(|current| stale.is_none_or(|stale| !Arc::ptr_eq(current, stale)))
-                .cloned()
+    /// Replaces `stale` (the generation found full, or none yet) with a
+    /// new one, unless another call already did; returns the current one.
+    /// Returns none while the generation replaced last is still read by a
+    /// batch: at most two are alive, so memory stays within twice the
+    /// budget, and for as long as a batch's plugin calls take.
+    fn renew(&self, stale: Option<&Arc<Generation>>, sizes: Sizes) -> Option<Arc<Generation>> {
+        // One renewal at a time: each builds a table of half the budget.
+        let mut retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = self.current();
+        let renewed = match (&current, stale) {
+            (Some(current), Some(stale)) => !Arc::ptr_eq(current, stale),
+            (current, None) => current.is_some(),
+            (None, Some(_)) => false,
         };
-        if let Some(newer) = newer(&self.current.read().unwrap_or_else(PoisonError::into_inner)) {
-            return newer;
+        if renewed {
+            return current;
         }
-        // Built outside the lock: readers wait only for the swap.
+        if retired.strong_count() > 0 {
+            return None;
+        }
+        // Built before the write lock: readers wait only for the swap.
         let fresh = Arc::new(Generation::new(sizes.sets));
-        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(newer) = newer(&current) {
-            return newer;
-        }
-        *current = Some(fresh.clone());
-        fresh
+        let replaced = self
+            .current
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .replace(fresh.clone());
+        *retired = replaced.as_ref().map_or_else(Weak::new, Arc::downgrade);
+        Some(fresh)
     }
 
     fn tenant_number(&self, tenant: &TenantId) -> u64 {
@@ -533,6 +575,9 @@ impl CacheScope<'_> {
         let mut per_metric = Vec::with_capacity(series.len());
         let mut ask = Vec::new();
         let mut asked: FxHashMap<SeriesId, usize> = FxHashMap::default();
+        for &ahead in series.iter().take(LOOK_AHEAD) {
+            self.prefetch(ahead);
+        }
         for (index, &id) in series.iter().enumerate() {
             if let Some(&ahead) = series.get(index + LOOK_AHEAD) {
                 self.prefetch(ahead);
@@ -705,16 +750,24 @@ mod tests {
         }
     }
 
+    /// Keeps a distinct answer for each of `ids`, spread over eight owners
+    /// (tenants 0-7) so that no owner reaches its share first.
+    fn fill(cache: &SeriesCache, ids: &[SeriesId]) {
+        for (i, &id) in ids.iter().enumerate() {
+            scope(cache, i as u64 % 8, 1).insert(id, reason(&format!("reason number {i}")));
+        }
+    }
+
     #[test]
     fn answers_past_their_budget_start_a_new_generation() {
-        let cache = SeriesCache::new(1 << 16);
+        let cache = SeriesCache::new(1 << 17);
         let budget = cache.sizes.expect("on").answer_bytes;
         let ids = series(2_000);
-        let first = cache.current();
-        assert!(first.is_none(), "no table before the first answer");
-        for (i, &id) in ids.iter().enumerate() {
-            scope(&cache, 0, 1).insert(id, reason(&format!("reason number {i}")));
-        }
+        assert!(
+            cache.current().is_none(),
+            "no table before the first answer"
+        );
+        fill(&cache, &ids);
         let generation = cache.current().expect("a generation");
         let held = generation.numbering.lock().unwrap().bytes;
         assert!(held <= budget, "{held} bytes of answers, budget {budget}");
@@ -724,13 +777,61 @@ mod tests {
         );
         let last = ids.len() - 1;
         assert_eq!(
-            scope(&cache, 0, 1).get(ids[last]),
+            scope(&cache, last as u64 % 8, 1).get(ids[last]),
             Some(&reason(&format!("reason number {last}")))
         );
         assert_eq!(
             scope(&cache, 0, 1).get(ids[0]),
             None,
             "forgotten with its generation"
+        );
+    }
+
+    #[test]
+    fn one_owner_past_its_share_is_not_remembered_and_forgets_nobody_else() {
+        let cache = SeriesCache::new(1 << 17);
+        let ids = series(2_000);
+        scope(&cache, 1, 1).insert(ids[0], reason("tenant 1's"));
+        for (i, &id) in ids.iter().enumerate() {
+            scope(&cache, 0, 1).insert(id, reason(&format!("reason number {i}")));
+        }
+        let generation = cache.current().expect("a generation");
+        let budget = cache.sizes.expect("on").answer_bytes;
+        let held = generation.numbering.lock().unwrap().bytes;
+        assert!(held <= budget / OWNER_SHARE + STORED_BYTES + 64);
+        assert_eq!(scope(&cache, 1, 1).get(ids[0]), Some(&reason("tenant 1's")));
+        assert_eq!(scope(&cache, 0, 1).get(ids[1_999]), None, "past its share");
+        assert!(
+            scope(&cache, 0, 1).get(ids[0]).is_some(),
+            "within its share"
+        );
+    }
+
+    #[test]
+    fn no_third_generation_while_a_batch_still_reads_the_first() {
+        let cache = SeriesCache::new(1 << 17);
+        let ids = series(6_000);
+        fill(&cache, &ids[..10]);
+        // A batch that began on the first generation, still running.
+        let reading_first = scope(&cache, 0, 1);
+        let first = cache.current().expect("a generation");
+        fill(&cache, &ids[10..2_000]);
+        let second = cache.current().expect("a generation");
+        assert!(!Arc::ptr_eq(&first, &second), "the first filled up");
+        drop(first);
+        fill(&cache, &ids[2_000..4_000]);
+        let still = cache.current().expect("a generation");
+        assert!(
+            Arc::ptr_eq(&second, &still),
+            "no third while the first is read"
+        );
+        assert!(reading_first.get(ids[0]).is_some());
+        drop((reading_first, still));
+        fill(&cache, &ids[4_000..]);
+        let third = cache.current().expect("a generation");
+        assert!(
+            !Arc::ptr_eq(&second, &third),
+            "a third once the first is gone"
         );
     }
 
