@@ -516,6 +516,38 @@ fn write_pipeline(
     (pipeline, store)
 }
 
+/// Points of `metric` stored for `tenant`, counted by `group_by`.
+async fn counts_by(
+    store: &luminate_host::storage::rocks::RocksStore,
+    tenant: &TenantId,
+    metric: &str,
+    group_by: &[&str],
+) -> Vec<(Vec<Option<String>>, f64)> {
+    use luminate_host::model::{AggregateQuery, Aggregation, Selector, TimeRange};
+    use luminate_host::storage::MetricsStore;
+    let query = AggregateQuery {
+        selector: Selector {
+            metric: metric.into(),
+            range: TimeRange {
+                start_ms: 1_600_000_000_000,
+                end_ms: 1_800_000_000_000,
+            },
+            filters: vec![],
+        },
+        aggregation: Aggregation::Count,
+        group_by: group_by.iter().map(|key| key.to_string()).collect(),
+        limit: None,
+    };
+    store
+        .query_aggregate(tenant, &query)
+        .await
+        .unwrap()
+        .rows
+        .into_iter()
+        .map(|row| (row.group, row.value))
+        .collect()
+}
+
 /// `policy` (service required) and `lookup` (service → team), both
 /// series-only, as `t`'s chain.
 async fn bind_policy_and_lookup(rt: &PluginRuntime, t: &TenantId, policy: &str, lookup: &str) {
@@ -539,19 +571,32 @@ async fn bind_policy_and_lookup(rt: &PluginRuntime, t: &TenantId, policy: &str, 
     .unwrap();
 }
 
-#[tokio::test]
-async fn a_chain_of_series_only_plugins_is_remembered_as_one_answer_per_series() {
-    use luminate_host::model::{AggregateQuery, Aggregation, Selector, TimeRange};
-    use luminate_host::storage::MetricsStore;
-
-    let dir = tempfile::tempdir().unwrap();
-    let (rt, acme, scope) = acme_runtime(dir.path());
-    // Their own names: the counters are the process's.
-    let (policy, lookup) = ("chain-policy", "chain-lookup");
+/// Tenant `acme` with `policy` and `lookup` installed and bound as its
+/// chain (`bind_policy_and_lookup`), and the write pipeline over it.
+async fn policy_and_lookup_chain(
+    dir: &Path,
+    policy: &str,
+    lookup: &str,
+) -> (
+    Arc<PluginRuntime>,
+    TenantId,
+    luminate_host::pipeline::WritePipeline,
+    Arc<luminate_host::storage::rocks::RocksStore>,
+) {
+    let (rt, acme, scope) = acme_runtime(dir);
     install(&rt, scope.clone(), policy, NAME_POLICY, Manifest::default()).await;
     install(&rt, scope, lookup, LOOKUP_ENRICHER, Manifest::default()).await;
     bind_policy_and_lookup(&rt, &acme, policy, lookup).await;
-    let (pipeline, store) = write_pipeline(&rt, dir.path());
+    let (pipeline, store) = write_pipeline(&rt, dir);
+    (rt, acme, pipeline, store)
+}
+
+#[tokio::test]
+async fn a_chain_of_series_only_plugins_is_remembered_as_one_answer_per_series() {
+    let dir = tempfile::tempdir().unwrap();
+    // Their own names: the counters are the process's.
+    let (policy, lookup) = ("chain-policy", "chain-lookup");
+    let (rt, acme, pipeline, store) = policy_and_lookup_chain(dir.path(), policy, lookup).await;
     let now = 1_700_000_100_000;
     let write = |round: usize| {
         let at = 10.0 * round as f64;
@@ -590,27 +635,7 @@ async fn a_chain_of_series_only_plugins_is_remembered_as_one_answer_per_series()
     }
     // Every point stored with its team, remembered or asked about.
     for (name, team, points) in [("a_total", "payments", 8.0), ("c_total", "discovery", 4.0)] {
-        let query = AggregateQuery {
-            selector: Selector {
-                metric: name.into(),
-                range: TimeRange {
-                    start_ms: 1_600_000_000_000,
-                    end_ms: 1_800_000_000_000,
-                },
-                filters: vec![],
-            },
-            aggregation: Aggregation::Count,
-            group_by: vec!["team".into()],
-            limit: None,
-        };
-        let rows: Vec<(Vec<Option<String>>, f64)> = store
-            .query_aggregate(&acme, &query)
-            .await
-            .unwrap()
-            .rows
-            .into_iter()
-            .map(|row| (row.group, row.value))
-            .collect();
+        let rows = counts_by(&store, &acme, name, &["team"]).await;
         assert_eq!(rows, vec![(vec![Some(team.to_owned())], points)], "{name}");
     }
 
@@ -760,4 +785,58 @@ async fn a_failing_chain_fails_closed_only_for_the_series_it_was_asked_about() {
         // Asked about `boom` once per batch, and it is never remembered.
         assert_eq!(calls(&rt, &acme, echo), round, "round {round}");
     }
+}
+
+#[tokio::test]
+async fn every_metric_of_a_batch_longer_than_the_look_ahead_gets_its_own_series_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (policy, lookup) = ("long-batch-policy", "long-batch-lookup");
+    let (rt, acme, pipeline, store) = policy_and_lookup_chain(dir.path(), policy, lookup).await;
+    // 37 series, each with its own host; every fourth lacks the service
+    // the policy requires, and every fourth has one the table lacks.
+    let service = |i: usize| match i % 4 {
+        0 => Some("checkout"),
+        1 => Some("search"),
+        2 => None,
+        _ => Some("billing"),
+    };
+    let hosts: Vec<String> = (0..37).map(|i| format!("h{i:02}")).collect();
+    let now = 1_700_000_100_000;
+    // Asked about, asked again and admitted, then answered from memory.
+    for round in 1..=3 {
+        let items = hosts
+            .iter()
+            .enumerate()
+            .map(|(i, host)| {
+                let mut dims = vec![("host", host.as_str())];
+                dims.extend(service(i).map(|s| ("service", s)));
+                Ok(metric("r_total", round as f64, &dims))
+            })
+            .collect();
+        let outcome = pipeline.write(&acme, items, now).await.unwrap();
+        let rejected: Vec<usize> = outcome.rejected.iter().map(|r| r.index).collect();
+        let expected: Vec<usize> = (0..37).filter(|i| service(*i).is_none()).collect();
+        assert_eq!(rejected, expected, "round {round}");
+    }
+    assert_eq!(
+        calls(&rt, &acme, policy),
+        2,
+        "the third round came from memory"
+    );
+
+    let mut rows = counts_by(&store, &acme, "r_total", &["host", "team"]).await;
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let expected: Vec<(Vec<Option<String>>, f64)> = hosts
+        .iter()
+        .enumerate()
+        .filter_map(|(i, host)| {
+            let team = match service(i)? {
+                "checkout" => Some("payments".to_owned()),
+                "search" => Some("discovery".to_owned()),
+                _ => None,
+            };
+            Some((vec![Some(host.clone()), team], 3.0))
+        })
+        .collect();
+    assert_eq!(rows, expected);
 }
