@@ -571,12 +571,14 @@ async fn bind_policy_and_lookup(rt: &PluginRuntime, t: &TenantId, policy: &str, 
     .unwrap();
 }
 
-/// Tenant `acme` with `policy` and `lookup` installed and bound as its
-/// chain (`bind_policy_and_lookup`), and the write pipeline over it.
+/// Tenant `acme` with `policy` and `lookup` (installed with
+/// `lookup_manifest`) bound as its chain (`bind_policy_and_lookup`), and the
+/// write pipeline over it.
 async fn policy_and_lookup_chain(
     dir: &Path,
     policy: &str,
     lookup: &str,
+    lookup_manifest: Manifest,
 ) -> (
     Arc<PluginRuntime>,
     TenantId,
@@ -585,7 +587,7 @@ async fn policy_and_lookup_chain(
 ) {
     let (rt, acme, scope) = acme_runtime(dir);
     install(&rt, scope.clone(), policy, NAME_POLICY, Manifest::default()).await;
-    install(&rt, scope, lookup, LOOKUP_ENRICHER, Manifest::default()).await;
+    install(&rt, scope, lookup, LOOKUP_ENRICHER, lookup_manifest).await;
     bind_policy_and_lookup(&rt, &acme, policy, lookup).await;
     let (pipeline, store) = write_pipeline(&rt, dir);
     (rt, acme, pipeline, store)
@@ -596,7 +598,8 @@ async fn a_chain_of_series_only_plugins_is_remembered_as_one_answer_per_series()
     let dir = tempfile::tempdir().unwrap();
     // Their own names: the counters are the process's.
     let (policy, lookup) = ("chain-policy", "chain-lookup");
-    let (rt, acme, pipeline, store) = policy_and_lookup_chain(dir.path(), policy, lookup).await;
+    let (rt, acme, pipeline, store) =
+        policy_and_lookup_chain(dir.path(), policy, lookup, Manifest::default()).await;
     let now = 1_700_000_100_000;
     let write = |round: usize| {
         let at = 10.0 * round as f64;
@@ -725,18 +728,8 @@ async fn a_chain_outcome_is_not_remembered_when_a_step_failed() {
 #[tokio::test]
 async fn a_chain_with_a_plugin_that_reads_points_remembers_per_plugin() {
     let dir = tempfile::tempdir().unwrap();
-    let (rt, acme, scope) = acme_runtime(dir.path());
-    install(
-        &rt,
-        scope.clone(),
-        "policy",
-        NAME_POLICY,
-        Manifest::default(),
-    )
-    .await;
-    install(&rt, scope, "lookup", LOOKUP_ENRICHER, series_only(false)).await;
-    bind_policy_and_lookup(&rt, &acme, "policy", "lookup").await;
-    let (pipeline, _store) = write_pipeline(&rt, dir.path());
+    let (rt, acme, pipeline, _store) =
+        policy_and_lookup_chain(dir.path(), "policy", "lookup", series_only(false)).await;
     for round in 1..=3 {
         let items = vec![Ok(metric(
             "a_total",
@@ -791,7 +784,8 @@ async fn a_failing_chain_fails_closed_only_for_the_series_it_was_asked_about() {
 async fn every_metric_of_a_batch_longer_than_the_look_ahead_gets_its_own_series_answer() {
     let dir = tempfile::tempdir().unwrap();
     let (policy, lookup) = ("long-batch-policy", "long-batch-lookup");
-    let (rt, acme, pipeline, store) = policy_and_lookup_chain(dir.path(), policy, lookup).await;
+    let (rt, acme, pipeline, store) =
+        policy_and_lookup_chain(dir.path(), policy, lookup, Manifest::default()).await;
     // 37 series, each with its own host; every fourth lacks the service
     // the policy requires, and every fourth has one the table lacks.
     let service = |i: usize| match i % 4 {
