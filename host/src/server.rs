@@ -14,7 +14,7 @@ use crate::auth::Verifier;
 use crate::config::{Config, LifecycleConfig, StorageBackend};
 use crate::http::auth::AccessControl;
 use crate::http::shutdown::GraceDeadline;
-use crate::http::tls::{TlsError, TlsListener, load_server_config};
+use crate::http::tls::{TlsError, load_tls_acceptor};
 use crate::http::{self, AppState, Lifecycle};
 use crate::limits::{
     CardinalityStage, CardinalityTracker, FileSketchStore, LimitsConfig, MemorySketchStore,
@@ -184,6 +184,8 @@ async fn start_plugins(
 /// A server that is accepting requests.
 pub struct RunningServer {
     local_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    metrics_serve: Option<JoinHandle<std::io::Result<()>>>,
     state: AppState,
     shutdown: watch::Sender<bool>,
     serve: JoinHandle<std::io::Result<()>>,
@@ -192,6 +194,47 @@ pub struct RunningServer {
     lifecycle: LifecycleConfig,
     sketch_persister: JoinHandle<()>,
 }
+
+/// Resolves when `stop` turns true (or its sender is gone).
+fn stop_signal(stop: &watch::Receiver<bool>) -> impl Future<Output = ()> + use<> {
+    let mut stop = stop.clone();
+    async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+    }
+}
+
+/// The listener for `GET /metrics` on `telemetry.metrics_listen`, apart
+/// from the API port: the series name tenants and plugins, so only the
+/// network that can reach this address (loopback by default) sees them.
+async fn bind_metrics_listener(config: &Config) -> Result<Option<TcpListener>, StartError> {
+    let Some(addr) = config.telemetry.metrics_listen.address() else {
+        return Ok(None);
+    };
+    TcpListener::bind(addr)
+        .await
+        .map(Some)
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
+fn spawn_metrics_listener(
+    listener: TcpListener,
+    config: &Config,
+    stop: &watch::Receiver<bool>,
+) -> JoinHandle<std::io::Result<()>> {
+    let limits = crate::config::ServerConfig {
+        // Scrapers are few; the API's connections are not spent on them.
+        max_connections: METRICS_MAX_CONNECTIONS,
+        ..config.server.clone()
+    };
+    let stopped = stop_signal(stop);
+    tokio::spawn(async move {
+        let router = http::self_metrics::metrics_router();
+        http::serve::serve(listener, None, router, &limits, stopped).await
+    })
+}
+
+/// Connections the metrics listener serves at once.
+const METRICS_MAX_CONNECTIONS: usize = 64;
 
 /// Opens storage from `config` and starts serving.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
@@ -208,7 +251,7 @@ pub async fn start_with_store(
     let store = crate::telemetry::InstrumentedStore::wrap(store);
     crate::telemetry::metrics().set_label_budget(config.telemetry.max_label_values);
     let tls = match (&config.tls.cert_path, &config.tls.key_path) {
-        (Some(cert), Some(key)) => Some(load_server_config(cert, key)?),
+        (Some(cert), Some(key)) => Some(load_tls_acceptor(cert, key)?),
         _ => None,
     };
     let (plugins, plugin_watcher) = start_plugins(&config).await?;
@@ -223,38 +266,22 @@ pub async fn start_with_store(
         addr: config.listen,
         source,
     })?;
+    let metrics_listener = bind_metrics_listener(&config).await?;
+    let metrics_addr = match &metrics_listener {
+        Some(listener) => Some(listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?),
+        None => None,
+    };
     let (shutdown, stop) = watch::channel(false);
     let app = http::router(state.clone());
-    let mut stop_serving = stop.clone();
-    let stopped = async move {
-        let _ = stop_serving.wait_for(|stop| *stop).await;
-    };
-    let serve = match tls {
-        Some(tls) => {
-            let listener = TlsListener::new(listener, tls).map_err(|source| StartError::Bind {
-                addr: config.listen,
-                source,
-            })?;
-            tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stopped)
-                    .await
-            })
-        }
-        None => {
-            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                // Small JSON answers must not wait for Nagle's algorithm.
-                if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-                }
-            });
-            tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stopped)
-                    .await
-            })
-        }
-    };
+    let stopped = stop_signal(&stop);
+    let limits = config.server.clone();
+    let serve =
+        tokio::spawn(async move { http::serve::serve(listener, tls, app, &limits, stopped).await });
+    let metrics_serve =
+        metrics_listener.map(|listener| spawn_metrics_listener(listener, &config, &stop));
     let retention = config.retention.period.map(|period| {
         crate::retention::spawn_sweeper(
             store,
@@ -267,9 +294,11 @@ pub async fn start_with_store(
         .cardinality
         .spawn_persister(config.limits.cardinality.persist_interval.get());
     state.lifecycle.mark_started();
-    tracing::info!(%local_addr, backend = ?config.storage.backend, tls = config.tls.enabled(), "luminate is serving");
+    tracing::info!(%local_addr, metrics = ?metrics_addr, backend = ?config.storage.backend, tls = config.tls.enabled(), "luminate is serving");
     Ok(RunningServer {
         local_addr,
+        metrics_addr,
+        metrics_serve,
         state,
         shutdown,
         serve,
@@ -284,6 +313,11 @@ impl RunningServer {
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where `GET /metrics` is served, unless `telemetry.metrics_listen = "off"`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     pub fn state(&self) -> &AppState {
@@ -319,6 +353,13 @@ impl RunningServer {
                 );
                 serve.abort();
             }
+        }
+        if let Some(mut metrics_serve) = self.metrics_serve
+            && tokio::time::timeout_at(deadline.instant(), &mut metrics_serve)
+                .await
+                .is_err()
+        {
+            metrics_serve.abort();
         }
         if let Some(retention) = self.retention {
             let _ = tokio::time::timeout_at(deadline.instant(), retention).await;

@@ -18,6 +18,7 @@ async fn serve_dev_prints_a_token_that_writes_and_queries() {
         .args(["serve", "--dev", "--listen", &addr, "--data-dir"])
         .arg(dir.path())
         .env_remove("LUMINATE_JWT_HS256_SECRET")
+        .env("LUMINATE_METRICS_LISTEN", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -207,3 +207,60 @@ async fn a_flooding_tenant_does_not_slow_or_limit_another() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn alternating_tier_claims_does_not_multiply_the_rate() {
+    let server = TestServer::start_with(|c| {
+        add_tier(c, "tiny", |t| {
+            t.write_requests_per_second = max(3);
+            t.query_requests_per_second = max(3);
+            t.metrics_per_second = max(20);
+        });
+        add_tier(c, "small", |t| {
+            t.write_requests_per_second = max(5);
+            t.query_requests_per_second = max(5);
+            t.metrics_per_second = max(50);
+        });
+    })
+    .await;
+    let tokens = [
+        Client::bearer(&server, &token_with_tier("hopper", ALL, "tiny")),
+        Client::bearer(&server, &token_with_tier("hopper", ALL, "small")),
+        Client::bearer(&server, &token_with_tier("hopper", ALL, "free")),
+    ];
+    // 60 writes, each with the next token, as fast as the server answers.
+    let started = Instant::now();
+    let mut accepted = 0u32;
+    for i in 0..60 {
+        let reply = tokens[i % 2].write(series("hop", 0..1)).await;
+        match reply.status.as_u16() {
+            200 => accepted += 1,
+            429 => {}
+            other => panic!("unexpected {other}: {reply:?}"),
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    // One second of budget at the larger quota (5) plus what refills at
+    // that quota while the loop runs: never a fresh burst per switch.
+    let bound = 5.0 + 5.0 * elapsed;
+    assert!(
+        f64::from(accepted) <= bound.floor(),
+        "{accepted} writes accepted in {elapsed:.2} s (bound {bound:.1})"
+    );
+    assert!(accepted >= 3, "only {accepted} accepted");
+    // The bucket the tiers spent is also the free tier's: switching to a
+    // token with a 100/s quota right after gives only what refilled.
+    let started = Instant::now();
+    let mut free_accepted = 0u32;
+    for _ in 0..100 {
+        if tokens[2].write(series("hop", 0..1)).await.status.as_u16() == 200 {
+            free_accepted += 1;
+        }
+    }
+    let refilled = 100.0 * started.elapsed().as_secs_f64() + 1.0;
+    assert!(
+        f64::from(free_accepted) <= refilled.ceil(),
+        "the free tier got a fresh burst: {free_accepted} accepted, {refilled:.0} refilled"
+    );
+    server.stop().await;
+}

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use luminate_host::config::{Config, StorageBackend};
+use luminate_host::config::{Config, MetricsListen, StorageBackend};
 use luminate_host::server::{self, RunningServer};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -52,6 +52,8 @@ pub fn test_config(data_dir: &Path) -> Config {
     config.storage.backend = StorageBackend::Embedded;
     config.retention.period = None;
     config.auth.hs256_secret = Some(luminate_host::auth::Secret::new(TEST_JWT_SECRET));
+    // Tests run many servers at once: each scrape port is the OS's choice.
+    config.telemetry.metrics_listen = MetricsListen::Address(SocketAddr::from(([127, 0, 0, 1], 0)));
     config
 }
 
@@ -265,6 +267,7 @@ impl ServerProcess {
             .arg(data_dir)
             .args(extra_args)
             .env("LUMINATE_JWT_HS256_SECRET", TEST_JWT_SECRET)
+            .env("LUMINATE_METRICS_LISTEN", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

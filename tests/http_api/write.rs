@@ -371,6 +371,37 @@ async fn broken_or_unknown_encodings_are_refused() {
 }
 
 #[tokio::test]
+async fn content_codings_match_in_any_letter_case() {
+    let server = TestServer::start().await;
+    for (i, coding) in ["GZIP", "Gzip", "x-gzip"].into_iter().enumerate() {
+        let name = format!("gz_case_{i}");
+        let reply = server
+            .post_bytes("/api/v1/write", gzip(&batch_bytes(&name, 3)), Some(coding))
+            .await;
+        assert_eq!(reply.status, 200, "{coding}: {:?}", reply.body);
+        assert_eq!(reply.body["accepted"], 3, "{coding}");
+    }
+    let zstd_body = zstd::encode_all(&batch_bytes("zs_case", 2)[..], 3).unwrap();
+    let reply = server
+        .post_bytes("/api/v1/write", zstd_body, Some("ZSTD"))
+        .await
+        .ok();
+    assert_eq!(reply["accepted"], 2);
+    // Unsupported codings, whatever their case, answer in the error shape
+    // and name what is supported.
+    for coding in ["BR", "deflate", "gzip, zstd"] {
+        let reply = server
+            .post_bytes("/api/v1/write", batch_bytes("nope", 1), Some(coding))
+            .await;
+        reply.assert_error(415, "unsupported_content_encoding");
+        let message = reply.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("gzip, zstd or identity"), "{message}");
+    }
+    assert_eq!(count(&server, "nope").await, 0.0);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn any_content_type_is_read_as_json() {
     let server = TestServer::start().await;
     let reply = server

@@ -323,6 +323,47 @@ fn compose_files_wire_luminate_to_clickhouse_with_real_settings() {
 }
 
 #[test]
+fn scrapers_use_the_metrics_listener_not_the_api_port() {
+    let config = configmap_config();
+    let metrics_port = config
+        .telemetry
+        .metrics_listen
+        .address()
+        .expect("the ConfigMap serves metrics")
+        .port();
+    assert_ne!(metrics_port, config.listen.port());
+    let template = &k8s("deployment.yaml")["spec"]["template"];
+    assert_eq!(
+        template["metadata"]["annotations"]["prometheus.io/port"],
+        metrics_port.to_string()
+    );
+    let ports = template["spec"]["containers"][0]["ports"]
+        .as_array()
+        .unwrap();
+    assert!(
+        ports
+            .iter()
+            .any(|p| p["containerPort"] == metrics_port && p["name"] == "metrics"),
+        "{ports:?}"
+    );
+    // The Service (what clients reach) does not expose the metrics port.
+    for port in k8s("service.yaml")["spec"]["ports"].as_array().unwrap() {
+        assert_eq!(port["targetPort"], "http", "{port}");
+    }
+    let compose = yaml(&deploy_dir().join("docker-compose.yml"));
+    let listen = compose["services"]["luminate"]["environment"]["LUMINATE_METRICS_LISTEN"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let compose_port = listen.rsplit(':').next().unwrap();
+    let prometheus = yaml(&deploy_dir().join("prometheus/prometheus.yml"));
+    let targets = &prometheus["scrape_configs"][0]["static_configs"][0]["targets"];
+    assert_eq!(targets[0], format!("luminate:{compose_port}"));
+    let dockerfile = read(&deploy_dir().join("Dockerfile"));
+    assert!(dockerfile.contains(&format!("LUMINATE_METRICS_LISTEN=0.0.0.0:{compose_port}")));
+}
+
+#[test]
 fn deployment_environment_names_real_settings() {
     let deployment = k8s("deployment.yaml");
     let container = &deployment["spec"]["template"]["spec"]["containers"][0];

@@ -129,6 +129,7 @@ async fn dev_mode_logs_are_human_readable_not_json() {
         .arg(data.path())
         .env_remove("LUMINATE_LOG_FORMAT")
         .env_remove("RUST_LOG")
+        .env("LUMINATE_METRICS_LISTEN", "127.0.0.1:0")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()

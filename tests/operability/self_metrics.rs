@@ -19,7 +19,7 @@ fn sample(text: &str, key: &str) -> Option<f64> {
 }
 
 async fn scrape(client: &reqwest::Client, server: &Server) -> String {
-    let response = client.get(server.url("/metrics")).send().await.unwrap();
+    let response = client.get(server.metrics_url()).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let content_type = response.headers()["content-type"]
         .to_str()
@@ -156,12 +156,67 @@ async fn metrics_expose_required_series_whose_label_sets_do_not_grow_with_traffi
 }
 
 #[tokio::test]
-async fn metrics_endpoint_needs_no_token() {
+async fn the_metrics_listener_needs_no_token_and_serves_nothing_else() {
     let mut server = Server::start(ServerOptions::default());
     let client = reqwest::Client::new();
     server.wait_started(&client).await;
     let text = scrape(&client, &server).await;
     assert!(text.contains("# TYPE luminate_http_requests_total counter"));
+    assert!(text.contains("# TYPE luminate_http_connections_open gauge"));
+    let other = client
+        .get(format!(
+            "http://{}/api/v1/openapi.json",
+            server.metrics_addr
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404);
+}
+
+#[tokio::test]
+async fn anonymous_metrics_on_the_api_port_name_no_tenant() {
+    let mut server = Server::start(ServerOptions::default());
+    let client = reqwest::Client::new();
+    server.wait_started(&client).await;
+    let token = token("secret-tenant-7f3a", "read,write");
+    let body = json!({"metrics": [{"name": "m", "value": 1.0, "dimensions": {"host": "a"}}]});
+    let response = client
+        .post(server.url("/api/v1/write"))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // The tenant is in the self-metrics, on the metrics listener...
+    let scraped = scrape(&client, &server).await;
+    assert!(
+        scraped.contains(r#"tenant="secret-tenant-7f3a""#),
+        "{scraped}"
+    );
+    // ...and nowhere an anonymous client of the API port can look.
+    for path in ["/metrics", "/metrics/", "/api/v1/metrics"] {
+        let response = client.get(server.url(path)).send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        assert!(
+            !text.contains("secret-tenant-7f3a"),
+            "{path} ({status}) named the tenant: {text}"
+        );
+        assert!(status == 404 || status == 401, "{path}: {status} {text}");
+    }
+    let response = client.get(server.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    let error: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "not_found");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("telemetry.metrics_listen"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

@@ -34,6 +34,8 @@ fn free_port() -> u16 {
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    /// The metrics listener (`telemetry.metrics_listen`).
+    pub metrics_addr: SocketAddr,
     pub scheme: &'static str,
     logs: Arc<Mutex<Vec<String>>>,
     errors: Arc<Mutex<Vec<String>>>,
@@ -67,6 +69,7 @@ impl Server {
     pub fn start(options: ServerOptions) -> Self {
         let data = tempfile::tempdir().unwrap();
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let metrics_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let mut command = Command::new(luminate_binary());
         command
             .arg("serve")
@@ -78,6 +81,7 @@ impl Server {
             .env("LUMINATE_JWT_HS256_SECRET", TEST_SECRET)
             .env("LUMINATE_LOG_FORMAT", "json")
             .env("LUMINATE_LOG_LEVEL", "info")
+            .env("LUMINATE_METRICS_LISTEN", metrics_addr.to_string())
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -105,6 +109,7 @@ impl Server {
         Self {
             child,
             addr,
+            metrics_addr,
             scheme: options.scheme,
             logs,
             errors,
@@ -114,6 +119,11 @@ impl Server {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}://{}{}", self.scheme, self.addr, path)
+    }
+
+    /// `GET /metrics` on the metrics listener (plain HTTP, even with TLS on the API).
+    pub fn metrics_url(&self) -> String {
+        format!("http://{}/metrics", self.metrics_addr)
     }
 
     /// Waits until `/startupz` answers 200 (storage and plugins ready).

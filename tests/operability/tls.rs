@@ -81,8 +81,9 @@ async fn serves_https_with_the_configured_certificate_and_refuses_plain_http() {
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.version(), reqwest::Version::HTTP_11);
-    let metrics = client
-        .get(url("/metrics"))
+    // Self-metrics stay plain HTTP on their own listener.
+    let metrics = reqwest::Client::new()
+        .get(server.metrics_url())
         .send()
         .await
         .unwrap()

@@ -72,6 +72,20 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     if config.lifecycle.drain_delay() >= config.lifecycle.grace_period.get() {
         return invalid("lifecycle.drain_delay must be shorter than lifecycle.grace_period");
     }
+    let server = &config.server;
+    if server.max_connections == 0
+        || [
+            server.header_read_timeout,
+            server.body_read_timeout,
+            server.write_timeout,
+        ]
+        .iter()
+        .any(|timeout| timeout.get().is_zero())
+    {
+        return invalid(
+            "server.max_connections, header_read_timeout, body_read_timeout and write_timeout must be positive",
+        );
+    }
     config.limits.validate().map_err(ConfigError::Invalid)?;
     if config.plugins.max_concurrent_calls == 0
         || config.plugins.max_concurrent_calls_per_tenant == 0
@@ -115,5 +129,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("forever"), "{err}");
+    }
+
+    #[test]
+    fn server_limits_and_metrics_listener_read_from_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("luminate.toml");
+        std::fs::write(
+            &path,
+            "[server]\nheader_read_timeout = \"2s\"\nmax_connections = 8\n[telemetry]\nmetrics_listen = \"off\"\n",
+        )
+        .unwrap();
+        let c = load(Some(&path), &Overrides::default()).unwrap();
+        assert_eq!(c.server.header_read_timeout.get().as_secs(), 2);
+        assert_eq!(c.server.max_connections, 8);
+        assert_eq!(c.telemetry.metrics_listen, super::super::MetricsListen::Off);
+        let mut o = Overrides::default();
+        o.set("telemetry.metrics_listen", "0.0.0.0:9999");
+        let c = load(None, &o).unwrap();
+        assert_eq!(c.telemetry.metrics_listen.address().unwrap().port(), 9999);
+        o.set("server.max_connections", 0);
+        let err = load(None, &o).unwrap_err().to_string();
+        assert!(err.contains("server.max_connections"), "{err}");
     }
 }

@@ -9,6 +9,7 @@ mod duration;
 mod lifecycle;
 mod load;
 mod query;
+mod server;
 mod telemetry;
 mod tls;
 
@@ -16,7 +17,8 @@ pub use duration::ConfigDuration;
 pub use lifecycle::LifecycleConfig;
 pub use load::{ConfigError, Overrides, load};
 pub use query::QueryConfig;
-pub use telemetry::TelemetryConfig;
+pub use server::ServerConfig;
+pub use telemetry::{MetricsListen, TelemetryConfig};
 pub use tls::TlsConfig;
 
 use std::net::SocketAddr;
@@ -30,6 +32,7 @@ use crate::model::ValidationLimits;
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub listen: SocketAddr,
+    pub server: ServerConfig,
     pub data_dir: PathBuf,
     /// The tenant used when authentication is disabled (development only).
     pub default_tenant: String,
@@ -50,6 +53,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            server: ServerConfig::default(),
             data_dir: PathBuf::from("./data"),
             default_tenant: "default".into(),
             storage: StorageConfig::default(),
@@ -197,6 +201,8 @@ pub fn env_aliases() -> &'static [(&'static str, &'static str)] {
         ("LUMINATE_STORAGE", "storage.backend"),
         ("LUMINATE_CLICKHOUSE_URL", "storage.clickhouse.url"),
         ("LUMINATE_CLICKHOUSE_CLUSTER", "storage.clickhouse.cluster"),
+        ("LUMINATE_METRICS_LISTEN", "telemetry.metrics_listen"),
+        ("LUMINATE_MAX_CONNECTIONS", "server.max_connections"),
         ("LUMINATE_LOG_LEVEL", "telemetry.log_level"),
         ("LUMINATE_LOG_FORMAT", "telemetry.log_format"),
         ("LUMINATE_TLS_CERT", "tls.cert_path"),

@@ -14,6 +14,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use super::ApiError;
+use super::body_deadline::BodyDeadline;
 
 /// The whole request body, decompressed and within the size limit.
 pub struct RawBody(pub Bytes);
@@ -22,15 +23,22 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let deadline = req.extensions().get::<BodyDeadline>().copied();
         Bytes::from_request(req, state)
             .await
             .map(RawBody)
-            .map_err(body_error)
+            .map_err(|rejection| body_error(rejection, deadline))
     }
 }
 
-fn body_error(rejection: BytesRejection) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+fn body_error(rejection: BytesRejection, deadline: Option<BodyDeadline>) -> ApiError {
+    if deadline.is_some_and(BodyDeadline::has_passed) {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_read_timeout",
+            "the request body did not arrive within the configured server.body_read_timeout",
+        )
+    } else if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",

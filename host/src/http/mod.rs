@@ -5,6 +5,7 @@
 //! - [`router`]: routes, grouped by the scope they need, and the body layers.
 //! - [`state`]: what handlers share ([`AppState`]) and the lifecycle flags.
 //! - [`tenant`]: the ONE place that decides which tenant a request acts for.
+//! - [`content_encoding`]: request `Content-Encoding` in any letter case, or 415.
 //! - [`extract`]: extractors that answer every failure in our error shape.
 //! - [`write`] + [`write_body`]: `POST /api/v1/write` and its fast decoder.
 //! - [`query`]: `POST /api/v1/query` (aggregate, range, rate).
@@ -17,10 +18,14 @@
 //! - [`limits`]: rate-limit errors as 429/413, `GET /api/v1/cardinality`.
 //! - [`request_log`]: request ids, one log line and metrics sample per request.
 //! - [`self_metrics`]: `GET /metrics`; [`openapi`]: `GET /api/v1/openapi.json`.
+//! - [`serve`]: the accept loop with the connection bounds of `[server]`;
+//!   [`body_deadline`]: the whole-body read deadline.
 //! - [`shutdown`]: stop signals and the grace period; [`tls`]: HTTPS.
 
 pub mod auth;
 pub mod bindings;
+pub mod body_deadline;
+pub mod content_encoding;
 pub mod discovery;
 pub mod error;
 pub mod extract;
@@ -33,6 +38,7 @@ pub mod request_log;
 pub mod retention;
 pub mod router;
 pub mod self_metrics;
+pub mod serve;
 pub mod shutdown;
 pub mod state;
 pub mod tenant;

@@ -3,10 +3,9 @@
 //! `read` for query and discovery, `admin` for deletion. Probes need none.
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::routing::{delete, get, post};
 use tower_http::decompression::RequestDecompressionLayer;
 
@@ -51,10 +50,11 @@ pub fn probe_routes() -> Router<AppState> {
         .route("/startupz", get(probes::startupz))
 }
 
-/// Unauthenticated operational endpoints: self-metrics and the API document.
+/// Unauthenticated operational endpoints: the API document, and where the
+/// self-metrics went (they are on their own listener, see `self_metrics`).
 pub fn operations_routes() -> Router<AppState> {
     Router::new()
-        .route("/metrics", get(self_metrics::serve_metrics))
+        .route("/metrics", get(self_metrics::not_on_the_api_port))
         .route("/api/v1/openapi.json", get(openapi::serve_openapi))
 }
 
@@ -76,7 +76,9 @@ pub fn router(state: AppState) -> Router {
             // Only the gzip and zstd decoders are compiled in.
             RequestDecompressionLayer::new().gzip(true).zstd(true),
         )
-        .layer(middleware::from_fn(refuse_unknown_encodings));
+        .layer(middleware::from_fn(
+            super::content_encoding::normalize_content_encoding,
+        ));
     Router::new()
         .merge(probe_routes())
         .merge(operations_routes())
@@ -86,31 +88,6 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         // Outermost: sees the final status of everything above.
         .layer(middleware::from_fn(request_log::observe))
-}
-
-/// Answers an encoding we cannot decode in our error shape (the
-/// decompression layer would answer plain text).
-async fn refuse_unknown_encodings(request: Request, next: Next) -> Response {
-    if let Some(value) = request.headers().get(header::CONTENT_ENCODING) {
-        let supported = value
-            .to_str()
-            .map(|v| {
-                matches!(
-                    v.trim().to_ascii_lowercase().as_str(),
-                    "gzip" | "zstd" | "identity"
-                )
-            })
-            .unwrap_or(false);
-        if !supported {
-            return ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_content_encoding",
-                "Content-Encoding must be gzip, zstd or identity",
-            )
-            .into_response();
-        }
-    }
-    next.run(request).await
 }
 
 async fn not_found() -> ApiError {

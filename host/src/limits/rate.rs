@@ -2,6 +2,14 @@
 //! (crate `governor`) per tenant and kind of limit. Buckets are independent
 //! atomics, so a tenant far over its quota costs the others one failed
 //! compare-and-swap of its own, never a shared lock.
+//!
+//! A bucket belongs to the tenant, not to the tier its token claims: every
+//! bucket holds one second of budget, counted in nanoseconds, and the tier
+//! only sets what a unit costs (`1 s / quota`). A quota's burst is its rate,
+//! so a full bucket is one second of any tier's quota. Switching between
+//! tokens with different tiers therefore never refills anything: the budget
+//! spent under one tier is spent under the other, and alternating tiers
+//! gets at most the larger tier's rate.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -18,6 +26,9 @@ use crate::model::TenantId;
 
 type Bucket =
     governor::RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
+
+/// A bucket's capacity: one second, in nanoseconds (the cells it meters).
+const BUDGET_NANOS: u32 = 1_000_000_000;
 
 /// Which rate a decision is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,19 +88,28 @@ pub enum RateLimitError {
     },
 }
 
-/// One bucket and its rate (which is also its burst).
-struct Metered {
-    bucket: Bucket,
-    per_second: u32,
-}
-
+/// A tenant's budgets, one per kind, whatever tier its tokens claim.
 struct Buckets {
-    write_requests: Option<Metered>,
-    query_requests: Option<Metered>,
-    metrics: Option<Metered>,
+    write_requests: Bucket,
+    query_requests: Bucket,
+    metrics: Bucket,
 }
 
-/// A tenant's buckets and the limits they were built from.
+impl Buckets {
+    fn new() -> Self {
+        let second = || {
+            let quota = Quota::per_second(NonZeroU32::new(BUDGET_NANOS).unwrap_or(NonZeroU32::MIN));
+            governor::RateLimiter::direct(quota).with_middleware::<StateInformationMiddleware>()
+        };
+        Self {
+            write_requests: second(),
+            query_requests: second(),
+            metrics: second(),
+        }
+    }
+}
+
+/// A tenant's buckets and the limits of the token that last used them.
 pub struct TenantRates {
     pub resolved: ResolvedLimits,
     tier_claim: Option<Arc<str>>,
@@ -97,20 +117,6 @@ pub struct TenantRates {
 }
 
 impl TenantRates {
-    fn new(resolved: ResolvedLimits, tier_claim: Option<&str>) -> Self {
-        let l = &resolved.limits;
-        let buckets = Arc::new(Buckets {
-            write_requests: metered(l.write_requests_per_second),
-            query_requests: metered(l.query_requests_per_second),
-            metrics: metered(l.metrics_per_second),
-        });
-        Self {
-            tier_claim: tier_claim.map(Arc::from),
-            resolved,
-            buckets,
-        }
-    }
-
     /// Takes one request of `kind` (`WriteRequests` or `QueryRequests`).
     pub fn check_request(&self, kind: RateKind) -> Result<Allowance, RateLimitError> {
         self.take(kind, 1)
@@ -122,12 +128,13 @@ impl TenantRates {
     }
 
     fn take(&self, kind: RateKind, count: usize) -> Result<Allowance, RateLimitError> {
-        let metered = match kind {
-            RateKind::WriteRequests => &self.buckets.write_requests,
-            RateKind::QueryRequests => &self.buckets.query_requests,
-            RateKind::Metrics => &self.buckets.metrics,
+        let l = &self.resolved.limits;
+        let (bucket, limit) = match kind {
+            RateKind::WriteRequests => (&self.buckets.write_requests, l.write_requests_per_second),
+            RateKind::QueryRequests => (&self.buckets.query_requests, l.query_requests_per_second),
+            RateKind::Metrics => (&self.buckets.metrics, l.metrics_per_second),
         };
-        let Some(Metered { bucket, per_second }) = metered else {
+        let Some(quota) = per_second(limit) else {
             return Ok(Allowance {
                 kind,
                 quota: None,
@@ -135,33 +142,38 @@ impl TenantRates {
                 reset: Duration::ZERO,
             });
         };
-        let quota = *per_second;
+        // At least 1: quotas are at most MAX_RATE = one per nanosecond.
+        let unit_cost = (BUDGET_NANOS / quota).max(1);
         let too_large = || RateLimitError::BatchTooLarge {
             requested: count,
             quota,
             tier: self.resolved.tier.clone(),
         };
-        let Some(n) = u32::try_from(count).ok().and_then(NonZeroU32::new) else {
-            return if count == 0 {
-                Ok(Allowance {
-                    kind,
-                    quota: Some(quota),
-                    remaining: quota,
-                    reset: Duration::ZERO,
-                })
-            } else {
-                Err(too_large())
-            };
+        if count == 0 {
+            return Ok(Allowance {
+                kind,
+                quota: Some(quota),
+                remaining: quota,
+                reset: Duration::ZERO,
+            });
+        }
+        // More units than the quota never fit in one second of budget.
+        let Some(cells) = u32::try_from(count)
+            .ok()
+            .filter(|n| *n <= quota)
+            .and_then(|n| n.checked_mul(unit_cost))
+            .and_then(NonZeroU32::new)
+        else {
+            return Err(too_large());
         };
-        match bucket.check_n(n) {
+        match bucket.check_n(cells) {
             Ok(Ok(snapshot)) => {
-                let remaining = snapshot.remaining_burst_capacity();
-                let missing = quota.saturating_sub(remaining);
+                let left = snapshot.remaining_burst_capacity();
                 Ok(Allowance {
                     kind,
                     quota: Some(quota),
-                    remaining,
-                    reset: Duration::from_secs_f64(f64::from(missing) / f64::from(quota)),
+                    remaining: left / unit_cost,
+                    reset: Duration::from_nanos(u64::from(BUDGET_NANOS.saturating_sub(left))),
                 })
             }
             Ok(Err(not_until)) => Err(RateLimitError::Exceeded {
@@ -175,16 +187,11 @@ impl TenantRates {
     }
 }
 
-fn metered(limit: Limit) -> Option<Metered> {
+/// A finite limit as units per second; `None` for unlimited.
+fn per_second(limit: Limit) -> Option<u32> {
     let per_second = limit.max()?;
     // Validated to 1..=MAX_RATE; clamp rather than panic if it was not.
-    let per_second = u32::try_from(per_second.clamp(1, MAX_RATE)).unwrap_or(u32::MAX);
-    let quota = Quota::per_second(NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN));
-    Some(Metered {
-        bucket: governor::RateLimiter::direct(quota)
-            .with_middleware::<StateInformationMiddleware>(),
-        per_second,
-    })
+    Some(u32::try_from(per_second.clamp(1, MAX_RATE)).unwrap_or(BUDGET_NANOS))
 }
 
 /// All tenants' buckets.
@@ -202,9 +209,8 @@ impl RateLimiter {
     }
 
     /// The buckets of `tenant` for a token with `tier_claim`. A token with a
-    /// different tier claim than the last one re-resolves the limits; the
-    /// buckets are kept when the resulting limits are the same, so switching
-    /// between tokens never refills a bucket.
+    /// different tier claim than the last one re-resolves the limits (the
+    /// cost of a unit); the buckets, and what is left in them, stay.
     pub fn tenant(&self, tenant: &TenantId, tier_claim: Option<&str>) -> Arc<TenantRates> {
         if let Some(rates) = self.tenants.get(tenant)
             && rates.tier_claim.as_deref() == tier_claim
@@ -212,21 +218,20 @@ impl RateLimiter {
             return rates.clone();
         }
         let resolved = self.config.resolve(tenant.as_str(), tier_claim);
-        let mut entry = self
-            .tenants
-            .entry(tenant.clone())
-            .or_insert_with(|| Arc::new(TenantRates::new(resolved.clone(), tier_claim)));
+        let mut entry = self.tenants.entry(tenant.clone()).or_insert_with(|| {
+            Arc::new(TenantRates {
+                resolved: resolved.clone(),
+                tier_claim: tier_claim.map(Arc::from),
+                buckets: Arc::new(Buckets::new()),
+            })
+        });
         if entry.tier_claim.as_deref() != tier_claim {
-            let replacement = if entry.resolved == resolved {
-                TenantRates {
-                    resolved,
-                    tier_claim: tier_claim.map(Arc::from),
-                    buckets: entry.buckets.clone(),
-                }
-            } else {
-                TenantRates::new(resolved, tier_claim)
-            };
-            *entry = Arc::new(replacement);
+            let buckets = entry.buckets.clone();
+            *entry = Arc::new(TenantRates {
+                resolved,
+                tier_claim: tier_claim.map(Arc::from),
+                buckets,
+            });
         }
         entry.clone()
     }
@@ -272,7 +277,69 @@ mod tests {
                 ..Default::default()
             },
         );
+        c.tiers.insert(
+            "small".into(),
+            TierLimits {
+                write_requests_per_second: Limit::Max(5),
+                query_requests_per_second: Limit::Max(5),
+                metrics_per_second: Limit::Max(50),
+                ..TierLimits::default()
+            },
+        );
         RateLimiter::new(Arc::new(c))
+    }
+
+    #[test]
+    fn alternating_tier_claims_gets_no_more_than_the_larger_tiers_burst() {
+        let l = limiter();
+        let a = tenant("a");
+        let mut accepted = 0;
+        for i in 0..200 {
+            let claim = if i % 2 == 0 { "tiny" } else { "small" };
+            if l.tenant(&a, Some(claim))
+                .check_request(RateKind::WriteRequests)
+                .is_ok()
+            {
+                accepted += 1;
+            }
+        }
+        // "small" allows 5 per second, "tiny" 3: the budget is one second of
+        // either, so 5 is the most any mix can take at once.
+        assert!((3..=5).contains(&accepted), "accepted {accepted}");
+        let mut metrics = 0;
+        for i in 0..200 {
+            let claim = if i % 2 == 0 { "tiny" } else { "small" };
+            if l.tenant(&a, Some(claim)).check_metrics(5).is_ok() {
+                metrics += 5;
+            }
+        }
+        assert!((10..=50).contains(&metrics), "metrics {metrics}");
+    }
+
+    #[test]
+    fn switching_to_a_larger_tier_keeps_the_spent_budget() {
+        let l = limiter();
+        let a = tenant("a");
+        let tiny = l.tenant(&a, Some("tiny"));
+        while tiny.check_request(RateKind::QueryRequests).is_ok() {}
+        let small = l.tenant(&a, Some("small"));
+        let err = small.check_request(RateKind::QueryRequests).unwrap_err();
+        assert!(
+            matches!(err, RateLimitError::Exceeded { quota: 5, ref tier, .. } if &**tier == "small"),
+            "{err:?}"
+        );
+        // Spending under the larger tier leaves the smaller one nothing either.
+        let b = tenant("b");
+        for _ in 0..5 {
+            l.tenant(&b, Some("small"))
+                .check_request(RateKind::WriteRequests)
+                .unwrap();
+        }
+        assert!(
+            l.tenant(&b, Some("tiny"))
+                .check_request(RateKind::WriteRequests)
+                .is_err()
+        );
     }
 
     #[test]
@@ -365,12 +432,13 @@ mod tests {
             "bucket was not refilled"
         );
 
-        // A claim that changes the limits gets buckets with the new quota.
+        // A claim that changes the limits re-resolves them, but the bucket
+        // keeps what was spent.
         let pro = l.tenant(&tenant("vip"), Some("pro"));
         assert_eq!(pro.resolved.limits.metrics_per_second, Limit::Max(100_000));
-        assert_eq!(
-            pro.check_request(RateKind::WriteRequests).unwrap().quota,
-            Some(5)
-        );
+        match pro.check_request(RateKind::WriteRequests) {
+            Err(RateLimitError::Exceeded { quota: 5, .. }) => {}
+            other => panic!("a tier switch refilled the bucket: {other:?}"),
+        }
     }
 }

@@ -157,6 +157,7 @@ pub struct HttpMetrics {
     requests: IntCounterVec,
     duration: HistogramVec,
     pub in_flight: Gauge,
+    pub connections_open: Gauge,
 }
 
 impl HttpMetrics {
@@ -179,6 +180,10 @@ impl HttpMetrics {
             in_flight: Gauge(reg.gauge(
                 "luminate_http_requests_in_flight",
                 "Requests being served right now.",
+            )),
+            connections_open: Gauge(reg.gauge(
+                "luminate_http_connections_open",
+                "Client connections open right now (API and metrics listeners), TLS handshakes included.",
             )),
         }
     }
