@@ -233,6 +233,11 @@ impl std::ops::Deref for TestServer {
 /// (`<target>/debug/luminate`). `scripts/test` builds it before the tests;
 /// by hand: `cargo build -p luminate-host --bin luminate`.
 pub fn luminate_binary() -> PathBuf {
+    // A build dir shared by several worktrees can have another one's binary
+    // at the usual place: `E2E_LUMINATE_BINARY` names a copy of one's own.
+    if let Some(path) = std::env::var_os("E2E_LUMINATE_BINARY") {
+        return PathBuf::from(path);
+    }
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe
         .parent()

@@ -134,7 +134,11 @@ fn example_url(server: &Server, path: &str, operation: &Value) -> String {
             _ => {}
         }
     }
-    let mut url = server.url(&url_path);
+    // An operation with its own `servers` is on the metrics listener.
+    let mut url = match operation.get("servers") {
+        Some(_) => format!("http://{}{url_path}", server.metrics_addr),
+        None => server.url(&url_path),
+    };
     if !query.is_empty() {
         url = format!("{url}?{}", query.join("&"));
     }

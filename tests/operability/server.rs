@@ -12,6 +12,11 @@ pub const TEST_SECRET: &str = "operability-test-secret-0123456789abcdef";
 
 /// `<target>/debug/luminate`, next to this test binary's `deps/` folder.
 pub fn luminate_binary() -> PathBuf {
+    // See tests/common: a copy of this worktree's binary, when the build
+    // dir is shared.
+    if let Some(path) = std::env::var_os("E2E_LUMINATE_BINARY") {
+        return PathBuf::from(path);
+    }
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
     let binary = dir.join(format!("luminate{}", std::env::consts::EXE_SUFFIX));
