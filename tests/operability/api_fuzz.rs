@@ -37,6 +37,7 @@ fn generated_requests_get_documented_answers_and_no_server_error() {
         ])
         .args(["--max-examples", &examples])
         .args(["--seed", "1729", "--no-color", "--workers", "2"])
+        .args(["--wait-for-schema", "60"])
         .args(["--generation-database", "none", "--request-timeout", "30"])
         .arg("--report-dir")
         .arg(report.path())
