@@ -257,7 +257,9 @@ async fn alternating_tier_claims_does_not_multiply_the_rate() {
             free_accepted += 1;
         }
     }
-    let refilled = 100.0 * started.elapsed().as_secs_f64() + 1.0;
+    // What refilled, plus what was left under 1/5 s when the loop above
+    // stopped (at most one "small" request's cost: 20 free-tier requests).
+    let refilled = 100.0 * started.elapsed().as_secs_f64() + 21.0;
     assert!(
         f64::from(free_accepted) <= refilled.ceil(),
         "the free tier got a fresh burst: {free_accepted} accepted, {refilled:.0} refilled"
