@@ -9,7 +9,7 @@ use std::process::Command;
 use crate::server::{Server, ServerOptions, token};
 
 /// Examples per operation: enough to reach every documented parameter and
-/// error path in about a minute; `LUMINATE_API_FUZZ_EXAMPLES` runs longer.
+/// error path in about a minute; `E2E_API_FUZZ_EXAMPLES` runs longer.
 const EXAMPLES_PER_OPERATION: &str = "40";
 
 #[test]
@@ -20,7 +20,7 @@ fn generated_requests_get_documented_answers_and_no_server_error() {
         Server::start(ServerOptions::default().env("LUMINATE_LIMITS__DEFAULT_TIER", "unlimited"));
     let token = token("fuzzed", "read,write,admin");
     let report = tempfile::tempdir().unwrap();
-    let examples = std::env::var("LUMINATE_API_FUZZ_EXAMPLES")
+    let examples = std::env::var("E2E_API_FUZZ_EXAMPLES")
         .unwrap_or_else(|_| EXAMPLES_PER_OPERATION.to_owned());
     let hooks_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/operability");
     let output = Command::new(schemathesis)
