@@ -1255,6 +1255,7 @@ async fn a_chain_through_the_write_pipeline_stores_the_same_with_answers_remembe
                 end_ms: 1_800_000_000_000,
             },
             filters: vec![],
+            budget: luminate_host::model::QueryBudget::UNLIMITED,
         },
         aggregation: Aggregation::Count,
         group_by: vec!["service".into(), "team".into(), "owner".into()],
