@@ -15,4 +15,5 @@ mod plugins {
 mod support;
 
 mod baseline;
+mod bodies;
 mod queries;
