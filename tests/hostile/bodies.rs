@@ -59,7 +59,7 @@ async fn bodies_that_inflate_to_millions_of_elements_leave_the_quiet_tenant_unha
         tasks.push(tokio::spawn(async move {
             let mut sent = 0usize;
             while Instant::now() < deadline {
-                if (worker + sent) % 2 == 0 {
+                if (worker + sent).is_multiple_of(2) {
                     let reply = api
                         .post_bytes("/api/v1/query", query.clone(), Some("gzip"))
                         .await;
