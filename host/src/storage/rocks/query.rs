@@ -17,6 +17,10 @@ use crate::storage::compute::{self, Fold, SelectedSeries};
 /// map's own "absent" is `u32::MAX`.)
 const EXCLUDED: u32 = u32::MAX - 1;
 
+/// Points an aggregate buffers while its index is still being read
+/// (16 bytes each).
+const MAX_WAITING_POINTS: usize = 1 << 20;
+
 pub fn aggregate(
     inner: &Inner,
     tenant: &TenantId,
@@ -53,8 +57,12 @@ pub fn aggregate(
                     }
                     Phase::Indexing { index, waiting } => {
                         waiting.push((sid, v));
-                        let ready = waiting.len() % 4096 == 0
-                            && index.as_ref().is_some_and(|i| i.is_finished());
+                        // Past a bound the scan waits for the index
+                        // rather than buffer more: a slow index must not
+                        // turn the aggregate back into a copy of every point.
+                        let ready = waiting.len().is_multiple_of(4096)
+                            && (waiting.len() >= MAX_WAITING_POINTS
+                                || index.as_ref().is_some_and(|i| i.is_finished()));
                         if !ready {
                             return true;
                         }
