@@ -172,6 +172,7 @@ fn aggregate(aggregation: Aggregation, group_by: &str, filters: Vec<Filter>) -> 
                 end_ms: BASE_MS + 3_600_000,
             },
             filters,
+            budget: luminate_host::model::QueryBudget::UNLIMITED,
         },
         aggregation,
         group_by: vec![group_by.to_string()],

@@ -895,6 +895,51 @@ async fn other_tenants_keep_succeeding_while_hostile_plugins_run() {
 }
 
 #[tokio::test]
+async fn one_group_cannot_run_past_the_aggregation_budget_whatever_deadline_the_plugin_asks() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget = Duration::from_millis(300);
+    let rt = common::plugin_runtime(
+        dir.path(),
+        PluginsConfig {
+            aggregation_budget: luminate_host::config::ConfigDuration::from_millis(300),
+            ..PluginsConfig::default()
+        },
+    );
+    let acme = tenant("acme");
+    // The longest per-call deadline a manifest may ask for.
+    rt.upload(
+        PluginScope::Tenant(acme.clone()),
+        "hostile",
+        Manifest {
+            deadline_ms: Some(60_000),
+            ..Default::default()
+        },
+        wasm(HOSTILE_AGGREGATOR),
+    )
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let err = rt
+        .aggregate(
+            &acme,
+            "hostile",
+            Arc::from(r#"{"mode":"update-loops"}"#),
+            vec![vec![(1, 1.0), (2, 2.0)]],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.failure, CallFailure::Timeout(d) if d == budget),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the looping update ran {:?} against a {budget:?} budget",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn aggregator_streams_each_group_and_hostile_ones_are_contained() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
@@ -1255,6 +1300,7 @@ async fn a_chain_through_the_write_pipeline_stores_the_same_with_answers_remembe
                 end_ms: 1_800_000_000_000,
             },
             filters: vec![],
+            budget: luminate_host::model::QueryBudget::UNLIMITED,
         },
         aggregation: Aggregation::Count,
         group_by: vec!["service".into(), "team".into(), "owner".into()],

@@ -533,6 +533,7 @@ async fn counts_by(
                 end_ms: 1_800_000_000_000,
             },
             filters: vec![],
+            budget: luminate_host::model::QueryBudget::UNLIMITED,
         },
         aggregation: Aggregation::Count,
         group_by: group_by.iter().map(|key| key.to_string()).collect(),

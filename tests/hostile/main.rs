@@ -16,3 +16,5 @@ mod support;
 
 mod baseline;
 mod connections;
+mod bodies;
+mod queries;

@@ -560,3 +560,144 @@ async fn a_metric_with_no_data_answers_empty() {
     assert_eq!(body, json!({"series": [], "truncated": false}));
     server.stop().await;
 }
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[tokio::test]
+async fn queries_past_the_point_budgets_get_a_422_naming_the_limit() {
+    let server = TestServer::start_with(|c| {
+        c.query.max_points_scanned = 1_000;
+        c.query.max_points_returned = 50;
+    })
+    .await;
+    load(&server).await;
+    // 161 latency points: within the scan budget.
+    let body = server
+        .query(aggregate("latency", "count", json!({})))
+        .await
+        .ok();
+    assert_eq!(body["results"][0]["value"], 161.0);
+    let raw =
+        json!({"queryType": "range", "metricName": "latency", "timeRange": {"relative": "1h"}});
+    let reply = server.query(raw.clone()).await;
+    reply.assert_error(422, "query_too_large");
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("query.max_points_returned"),
+        "{}",
+        reply.body
+    );
+    // One endpoint's 10 points fit.
+    let mut narrow = raw;
+    narrow["filters"] = json!([{"key": "endpoint", "op": "=", "value": "/c"}]);
+    let body = server.query(narrow).await.ok();
+    assert_eq!(body["series"][0]["points"].as_array().unwrap().len(), 10);
+    server.stop().await;
+
+    let server = TestServer::start_with(|c| c.query.max_points_scanned = 100).await;
+    load(&server).await;
+    let reply = server
+        .query(aggregate(
+            "latency",
+            "count",
+            json!({"groupBy": ["endpoint"]}),
+        ))
+        .await;
+    reply.assert_error(422, "query_too_large");
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("query.max_points_scanned"),
+        "{}",
+        reply.body
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn hostile_regexes_and_huge_lists_are_refused_cheaply_and_not_echoed() {
+    let server = TestServer::start().await;
+    load(&server).await;
+    let with_filter = |filter: Value| aggregate("latency", "count", json!({"filters": [filter]}));
+
+    let huge = "a".repeat(1 << 20);
+    let reply = server
+        .query(with_filter(
+            json!({"key": "endpoint", "op": "=~", "value": huge}),
+        ))
+        .await;
+    reply.assert_error(400, "regex_too_large");
+    let message = reply.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("query.max_regex_bytes"), "{message}");
+    assert!(
+        message.len() < 300,
+        "the pattern was echoed: {} bytes",
+        message.len()
+    );
+
+    // Closing the anchoring group would match every value.
+    for escape in ["x)|(?:.*", "[[a]x)|(?:.*]"] {
+        server
+            .query(with_filter(
+                json!({"key": "endpoint", "op": "=~", "value": escape}),
+            ))
+            .await
+            .assert_error(400, "invalid_regex");
+    }
+    let anchored = server
+        .query(with_filter(
+            json!({"key": "endpoint", "op": "=~", "value": "/a|/b"}),
+        ))
+        .await
+        .ok();
+    assert_eq!(anchored["results"][0]["value"], 150.0);
+
+    // Two million `in` values in a small gzipped body: counted, not kept.
+    let values = vec!["\"v\""; 2_000_000].join(",");
+    let body = format!(
+        r#"{{"queryType":"aggregate","metricName":"latency","aggregation":"count","timeRange":{{"relative":"1h"}},"filters":[{{"key":"endpoint","op":"in","value":[{values}]}}]}}"#
+    );
+    let reply = server
+        .post_bytes("/api/v1/query", gzip(body.as_bytes()), Some("gzip"))
+        .await;
+    reply.assert_error(400, "invalid_filter");
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not 2000000"),
+        "{}",
+        reply.body
+    );
+
+    let keys: Vec<String> = (0..100).map(|i| format!("k{i}")).collect();
+    server
+        .query(aggregate("latency", "count", json!({"groupBy": keys})))
+        .await
+        .assert_error(400, "invalid_group_by");
+    let reply = server
+        .query(aggregate(
+            "latency",
+            "count",
+            json!({"filters": [{"key": "a", "op": 5, "value": "x"}]}),
+        ))
+        .await;
+    reply.assert_error(400, "invalid_request");
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("filters[0].op"),
+        "{}",
+        reply.body
+    );
+    server.stop().await;
+}

@@ -13,6 +13,15 @@ pub struct QueryConfig {
     pub max_range: ConfigDuration,
     /// Most `step` buckets in one range or rate query.
     pub max_buckets: i64,
+    /// Points one query may read from storage (the points of the metric in
+    /// the time range, before series filters): its CPU and I/O.
+    pub max_points_scanned: u64,
+    /// Points a range or rate query may gather for its answer: the selected
+    /// series' raw points on the embedded backend, the answer's points on
+    /// ClickHouse. Bounds the memory one answer holds.
+    pub max_points_returned: u64,
+    /// Longest regex filter pattern, in bytes; checked before it is parsed.
+    pub max_regex_bytes: usize,
 }
 
 impl Default for QueryConfig {
@@ -22,6 +31,9 @@ impl Default for QueryConfig {
             max_series: limits.max_series,
             max_range: ConfigDuration::from_millis(limits.max_range_ms as u64),
             max_buckets: limits.max_buckets,
+            max_points_scanned: limits.max_points_scanned,
+            max_points_returned: limits.max_points_returned,
+            max_regex_bytes: limits.max_regex_bytes,
         }
     }
 }
@@ -32,6 +44,9 @@ impl QueryConfig {
             max_series: self.max_series,
             max_range_ms: self.max_range.as_millis_i64(),
             max_buckets: self.max_buckets,
+            max_points_scanned: self.max_points_scanned,
+            max_points_returned: self.max_points_returned,
+            max_regex_bytes: self.max_regex_bytes,
         }
     }
 }

@@ -102,6 +102,11 @@ impl From<StorageError> for ApiError {
                 .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_secs))
             }
             StorageError::InvalidQuery(message) => ApiError::bad_request("invalid_query", message),
+            StorageError::TooLarge(e) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "query_too_large",
+                e.to_string(),
+            ),
             StorageError::Internal(detail) => ApiError::internal(detail),
         }
     }

@@ -34,6 +34,7 @@ pub mod openapi;
 pub mod plugins;
 pub mod probes;
 pub mod query;
+pub mod query_body;
 pub mod request_log;
 pub mod retention;
 pub mod router;

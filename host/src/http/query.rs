@@ -1,60 +1,33 @@
 //! `POST /api/v1/query`: one endpoint, three query types.
 //!
-//! The request is read as loosely typed JSON, then checked field by field so
-//! that each mistake gets its own code and a message that says what to send
-//! instead. The result is a `model` query; the read pipeline checks limits,
-//! scopes it to the tenant and runs it.
+//! The body is deserialized into typed, bounded fields (`query_body.rs`),
+//! then checked field by field so that each mistake gets its own code and a
+//! message that says what to send instead. The result is a `model` query;
+//! the read pipeline checks limits, scopes it to the tenant and runs it.
+//! Decoding and parsing (regex compilation included) run on the blocking
+//! pool, never on an async worker.
 
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::Serializer;
 use serde::ser::{SerializeMap, SerializeStruct};
-use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
-use super::extract::JsonBody;
+use super::extract::{RawBody, json_error};
+use super::query_body::{
+    AggregationBody, Bounded, FilterBody, FilterValue, MAX_FILTERS, MAX_GROUP_BY, MAX_IN_VALUES,
+    PluginSpec, QueryRequest, Scalar, TimeRangeBody,
+};
 use super::timestamp::{now_ms, parse_timestamp_json};
 use super::{ApiError, AppState, Tenant};
 use crate::model::{
-    AggregateQuery, AggregateResult, Aggregation, Dimensions, Filter, FilterOp, RangeQuery,
-    RateQuery, Selector, SeriesResult, TimeRange, is_valid_key, is_valid_name, parse_duration_ms,
+    AggregateQuery, AggregateResult, Aggregation, Dimensions, Filter, FilterOp, QueryBudget,
+    RangeQuery, RateQuery, RegexError, RegexLimits, Selector, SeriesResult, TimeRange,
+    is_valid_key, is_valid_name, parse_duration_ms,
 };
 use crate::pipeline::PluginAggregateQuery;
-
-/// Most values in one `in` filter, and most filters in one query.
-const MAX_IN_VALUES: usize = 1_000;
-const MAX_FILTERS: usize = 64;
-const MAX_GROUP_BY: usize = 20;
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct QueryRequest {
-    query_type: Option<String>,
-    metric_name: Option<String>,
-    aggregation: Option<Value>,
-    time_range: Option<TimeRangeBody>,
-    group_by: Option<Vec<String>>,
-    #[serde(default)]
-    filters: Vec<FilterBody>,
-    step: Option<String>,
-    limit: Option<usize>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TimeRangeBody {
-    relative: Option<String>,
-    start: Option<Value>,
-    end: Option<Value>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FilterBody {
-    key: String,
-    op: String,
-    value: Value,
-}
 
 /// A parsed query, ready for the read pipeline.
 #[derive(Debug)]
@@ -69,10 +42,26 @@ fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::bad_request(code, message)
 }
 
+/// Reads a query body: wrong shapes name the field (`filters[2].op: ...`).
+pub fn decode_query_body(bytes: &[u8]) -> Result<QueryRequest, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let request = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let mut error = json_error(inner);
+        if path != "." && error.code == "invalid_request" {
+            error.message = format!("{path}: {}", error.message);
+        }
+        error
+    })?;
+    de.end().map_err(json_error)?;
+    Ok(request)
+}
+
 impl QueryRequest {
     /// Checks every field and builds the model query. `now_ms` anchors
     /// relative time ranges.
-    pub fn parse(self, now_ms: i64) -> Result<ParsedQuery, ApiError> {
+    pub fn parse(self, now_ms: i64, regex: &RegexLimits) -> Result<ParsedQuery, ApiError> {
         let query_type = self.query_type.as_deref().ok_or_else(|| {
             invalid(
                 "missing_field",
@@ -82,7 +71,9 @@ impl QueryRequest {
         let selector = Selector {
             metric: parse_metric_name(self.metric_name.as_deref())?,
             range: parse_time_range(self.time_range.as_ref(), now_ms)?,
-            filters: parse_filters(self.filters)?,
+            filters: parse_filters(self.filters, regex)?,
+            // The read pipeline sets the server's budget.
+            budget: QueryBudget::UNLIMITED,
         };
         if self.limit == Some(0) {
             return Err(invalid("invalid_limit", "limit must be at least 1"));
@@ -109,23 +100,32 @@ impl QueryRequest {
                         "missing_field",
                         "aggregation is required for an aggregate query: count, sum, avg, min, max or pNN (e.g. p95, p99.9)",
                     )),
-                    Some(Value::Object(spec)) => Ok(ParsedQuery::PluginAggregate(
+                    Some(AggregationBody::Plugin(spec)) => Ok(ParsedQuery::PluginAggregate(
                         parse_plugin_aggregation(spec, selector, group_by, self.limit)?,
                     )),
-                    Some(other) => Ok(ParsedQuery::Aggregate(AggregateQuery {
-                        selector,
-                        aggregation: parse_aggregation(&other)?,
-                        group_by,
-                        limit: self.limit,
-                    })),
+                    Some(AggregationBody::Builtin(name)) => {
+                        Ok(ParsedQuery::Aggregate(AggregateQuery {
+                            selector,
+                            aggregation: parse_aggregation(&name.to_value())?,
+                            group_by,
+                            limit: self.limit,
+                        }))
+                    }
                 }
             }
             "range" => {
-                let aggregation = self
-                    .aggregation
-                    .as_ref()
-                    .map(parse_aggregation)
-                    .transpose()?;
+                let aggregation = match &self.aggregation {
+                    None => None,
+                    Some(AggregationBody::Builtin(name)) => {
+                        Some(parse_aggregation(&name.to_value())?)
+                    }
+                    Some(AggregationBody::Plugin(_)) => {
+                        return Err(invalid(
+                            "invalid_aggregation",
+                            "plugin aggregations apply to aggregate queries; a range query takes count, sum, avg, min, max or pNN per step",
+                        ));
+                    }
+                };
                 let step = match (step_ms, aggregation) {
                     (Some(step), Some(aggregation)) => Some((step, aggregation)),
                     (None, None) => None,
@@ -216,9 +216,9 @@ fn parse_time_range(body: Option<&TimeRangeBody>, now_ms: i64) -> Result<TimeRan
             })
         }
         (None, Some(start), end) => {
-            let start_ms = parse_timestamp_json(start).map_err(bad_time)?;
+            let start_ms = parse_timestamp_json(&start.to_value()).map_err(bad_time)?;
             let end_ms = match end {
-                Some(end) => parse_timestamp_json(end).map_err(bad_time)?,
+                Some(end) => parse_timestamp_json(&end.to_value()).map_err(bad_time)?,
                 None => now_ms.saturating_add(1),
             };
             if start_ms >= end_ms {
@@ -257,16 +257,17 @@ fn parse_key(key: &str, field: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn parse_group_by(keys: Vec<String>) -> Result<Vec<String>, ApiError> {
-    if keys.len() > MAX_GROUP_BY {
+fn parse_group_by(keys: Bounded<String, MAX_GROUP_BY>) -> Result<Vec<String>, ApiError> {
+    if keys.overflowed() {
         return Err(invalid(
             "invalid_group_by",
             format!(
                 "groupBy has {} keys; the limit is {MAX_GROUP_BY}",
-                keys.len()
+                keys.total
             ),
         ));
     }
+    let keys = keys.items;
     for (i, key) in keys.iter().enumerate() {
         parse_key(key, "groupBy")?;
         if keys[..i].contains(key) {
@@ -279,20 +280,27 @@ fn parse_group_by(keys: Vec<String>) -> Result<Vec<String>, ApiError> {
     Ok(keys)
 }
 
-fn parse_filters(bodies: Vec<FilterBody>) -> Result<Vec<Filter>, ApiError> {
-    if bodies.len() > MAX_FILTERS {
+fn parse_filters(
+    bodies: Bounded<FilterBody, MAX_FILTERS>,
+    regex: &RegexLimits,
+) -> Result<Vec<Filter>, ApiError> {
+    if bodies.overflowed() {
         return Err(invalid(
             "invalid_filter",
-            format!("{} filters; the limit is {MAX_FILTERS}", bodies.len()),
+            format!("{} filters; the limit is {MAX_FILTERS}", bodies.total),
         ));
     }
-    bodies.into_iter().map(parse_filter).collect()
+    bodies
+        .items
+        .into_iter()
+        .map(|body| parse_filter(body, regex))
+        .collect()
 }
 
-fn parse_filter(body: FilterBody) -> Result<Filter, ApiError> {
+fn parse_filter(body: FilterBody, regex: &RegexLimits) -> Result<Filter, ApiError> {
     parse_key(&body.key, "filters")?;
     let string_value = |op: &str| match &body.value {
-        Value::String(s) => Ok(s.clone()),
+        FilterValue::Scalar(Scalar::Str(s)) => Ok(s.clone()),
         _ => Err(invalid(
             "invalid_filter",
             format!("filter {:?} {op}: value must be a string", clip(&body.key)),
@@ -303,11 +311,11 @@ fn parse_filter(body: FilterBody) -> Result<Filter, ApiError> {
         "!=" => FilterOp::NotEq(string_value("!=")?),
         "=~" | "!~" => {
             let pattern = string_value(&body.op)?;
-            return Filter::regex(body.key, pattern, body.op == "!~")
-                .map_err(|e| invalid("invalid_regex", format!("invalid regular expression: {e}")));
+            return Filter::regex_within(body.key, pattern, body.op == "!~", regex)
+                .map_err(regex_error);
         }
         "in" => {
-            let Value::Array(items) = &body.value else {
+            let FilterValue::List(list) = &body.value else {
                 return Err(invalid(
                     "invalid_filter",
                     format!(
@@ -316,29 +324,26 @@ fn parse_filter(body: FilterBody) -> Result<Filter, ApiError> {
                     ),
                 ));
             };
-            if items.is_empty() || items.len() > MAX_IN_VALUES {
+            if list.total == 0 || list.total > MAX_IN_VALUES {
                 return Err(invalid(
                     "invalid_filter",
                     format!(
-                        "filter {:?} in: give 1 to {MAX_IN_VALUES} values",
+                        "filter {:?} in: give 1 to {MAX_IN_VALUES} values, not {}",
+                        clip(&body.key),
+                        list.total
+                    ),
+                ));
+            }
+            if list.non_string {
+                return Err(invalid(
+                    "invalid_filter",
+                    format!(
+                        "filter {:?} in: every value must be a string",
                         clip(&body.key)
                     ),
                 ));
             }
-            let values = items
-                .iter()
-                .map(|v| v.as_str().map(str::to_owned))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| {
-                    invalid(
-                        "invalid_filter",
-                        format!(
-                            "filter {:?} in: every value must be a string",
-                            clip(&body.key)
-                        ),
-                    )
-                })?;
-            FilterOp::In(values)
+            FilterOp::In(list.values.clone())
         }
         other => {
             return Err(invalid(
@@ -351,6 +356,14 @@ fn parse_filter(body: FilterBody) -> Result<Filter, ApiError> {
         }
     };
     Ok(Filter { key: body.key, op })
+}
+
+fn regex_error(e: RegexError) -> ApiError {
+    let code = match e {
+        RegexError::TooLong { .. } | RegexError::TooComplex => "regex_too_large",
+        RegexError::Syntax { .. } | RegexError::Unsupported(_) => "invalid_regex",
+    };
+    invalid(code, e.to_string())
 }
 
 /// `count`, `sum`, `avg`, `min`, `max`, or a percentile `pNN` / `pNN.N`.
@@ -400,7 +413,7 @@ pub fn parse_aggregation(value: &Value) -> Result<Aggregation, ApiError> {
 }
 
 fn parse_plugin_aggregation(
-    mut spec: serde_json::Map<String, Value>,
+    spec: PluginSpec,
     selector: Selector,
     group_by: Vec<String>,
     limit: Option<usize>,
@@ -411,18 +424,16 @@ fn parse_plugin_aggregation(
             "a plugin aggregation is {\"plugin\":\"name\",\"params\":{...}}",
         )
     };
-    let plugin = match spec.remove("plugin") {
-        Some(Value::String(name)) if !name.is_empty() && name.len() <= 128 => name,
-        _ => return Err(shape()),
-    };
-    let params = match spec.remove("params") {
-        None | Some(Value::Null) => Value::Object(Default::default()),
-        Some(params @ Value::Object(_)) => params,
-        Some(_) => return Err(shape()),
-    };
-    if !spec.is_empty() {
+    if spec.malformed {
         return Err(shape());
     }
+    let plugin = match spec.plugin {
+        Some(Scalar::Str(name)) if !name.is_empty() && name.len() <= 128 => name,
+        _ => return Err(shape()),
+    };
+    let params = spec
+        .params
+        .unwrap_or_else(|| Value::Object(Default::default()));
     Ok(PluginAggregateQuery {
         selector,
         plugin,
@@ -435,9 +446,16 @@ fn parse_plugin_aggregation(
 pub async fn query(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    JsonBody(request): JsonBody<QueryRequest>,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    let response = match request.parse(now_ms())? {
+    let regex = state.reads.limits().regex();
+    let now = now_ms();
+    // Decoding and regex compilation are CPU work sized by the body: off
+    // the async workers, so one tenant's big query cannot stall the others.
+    let parsed = tokio::task::spawn_blocking(move || decode_query_body(&body)?.parse(now, &regex))
+        .await
+        .map_err(ApiError::internal)??;
+    let response = match parsed {
         ParsedQuery::Aggregate(q) => {
             let keys = q.group_by.clone();
             let result = state.reads.aggregate(&tenant, q).await?;
@@ -533,9 +551,7 @@ mod tests {
     const NOW: i64 = 1_800_000_000_000;
 
     fn parse(body: Value) -> Result<ParsedQuery, ApiError> {
-        serde_json::from_value::<QueryRequest>(body)
-            .map_err(|e| invalid("invalid_request", e.to_string()))?
-            .parse(NOW)
+        decode_query_body(body.to_string().as_bytes())?.parse(NOW, &RegexLimits::default())
     }
 
     fn code(body: Value) -> &'static str {

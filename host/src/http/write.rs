@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::auth::Caller;
 use super::extract::{RawBody, json_error};
 use super::timestamp::now_ms;
-use super::write_body::{WriteBodyError, decode_write_body};
+use super::write_body::{WriteBodyError, WriteBodyLimits, decode_write_body};
 use super::{ApiError, AppState};
 use crate::pipeline::{Rejection, WriteOutcome};
 
@@ -49,14 +49,32 @@ impl From<WriteOutcome> for WriteResponse {
     }
 }
 
+/// Bodies up to this size are decoded on the async worker (well under a
+/// millisecond).
+const DECODE_IN_PLACE_BYTES: usize = 256 << 10;
+
 pub async fn write(
     State(state): State<AppState>,
     caller: Caller,
     RawBody(body): RawBody,
 ) -> Result<Json<WriteResponse>, ApiError> {
     let now = now_ms();
-    let items = decode_write_body(&body, now, state.writes.max_metrics_per_request())?;
-    drop(body);
+    let limits = WriteBodyLimits {
+        max_metrics: state.writes.max_metrics_per_request(),
+        max_dimensions: state.writes.max_dimensions(),
+    };
+    // A large body takes milliseconds of CPU to decode: on the blocking
+    // pool, so it cannot stall other requests on this async worker. Small
+    // ones are cheaper decoded in place than handed over.
+    let items = if body.len() > DECODE_IN_PLACE_BYTES {
+        tokio::task::spawn_blocking(move || decode_write_body(&body, now, limits))
+            .await
+            .map_err(ApiError::internal)??
+    } else {
+        let items = decode_write_body(&body, now, limits)?;
+        drop(body);
+        items
+    };
     // A batch costs its size, decoded or not: a flood of bad metrics is
     // still a flood.
     if let Err(e) = caller.rates.check_metrics(items.len()) {

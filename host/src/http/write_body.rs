@@ -15,7 +15,7 @@ use compact_str::CompactString;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::model::{Dimensions, Metric};
+use crate::model::{Dimensions, Metric, ValidationError};
 use crate::pipeline::write::DecodedMetric;
 
 /// Why a whole write body was refused.
@@ -27,18 +27,29 @@ pub enum WriteBodyError {
     TooManyMetrics { max: usize },
 }
 
+/// What one body may hold.
+#[derive(Clone, Copy, Debug)]
+pub struct WriteBodyLimits {
+    /// Metrics per request; decoding stops (without parsing the rest) past it.
+    pub max_metrics: usize,
+    /// Dimensions per metric (`validation.max_dimensions`): a metric with
+    /// more is rejected by index, and the ones past the limit are counted
+    /// but never kept, so a million dimensions cost no memory.
+    pub max_dimensions: usize,
+}
+
 /// Decodes `{"metrics":[...]}`. Metrics without a timestamp get `now_ms`.
-/// Stops early (without parsing the rest) past `max_metrics`.
 pub fn decode_write_body(
     bytes: &[u8],
     now_ms: i64,
-    max_metrics: usize,
+    limits: WriteBodyLimits,
 ) -> Result<Vec<DecodedMetric>, WriteBodyError> {
+    let max_metrics = limits.max_metrics;
     let overflow = Cell::new(false);
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let envelope = EnvelopeSeed {
         now_ms,
-        max_metrics,
+        limits,
         overflow: &overflow,
     };
     let result = envelope.deserialize(&mut de).and_then(|items| {
@@ -54,7 +65,7 @@ pub fn decode_write_body(
 
 struct EnvelopeSeed<'a> {
     now_ms: i64,
-    max_metrics: usize,
+    limits: WriteBodyLimits,
     overflow: &'a Cell<bool>,
 }
 
@@ -80,7 +91,7 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
                 "metrics" if metrics.is_none() => {
                     metrics = Some(map.next_value_seed(MetricsSeed {
                         now_ms: self.now_ms,
-                        max_metrics: self.max_metrics,
+                        limits: self.limits,
                         overflow: self.overflow,
                     })?)
                 }
@@ -94,7 +105,7 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
 
 struct MetricsSeed<'a> {
     now_ms: i64,
-    max_metrics: usize,
+    limits: WriteBodyLimits,
     overflow: &'a Cell<bool>,
 }
 
@@ -114,11 +125,13 @@ impl<'de> Visitor<'de> for MetricsSeed<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut items = Vec::with_capacity(self.max_metrics.min(1024));
+        let max_metrics = self.limits.max_metrics;
+        let mut items = Vec::with_capacity(max_metrics.min(1024));
         while let Some(item) = seq.next_element_seed(MetricSeed {
             now_ms: self.now_ms,
+            max_dimensions: self.limits.max_dimensions,
         })? {
-            if items.len() == self.max_metrics {
+            if items.len() == max_metrics {
                 self.overflow.set(true);
                 return Err(de::Error::custom("too many metrics"));
             }
@@ -233,6 +246,7 @@ type ItemError = (&'static str, String);
 
 struct MetricSeed {
     now_ms: i64,
+    max_dimensions: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for MetricSeed {
@@ -356,7 +370,12 @@ impl<'de> Visitor<'de> for MetricSeed {
                     Shallow::Null => {}
                     other => note(timestamp_error(other.kind()), &mut first_error),
                 },
-                _ => match map.next_value::<DimensionsField>()?.0 {
+                _ => match map
+                    .next_value_seed(DimensionsVisitor {
+                        max: self.max_dimensions,
+                    })?
+                    .0
+                {
                     Ok(d) => dimensions = Some(d),
                     Err(e) => note(e, &mut first_error),
                 },
@@ -394,13 +413,18 @@ fn truncate(s: &str) -> String {
 /// `dimensions`: an object of string values, or null for none.
 struct DimensionsField(Result<Dimensions, ItemError>);
 
-impl<'de> Deserialize<'de> for DimensionsField {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(DimensionsVisitor)
-    }
+/// Keeps at most `max` dimensions.
+struct DimensionsVisitor {
+    max: usize,
 }
 
-struct DimensionsVisitor;
+impl<'de> DeserializeSeed<'de> for DimensionsVisitor {
+    type Value = DimensionsField;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<DimensionsField, D::Error> {
+        d.deserialize_any(self)
+    }
+}
 
 impl DimensionsVisitor {
     fn wrong(kind: &str) -> DimensionsField {
@@ -440,9 +464,22 @@ impl<'de> Visitor<'de> for DimensionsVisitor {
         Ok(Self::wrong("an array"))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DimensionsField, A::Error> {
-        let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(8));
+        let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(8).min(self.max));
         let mut error = None;
-        while let Some(key) = map.next_key::<CompactString>()? {
+        let mut count = 0usize;
+        loop {
+            if count >= self.max {
+                // Past the limit the metric is rejected anyway: count the
+                // rest without keeping (or allocating) any of it.
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {
+                    count += 1;
+                }
+                break;
+            }
+            let Some(key) = map.next_key::<CompactString>()? else {
+                break;
+            };
+            count += 1;
             match map.next_value::<Shallow>()? {
                 Shallow::Str(v) => pairs.push((key, v)),
                 other => {
@@ -459,6 +496,16 @@ impl<'de> Visitor<'de> for DimensionsVisitor {
                 }
             }
         }
+        if count > self.max {
+            let too_many = ValidationError::TooManyDimensions {
+                count,
+                max: self.max,
+            };
+            return Ok(DimensionsField(Err((
+                too_many.code(),
+                too_many.to_string(),
+            ))));
+        }
         Ok(DimensionsField(match error {
             Some(e) => Err(e),
             None => Ok(Dimensions::from_pairs(pairs)),
@@ -472,8 +519,15 @@ mod tests {
 
     const NOW: i64 = 1_800_000_000_000;
 
+    fn limits(max_metrics: usize) -> WriteBodyLimits {
+        WriteBodyLimits {
+            max_metrics,
+            max_dimensions: 20,
+        }
+    }
+
     fn decode(body: &str) -> Result<Vec<DecodedMetric>, WriteBodyError> {
-        decode_write_body(body.as_bytes(), NOW, 3)
+        decode_write_body(body.as_bytes(), NOW, limits(3))
     }
 
     fn codes(body: &str) -> Vec<Option<&'static str>> {
@@ -516,7 +570,7 @@ mod tests {
             "x",
             {"name":"ok","value":1,"timestamp":1.0e3,"dimensions":null}
         ]}"#;
-        let got = decode_write_body(body.as_bytes(), NOW, 100)
+        let got = decode_write_body(body.as_bytes(), NOW, limits(100))
             .unwrap()
             .into_iter()
             .map(|r| r.err().map(|(c, _)| c))
@@ -567,5 +621,19 @@ mod tests {
             decode(body),
             Err(WriteBodyError::TooManyMetrics { max: 3 })
         ));
+    }
+
+    #[test]
+    fn dimensions_past_the_limit_reject_the_metric_without_being_kept() {
+        let many: Vec<String> = (0..100_000).map(|i| format!("\"k{i}\":\"v\"")).collect();
+        let body = format!(
+            r#"{{"metrics":[{{"name":"a","value":1,"dimensions":{{{}}}}},{{"name":"b","value":1,"dimensions":{{"k":"v"}}}}]}}"#,
+            many.join(",")
+        );
+        let items = decode_write_body(body.as_bytes(), NOW, limits(10)).unwrap();
+        let (code, message) = items[0].as_ref().unwrap_err();
+        assert_eq!(*code, "too_many_dimensions");
+        assert_eq!(message, "100000 dimensions; the limit is 20");
+        assert_eq!(items[1].as_ref().unwrap().dimensions.len(), 1);
     }
 }

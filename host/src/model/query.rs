@@ -14,9 +14,8 @@
 //! - Storage never sees a reserved (`_`) key in filters or groupBy: the query
 //!   layer resolves `_tenant_id` against the caller's tenant first.
 
-use regex::Regex;
-
 use super::Dimensions;
+use super::anchored_regex::{AnchoredRegex, RegexError, RegexLimits};
 
 /// `[start_ms, end_ms)` in milliseconds since the epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,15 +34,8 @@ impl TimeRange {
 pub enum FilterOp {
     Eq(String),
     NotEq(String),
-    /// Anchored; `pattern` is the user's text, `regex` is `^(?:pattern)$`.
-    Regex {
-        pattern: String,
-        regex: Regex,
-    },
-    NotRegex {
-        pattern: String,
-        regex: Regex,
-    },
+    Regex(AnchoredRegex),
+    NotRegex(AnchoredRegex),
     In(Vec<String>),
 }
 
@@ -61,21 +53,30 @@ impl Filter {
         match &self.op {
             FilterOp::Eq(want) => v == want,
             FilterOp::NotEq(want) => v != want,
-            FilterOp::Regex { regex, .. } => regex.is_match(v),
-            FilterOp::NotRegex { regex, .. } => !regex.is_match(v),
+            FilterOp::Regex(regex) => regex.is_match(v),
+            FilterOp::NotRegex(regex) => !regex.is_match(v),
             FilterOp::In(set) => set.iter().any(|s| s == v),
         }
     }
 
-    /// Builds an anchored regex filter; the error is the regex crate's message.
-    pub fn regex(key: String, pattern: String, negate: bool) -> Result<Self, regex::Error> {
-        let regex = regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
-            .size_limit(1 << 20)
-            .build()?;
+    /// An anchored regex filter within the default [`RegexLimits`].
+    pub fn regex(key: String, pattern: String, negate: bool) -> Result<Self, RegexError> {
+        Self::regex_within(key, pattern, negate, &RegexLimits::default())
+    }
+
+    /// An anchored regex filter. Compiling costs up to milliseconds of CPU:
+    /// call it off the async workers.
+    pub fn regex_within(
+        key: String,
+        pattern: String,
+        negate: bool,
+        limits: &RegexLimits,
+    ) -> Result<Self, RegexError> {
+        let regex = AnchoredRegex::new(pattern, limits)?;
         let op = if negate {
-            FilterOp::NotRegex { pattern, regex }
+            FilterOp::NotRegex(regex)
         } else {
-            FilterOp::Regex { pattern, regex }
+            FilterOp::Regex(regex)
         };
         Ok(Self { key, op })
     }
@@ -96,12 +97,65 @@ pub enum Aggregation {
 }
 
 /// What a query reads: one metric of the caller's tenant, in a time range,
-/// narrowed by filters.
+/// narrowed by filters, within a budget.
 #[derive(Clone, Debug)]
 pub struct Selector {
     pub metric: String,
     pub range: TimeRange,
     pub filters: Vec<Filter>,
+    /// Set by the read pipeline from the server's limits.
+    pub budget: QueryBudget,
+}
+
+/// What one query may cost a backend. Both bounds count points, which every
+/// backend can count before it has done (or kept) more work than allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueryBudget {
+    /// Points read from storage, before filtering by series: the CPU and
+    /// I/O of the query (`query.max_points_scanned`).
+    pub max_points_scanned: u64,
+    /// Points in a range or rate answer: raw points, or buckets with a
+    /// step (`query.max_points_returned`).
+    pub max_points_returned: u64,
+}
+
+impl QueryBudget {
+    /// For tests and tools that run storage directly.
+    pub const UNLIMITED: Self = Self {
+        max_points_scanned: u64::MAX,
+        max_points_returned: u64::MAX,
+    };
+
+    pub fn check_scanned(&self, points: u64) -> Result<(), BudgetExceeded> {
+        if points > self.max_points_scanned {
+            return Err(BudgetExceeded::PointsScanned {
+                max: self.max_points_scanned,
+            });
+        }
+        Ok(())
+    }
+
+    pub fn check_returned(&self, points: u64) -> Result<(), BudgetExceeded> {
+        if points > self.max_points_returned {
+            return Err(BudgetExceeded::PointsReturned {
+                max: self.max_points_returned,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Which part of a [`QueryBudget`] a query would overrun.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BudgetExceeded {
+    #[error(
+        "the query reads more than {max} points; the limit is query.max_points_scanned: narrow the time range or the metric's filters"
+    )]
+    PointsScanned { max: u64 },
+    #[error(
+        "the answer holds more than {max} points; the limit is query.max_points_returned: use a larger step, fewer series (filters, limit) or a shorter time range"
+    )]
+    PointsReturned { max: u64 },
 }
 
 #[derive(Clone, Debug)]

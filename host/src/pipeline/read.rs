@@ -17,8 +17,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::model::{
-    AggregateQuery, AggregateResult, AggregateRow, Filter, RESERVED_PREFIX, RangeQuery, RateQuery,
-    Selector, Series, SeriesResult, TENANT_DIMENSION, TenantId,
+    AggregateQuery, AggregateResult, AggregateRow, Filter, QueryBudget, RESERVED_PREFIX,
+    RangeQuery, RateQuery, RegexLimits, Selector, Series, SeriesResult, TENANT_DIMENSION, TenantId,
 };
 use crate::storage::{MetricsStore, StorageError};
 
@@ -31,6 +31,12 @@ pub struct QueryLimits {
     pub max_range_ms: i64,
     /// Most step buckets in one range or rate query.
     pub max_buckets: i64,
+    /// Points one query may read from storage.
+    pub max_points_scanned: u64,
+    /// Points a range or rate query may gather for its answer.
+    pub max_points_returned: u64,
+    /// Longest regex filter pattern, in bytes.
+    pub max_regex_bytes: usize,
 }
 
 impl Default for QueryLimits {
@@ -39,6 +45,24 @@ impl Default for QueryLimits {
             max_series: 10_000,
             max_range_ms: 400 * 86_400_000,
             max_buckets: 11_000,
+            max_points_scanned: 50_000_000,
+            max_points_returned: 2_000_000,
+            max_regex_bytes: RegexLimits::default().max_pattern_bytes,
+        }
+    }
+}
+
+impl QueryLimits {
+    pub fn budget(&self) -> QueryBudget {
+        QueryBudget {
+            max_points_scanned: self.max_points_scanned,
+            max_points_returned: self.max_points_returned,
+        }
+    }
+
+    pub fn regex(&self) -> RegexLimits {
+        RegexLimits {
+            max_pattern_bytes: self.max_regex_bytes,
         }
     }
 }
@@ -132,6 +156,7 @@ impl ReadPipeline {
             self.check_buckets(selector, step_ms)?;
         }
         *limit = Some(self.effective_limit(*limit));
+        selector.budget = self.limits.budget();
         let Some(filters) = scope_filters(tenant, &selector.filters) else {
             return Ok(false);
         };

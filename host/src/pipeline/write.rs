@@ -172,6 +172,11 @@ impl WritePipeline {
         self.max_metrics_per_request
     }
 
+    /// Dimensions per metric that validation accepts.
+    pub fn max_dimensions(&self) -> usize {
+        self.validator.limits().max_dimensions
+    }
+
     /// Runs `items` (in request order) through the write path for `tenant`.
     /// `now_ms` is the server time used for the timestamp window.
     pub async fn write(
@@ -311,6 +316,7 @@ mod tests {
                     end_ms: NOW + 1,
                 },
                 filters: vec![],
+                budget: crate::model::QueryBudget::UNLIMITED,
             },
             aggregation: Aggregation::Sum,
             group_by: vec!["team".into()],

@@ -395,8 +395,10 @@ impl PluginEngine {
 
     /// Streams each group's samples through init → update… → finish, one
     /// number per group. One store serves the whole query (one tenant, one
-    /// request); every export call gets its own deadline, and `budget`
-    /// bounds the query as a whole.
+    /// request); `budget` bounds the query as a whole: every export call's
+    /// deadline is the plugin's own or what is left of the budget,
+    /// whichever is sooner, so neither one large group nor a plugin asking
+    /// for long calls can run past it.
     pub async fn aggregate(
         &self,
         plugin: &CompiledPlugin,
@@ -411,6 +413,18 @@ impl PluginEngine {
             );
         };
         let started = Instant::now();
+        // The next call's deadline, or the budget's timeout once it is spent.
+        let next_deadline = || match budget.checked_sub(started.elapsed()) {
+            Some(left) if !left.is_zero() => Ok(cx.limits.deadline.min(left)),
+            _ => Err(CallFailure::Timeout(budget)),
+        };
+        let failed = |store: &Store<CallState>, e| {
+            if started.elapsed() >= budget {
+                CallFailure::Timeout(budget)
+            } else {
+                classify(store, cx, e)
+            }
+        };
         let mut store = self.store(cx);
         let result = async {
             let instance = pre
@@ -422,14 +436,11 @@ impl PluginEngine {
             let mut timestamps = Vec::with_capacity(SAMPLES_PER_UPDATE);
             let mut values = Vec::with_capacity(SAMPLES_PER_UPDATE);
             for group in groups {
-                if started.elapsed() > budget {
-                    return Err(CallFailure::Timeout(budget));
-                }
-                Self::arm_deadline(&mut store, cx.limits.deadline);
+                Self::arm_deadline(&mut store, next_deadline()?);
                 let mut state = api
                     .call_init(&mut store)
                     .await
-                    .map_err(|e| classify(&store, cx, e))?
+                    .map_err(|e| failed(&store, e))?
                     .map_err(plugin_error)?;
                 for chunk in group.chunks(SAMPLES_PER_UPDATE) {
                     check_state(&state)?;
@@ -439,19 +450,19 @@ impl PluginEngine {
                         timestamps.push(timestamp_ms);
                         values.push(value);
                     }
-                    Self::arm_deadline(&mut store, cx.limits.deadline);
+                    Self::arm_deadline(&mut store, next_deadline()?);
                     state = api
                         .call_update(&mut store, &state, &timestamps, &values)
                         .await
-                        .map_err(|e| classify(&store, cx, e))?
+                        .map_err(|e| failed(&store, e))?
                         .map_err(plugin_error)?;
                 }
                 check_state(&state)?;
-                Self::arm_deadline(&mut store, cx.limits.deadline);
+                Self::arm_deadline(&mut store, next_deadline()?);
                 let value = api
                     .call_finish(&mut store, &state)
                     .await
-                    .map_err(|e| classify(&store, cx, e))?
+                    .map_err(|e| failed(&store, e))?
                     .map_err(plugin_error)?;
                 out.push(value);
             }

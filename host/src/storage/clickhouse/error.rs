@@ -3,6 +3,7 @@
 //! `Retry-After`, retried by clients); a regex RE2 cannot compile is the
 //! client's `InvalidQuery`; the rest is `Internal`.
 
+use crate::model::{BudgetExceeded, QueryBudget};
 use crate::storage::StorageError;
 
 /// Seconds a client should wait before retrying when ClickHouse is away.
@@ -31,12 +32,25 @@ const TRANSIENT_CODES: &[u32] = &[
     425, // SYSTEM_ERROR
 ];
 
+/// `max_rows_to_read` (the query's points-scanned budget) was exceeded.
+const TOO_MANY_ROWS: u32 = 158;
+
 /// Codes for a regular expression RE2 rejects.
 const BAD_REGEX_CODES: &[u32] = &[
     427, // CANNOT_COMPILE_REGEXP
 ];
 
 pub fn map_error(error: clickhouse::error::Error, doing: &str) -> StorageError {
+    map_query_error(error, doing, None)
+}
+
+/// As [`map_error`], for a read that ran with `budget`'s settings: running
+/// out of rows to read is the client's query being too large.
+pub fn map_query_error(
+    error: clickhouse::error::Error,
+    doing: &str,
+    budget: Option<&QueryBudget>,
+) -> StorageError {
     use clickhouse::error::Error as E;
     match error {
         E::Network(_) | E::TimedOut => {
@@ -47,6 +61,11 @@ pub fn map_error(error: clickhouse::error::Error, doing: &str) -> StorageError {
                 "ClickHouse busy ({doing}): {}",
                 first_line(message)
             )),
+            Some(TOO_MANY_ROWS) if budget.is_some() => {
+                StorageError::TooLarge(BudgetExceeded::PointsScanned {
+                    max: budget.map_or(0, |b| b.max_points_scanned),
+                })
+            }
             Some(code) if BAD_REGEX_CODES.contains(&code) => StorageError::InvalidQuery(format!(
                 "invalid regular expression: {}",
                 first_line(message)
@@ -95,5 +114,26 @@ mod tests {
             "q",
         );
         assert!(matches!(other, StorageError::Internal(_)), "{other:?}");
+    }
+
+    #[test]
+    fn running_out_of_rows_to_read_is_a_query_too_large() {
+        let budget = QueryBudget {
+            max_points_scanned: 10,
+            max_points_returned: 5,
+        };
+        let error = || {
+            clickhouse::error::Error::BadResponse(
+                "Code: 158, e.displayText() = DB::Exception: Limit for rows exceeded".into(),
+            )
+        };
+        assert!(matches!(
+            map_query_error(error(), "range query", Some(&budget)),
+            StorageError::TooLarge(BudgetExceeded::PointsScanned { max: 10 })
+        ));
+        assert!(matches!(
+            map_error(error(), "range query"),
+            StorageError::Internal(_)
+        ));
     }
 }

@@ -42,7 +42,8 @@ use self::sql::Sql;
 use self::writer::{BatchWriter, WriterSettings};
 use crate::config::ClickHouseConfig;
 use crate::model::{
-    AggregateQuery, AggregateResult, Metric, RangeQuery, RateQuery, SeriesResult, TenantId,
+    AggregateQuery, AggregateResult, Metric, QueryBudget, RangeQuery, RateQuery, SeriesResult,
+    TenantId,
 };
 use crate::storage::{MetricsStore, StorageError};
 
@@ -144,6 +145,30 @@ impl ClickHouseStore {
     {
         self.check_open()?;
         self.fetch_all_on(&self.client, sql, doing).await
+    }
+
+    /// A read bounded by the query's budget: ClickHouse stops reading past
+    /// `max_points_scanned` rows (every row is one point), server-side.
+    async fn fetch_all_within<T>(
+        &self,
+        sql: Sql,
+        doing: &str,
+        budget: &QueryBudget,
+    ) -> Result<Vec<T>, StorageError>
+    where
+        T: clickhouse::RowOwned + clickhouse::RowRead,
+    {
+        self.check_open()?;
+        let mut query = self.client.query_raw(sql.as_str());
+        if budget.max_points_scanned < u64::MAX {
+            query = query
+                .with_setting("max_rows_to_read", budget.max_points_scanned.to_string())
+                .with_setting("read_overflow_mode", "throw");
+        }
+        match tokio::time::timeout(self.request_timeout, query.fetch_all::<T>()).await {
+            Ok(result) => result.map_err(|e| error::map_query_error(e, doing, Some(budget))),
+            Err(_) => Err(timed_out(doing)),
+        }
     }
 
     async fn fetch_all_on<T>(

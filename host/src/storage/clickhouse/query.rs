@@ -13,8 +13,8 @@ use super::sql::{
     push_selector_condition,
 };
 use crate::model::{
-    AggregateQuery, AggregateResult, AggregateRow, Dimensions, RangeQuery, RateQuery, Series,
-    SeriesResult, TenantId,
+    AggregateQuery, AggregateResult, AggregateRow, Dimensions, QueryBudget, RangeQuery, RateQuery,
+    Series, SeriesResult, TenantId,
 };
 use crate::storage::StorageError;
 
@@ -77,7 +77,9 @@ pub async fn aggregate(
         }
     }
     push_limit(&mut sql, query.limit);
-    let rows: Vec<GroupValueRow> = store.fetch_all(sql, "aggregate query").await?;
+    let rows: Vec<GroupValueRow> = store
+        .fetch_all_within(sql, "aggregate query", &query.selector.budget)
+        .await?;
     let mut rows: Vec<AggregateRow> = rows
         .into_iter()
         .map(|row| AggregateRow {
@@ -126,7 +128,14 @@ pub async fn range(
             sql.push(" GROUP BY s_keys, s_values, b_time) GROUP BY s_keys, s_values");
         }
     }
-    finish_series_query(store, sql, query.limit, "range query").await
+    finish_series_query(
+        store,
+        sql,
+        query.limit,
+        &query.selector.budget,
+        "range query",
+    )
+    .await
 }
 
 pub async fn rate(
@@ -159,7 +168,14 @@ pub async fn rate(
              arraySlice(arrayEnumerate(pts), 2)) AS increase \
              GROUP BY s_keys, s_values, b_time) GROUP BY s_keys, s_values",
         );
-    finish_series_query(store, sql, query.limit, "rate query").await
+    finish_series_query(
+        store,
+        sql,
+        query.limit,
+        &query.selector.budget,
+        "rate query",
+    )
+    .await
 }
 
 fn check_step(step_ms: i64) -> Result<(), StorageError> {
@@ -218,11 +234,16 @@ async fn finish_series_query(
     store: &ClickHouseStore,
     mut sql: Sql,
     limit: Option<usize>,
+    budget: &QueryBudget,
     doing: &str,
 ) -> Result<SeriesResult, StorageError> {
     sql.push(" ORDER BY arrayMap((k, v) -> (k, v), s_keys, s_values)");
     push_limit(&mut sql, limit);
-    let rows: Vec<SeriesRow> = store.fetch_all(sql, doing).await?;
+    let rows: Vec<SeriesRow> = store.fetch_all_within(sql, doing, budget).await?;
+    // ClickHouse computed the answer, bounded by rows read; hold the answer
+    // itself to the budget too before it is reshaped and serialized.
+    let points: u64 = rows.iter().map(|row| row.points.len() as u64).sum();
+    budget.check_returned(points)?;
     let mut series: Vec<Series> = rows
         .into_iter()
         .map(|row| Series {

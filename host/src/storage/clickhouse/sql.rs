@@ -10,7 +10,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{Aggregation, Filter, FilterOp, Selector, TenantId};
+use crate::model::{Aggregation, AnchoredRegex, Filter, FilterOp, Selector, TenantId};
 use crate::storage::StorageError;
 
 /// A statement under construction.
@@ -146,8 +146,8 @@ fn push_filter(sql: &mut Sql, filter: &Filter) {
             push_dimension_value(sql, &filter.key);
             sql.push(" != ").string(want);
         }
-        FilterOp::Regex { pattern, .. } => push_match(sql, &filter.key, pattern, false),
-        FilterOp::NotRegex { pattern, .. } => push_match(sql, &filter.key, pattern, true),
+        FilterOp::Regex(regex) => push_match(sql, &filter.key, regex, false),
+        FilterOp::NotRegex(regex) => push_match(sql, &filter.key, regex, true),
         FilterOp::In(set) if set.is_empty() => {
             sql.push("0");
         }
@@ -165,15 +165,17 @@ fn push_filter(sql: &mut Sql, filter: &Filter) {
     }
 }
 
-/// `match()` is RE2, unanchored; the model's regexes are anchored, so the
-/// pattern is wrapped exactly as `Filter::regex` wraps it for Rust's regex.
-fn push_match(sql: &mut Sql, key: &str, pattern: &str, negate: bool) {
+/// `match()` is RE2, unanchored; the model's regexes are anchored, so RE2
+/// gets the same anchored text Rust's regex runs. `AnchoredRegex` only holds
+/// patterns that parse as one expression and whose structure RE2 reads as
+/// Rust does, so the pattern cannot close the anchoring group.
+fn push_match(sql: &mut Sql, key: &str, regex: &AnchoredRegex, negate: bool) {
     if negate {
         sql.push("NOT ");
     }
     sql.push("match(");
     push_dimension_value(sql, key);
-    sql.push(", ").string(&format!("^(?:{pattern})$")).push(")");
+    sql.push(", ").string(&regex.anchored()).push(")");
 }
 
 /// The SQL aggregate over column `value`, always as Float64.

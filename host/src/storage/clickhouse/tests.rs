@@ -63,6 +63,7 @@ fn selector(name: &str, filters: Vec<Filter>) -> Selector {
             end_ms: i64::MAX,
         },
         filters,
+        budget: crate::model::QueryBudget::UNLIMITED,
     }
 }
 

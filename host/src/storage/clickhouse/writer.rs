@@ -219,6 +219,7 @@ fn copy_outcome(outcome: &Result<(), StorageError>) -> Result<(), StorageError> 
             retry_after_secs: *retry_after_secs,
         }),
         Err(StorageError::InvalidQuery(m)) => Err(StorageError::InvalidQuery(m.clone())),
+        Err(StorageError::TooLarge(e)) => Err(StorageError::TooLarge(*e)),
         Err(StorageError::Internal(m)) => Err(StorageError::Internal(m.clone())),
     }
 }

@@ -48,6 +48,7 @@ pub fn select(metric: &str, range: TimeRange, filters: Vec<Filter>) -> Selector 
         metric: metric.to_string(),
         range,
         filters,
+        budget: crate::model::QueryBudget::UNLIMITED,
     }
 }
 

@@ -96,6 +96,8 @@ macro_rules! conformance_suite {
             empty_write_is_accepted_and_changes_nothing,
             a_step_that_is_not_positive_is_an_invalid_query,
             health_answers_and_close_fails_later_calls,
+            a_query_reading_past_its_points_budget_is_too_large,
+            a_range_answer_past_its_points_budget_is_too_large,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {

@@ -8,7 +8,9 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::keys::{self, CF_INDEX, CF_POINTS, CF_SERIES, KIND_POSTING};
 use super::sid_map::SidMap;
 use super::{Inner, block, series};
-use crate::model::{Dimensions, Filter, FilterOp, TenantId, TimeRange};
+use crate::model::{
+    BudgetExceeded, Dimensions, Filter, FilterOp, QueryBudget, TenantId, TimeRange,
+};
 use crate::storage::StorageError;
 
 /// A consistent, tenant-scoped view: every key it reads starts with the
@@ -18,25 +20,36 @@ pub struct Reader<'a> {
     inner: &'a Inner,
     snapshot: SnapshotWithThreadMode<'a, DB>,
     tenant_prefix: Vec<u8>,
-    id_bound: u64,
 }
 
 impl<'a> Reader<'a> {
     pub fn new(inner: &'a Inner, tenant: &TenantId) -> Self {
-        // Snapshot first: every series it holds got its id before, so ids
-        // seen through it are below the bound read afterwards.
-        let snapshot = inner.db.snapshot();
         Self {
             inner,
-            snapshot,
+            snapshot: inner.db.snapshot(),
             tenant_prefix: keys::tenant_prefix(tenant.as_str()),
-            id_bound: inner.series.id_bound(),
         }
     }
 
-    /// A map sized for the ids this snapshot can hold.
-    pub fn sid_map(&self) -> SidMap {
-        SidMap::new(self.id_bound)
+    /// A map for this tenant's series ids: `series` keys are ordered by id
+    /// within the tenant, so its first and last key bound every id a point
+    /// of this snapshot can carry. Two seeks, whatever the store holds.
+    pub fn sid_map(&self) -> Result<SidMap, StorageError> {
+        let cf = self.inner.cf(CF_SERIES)?;
+        let id_at = |key: Option<&[u8]>| {
+            key.and_then(|k| k.strip_prefix(self.tenant_prefix.as_slice()))
+                .and_then(keys::read_u64)
+        };
+        let mut it = self.snapshot.raw_iterator_cf(cf);
+        it.seek(&self.tenant_prefix);
+        let first = id_at(it.key());
+        it.seek_for_prev(keys::prefix_end(&self.tenant_prefix));
+        let last = id_at(it.key());
+        it.status()?;
+        Ok(match (first, last) {
+            (Some(lo), Some(hi)) => SidMap::new(lo, hi.saturating_add(1)),
+            _ => SidMap::new(0, 0),
+        })
     }
 
     pub fn tenant_prefix(&self) -> &[u8] {
@@ -215,7 +228,7 @@ impl<'a> Reader<'a> {
     pub fn grouper(&self, metric: &str, group_by: &[String]) -> Result<Grouper, StorageError> {
         let mut keys = Vec::with_capacity(group_by.len());
         for key in group_by {
-            let mut of_series = self.sid_map();
+            let mut of_series = FxHashMap::default();
             let mut values: Vec<String> = Vec::new();
             self.postings_by_value(metric, key, |value, fresh, sid| {
                 if fresh {
@@ -229,12 +242,16 @@ impl<'a> Reader<'a> {
     }
 
     /// Calls `visit(series_id, ts, value)` for every point of `metric` in
-    /// `range`, reading only the hour buckets the range overlaps.
+    /// `range`, reading only the hour buckets the range overlaps, until
+    /// `visit` returns false (the rest of that block is skipped). Stops with
+    /// `TooLarge` before decoding a block that would take the points read
+    /// past `budget` (each block's header holds its count).
     pub fn scan_points(
         &self,
         metric: &str,
         range: TimeRange,
-        mut visit: impl FnMut(u64, i64, f64),
+        budget: &QueryBudget,
+        mut visit: impl FnMut(u64, i64, f64) -> bool,
     ) -> Result<(), StorageError> {
         if range.start_ms >= range.end_ms {
             return Ok(());
@@ -243,25 +260,32 @@ impl<'a> Reader<'a> {
         let start = keys::points_bucket_start(&prefix, keys::bucket_of(range.start_ms));
         let end = keys::points_bucket_start(&prefix, keys::bucket_of(range.end_ms - 1) + 1);
         let mut failure = None;
+        let mut scanned: u64 = 0;
+        let mut going = true;
         self.scan(
             CF_POINTS,
             &prefix,
             Some(start.as_slice()),
             Some(end),
             |_, bytes| {
-                let result = block::header(bytes).and_then(|h| {
-                    if h.max_ts < range.start_ms || h.min_ts >= range.end_ms {
-                        return Ok(());
-                    }
-                    let whole = h.min_ts >= range.start_ms && h.max_ts < range.end_ms;
-                    block::decode(bytes, |sid, ts, v| {
-                        if whole || range.contains(ts) {
-                            visit(sid, ts, v)
+                let result = block::header(bytes)
+                    .map_err(ScanFailure::Corrupt)
+                    .and_then(|h| {
+                        if h.max_ts < range.start_ms || h.min_ts >= range.end_ms {
+                            return Ok(());
                         }
-                    })
-                });
+                        scanned = scanned.saturating_add(h.count as u64);
+                        budget.check_scanned(scanned).map_err(ScanFailure::Budget)?;
+                        let whole = h.min_ts >= range.start_ms && h.max_ts < range.end_ms;
+                        block::decode(bytes, |sid, ts, v| {
+                            if going && (whole || range.contains(ts)) {
+                                going = visit(sid, ts, v);
+                            }
+                        })
+                        .map_err(ScanFailure::Corrupt)
+                    });
                 match result {
-                    Ok(()) => true,
+                    Ok(()) => going,
                     Err(e) => {
                         failure = Some(e);
                         false
@@ -270,7 +294,8 @@ impl<'a> Reader<'a> {
             },
         )?;
         match failure {
-            Some(e) => Err(StorageError::Internal(e.to_string())),
+            Some(ScanFailure::Corrupt(e)) => Err(StorageError::Internal(e.to_string())),
+            Some(ScanFailure::Budget(e)) => Err(StorageError::TooLarge(e)),
             None => Ok(()),
         }
     }
@@ -297,6 +322,11 @@ impl<'a> Reader<'a> {
         }
         Ok(out)
     }
+}
+
+enum ScanFailure {
+    Corrupt(block::CorruptBlock),
+    Budget(BudgetExceeded),
 }
 
 /// Allowed and denied series ids; a series passes when it is in every allow
@@ -337,8 +367,10 @@ impl Selection {
     }
 }
 
+/// One group-by key: each series' value index. Hashed, not paged: it is
+/// read once per series, not once per point.
 struct KeyValues {
-    of_series: SidMap,
+    of_series: FxHashMap<u64, u32>,
     values: Vec<String>,
 }
 
@@ -356,7 +388,7 @@ impl Grouper {
         out.extend(
             self.keys
                 .iter()
-                .map(|k| k.of_series.get(id).unwrap_or(MISSING)),
+                .map(|k| k.of_series.get(&id).copied().unwrap_or(MISSING)),
         );
     }
 

@@ -110,11 +110,6 @@ impl SeriesRegistry {
         }
     }
 
-    /// One past the largest id handed out so far.
-    pub fn id_bound(&self) -> u64 {
-        self.next_id.load(Ordering::Acquire)
-    }
-
     pub fn len(&self) -> usize {
         self.slots.len()
     }

@@ -253,3 +253,43 @@ async fn acknowledged_writes_survive_kill_9() {
         "a point whose series is unknown"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_query_budget_never_pays_for_another_tenants_points() {
+    let store = RocksStore::in_memory().unwrap();
+    let (big, small) = (tenant("big"), tenant("small"));
+    let crowd: Vec<_> = (0..5_000)
+        .map(|i| {
+            let series = format!("s{i}");
+            metric("m", BASE_MS + i, 1.0, &[("k", &series)])
+        })
+        .collect();
+    store.write(&big, crowd).await.unwrap();
+    let own: Vec<_> = (0..10)
+        .map(|i| metric("m", BASE_MS + i, 2.0, &[("k", "mine")]))
+        .collect();
+    store.write(&small, own).await.unwrap();
+    store
+        .write(&big, vec![metric("m", BASE_MS, 1.0, &[("k", "late")])])
+        .await
+        .unwrap();
+
+    let mut selector = select("m", all_time(), vec![]);
+    selector.budget = crate::model::QueryBudget {
+        max_points_scanned: 20,
+        max_points_returned: 20,
+    };
+    let q = aggregate(selector.clone(), Aggregation::Sum, &["k"]);
+    let rows = store.query_aggregate(&small, &q).await.unwrap().rows;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].value, 20.0);
+    let range = crate::model::RangeQuery {
+        selector,
+        step: None,
+        group_by: None,
+        limit: None,
+    };
+    let series = store.query_range(&small, &range).await.unwrap().series;
+    assert_eq!(series[0].points.len(), 10);
+    assert!(store.query_aggregate(&big, &q).await.is_err());
+}

@@ -3,6 +3,7 @@
 //! `conformance_suite!` so every backend runs it.
 
 mod aggregate;
+mod budget;
 mod discovery;
 mod filters;
 mod isolation;
@@ -12,6 +13,7 @@ mod retention;
 mod robustness;
 
 pub use aggregate::*;
+pub use budget::*;
 pub use discovery::*;
 pub use filters::*;
 pub use isolation::*;
