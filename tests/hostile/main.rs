@@ -15,6 +15,6 @@ mod plugins {
 mod support;
 
 mod baseline;
-mod connections;
 mod bodies;
+mod connections;
 mod queries;
