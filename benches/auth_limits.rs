@@ -141,9 +141,10 @@ async fn main() {
         },
     );
 
-    let tracker = CardinalityTracker::open(Arc::new(MemorySketchStore::default()), 10_000_000)
-        .await
-        .unwrap();
+    let tracker =
+        CardinalityTracker::open(Arc::new(MemorySketchStore::default()), &Default::default())
+            .await
+            .unwrap();
     let unlimited = TierLimits::unlimited();
     let batches: Vec<Vec<Metric>> = (0..100)
         .map(|b| {

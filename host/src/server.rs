@@ -152,13 +152,8 @@ async fn auth_and_limits(
             crate::storage::clickhouse::open_shared_state(&config.storage.clickhouse).await?,
         )),
     };
-    let cardinality = Arc::new(
-        CardinalityTracker::open(
-            sketches,
-            config.limits.cardinality.max_tracked_series_per_tenant,
-        )
-        .await?,
-    );
+    let cardinality =
+        Arc::new(CardinalityTracker::open(sketches, &config.limits.cardinality).await?);
     Ok((access, rates, cardinality))
 }
 

@@ -139,3 +139,56 @@ async fn estimates_are_within_2_percent_at_100k_series() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn tracking_is_bounded_per_tenant_keys_folded_and_metric_names_refused() {
+    let server = TestServer::start_with(|c| {
+        c.limits.cardinality.max_tracked_keys_per_tenant = 10;
+        c.limits.cardinality.max_tracked_metrics_per_tenant = 2;
+    })
+    .await;
+    let client = Client::bearer(&server, &token_with_tier("acme", ALL, "unlimited"));
+    let ts = now_ms() - 1_000;
+    // 50 series, each with 20 dimension keys nobody used before.
+    let metrics: Vec<Value> = (0..50)
+        .map(|s| {
+            let dims: serde_json::Map<String, Value> = (0..20)
+                .map(|k| (format!("k{s}_{k}"), json!(format!("v{k}"))))
+                .collect();
+            json!({"name": "requests", "value": 1, "timestamp": ts, "dimensions": dims})
+        })
+        .collect();
+    let reply = client.write(Value::Array(metrics)).await.ok();
+    assert_eq!(
+        reply["accepted"], 50,
+        "keys past the bound are not refused: {reply}"
+    );
+
+    let report = client.get("/api/v1/cardinality?limit=100").await.ok();
+    let dims = &report["dimensions"];
+    assert_eq!(dims["max_tracked"], 10, "{report}");
+    assert_eq!(dims["top"].as_array().unwrap().len(), 10, "{report}");
+    let near = |v: &Value, want: f64| (v.as_f64().unwrap() - want).abs() / want < 0.02;
+    assert!(near(&dims["untracked"]["keys"], 990.0), "{report}");
+    assert!(near(&dims["untracked"]["values"], 990.0), "{report}");
+    assert!(near(&dims["total"], 1000.0), "{report}");
+    assert_eq!(report["metrics"]["max_tracked"], 2);
+
+    // A second metric name fits, a third is refused by name and bound.
+    let reply = client.write(series("cpu", 0..2)).await.ok();
+    assert_eq!(reply["accepted"], 2, "{reply}");
+    let reply = client.write(series("disk", 0..1)).await.ok();
+    assert_eq!(reply["rejected"], 1, "{reply}");
+    let error = &reply["errors"][0];
+    assert_eq!(error["code"], "max_tracked_metrics_per_tenant");
+    let message = error["message"].as_str().unwrap();
+    for part in [
+        "\"disk\"",
+        "limits.cardinality.max_tracked_metrics_per_tenant = 2",
+    ] {
+        assert!(message.contains(part), "{part:?} missing in {message:?}");
+    }
+    // Existing series of tracked names are still accepted.
+    assert_eq!(client.write(series("cpu", 0..2)).await.ok()["accepted"], 2);
+    server.stop().await;
+}

@@ -16,5 +16,6 @@ mod support;
 
 mod baseline;
 mod bodies;
+mod cardinality;
 mod connections;
 mod queries;

@@ -3,23 +3,48 @@
 //! merges every pod's view: HyperLogLog sketches union exactly, and the known
 //! series sets are unioned. A pod that starts therefore counts the series
 //! written through every pod so far.
+//!
+//! A pod's document holds what it changed since it started (pod ids are
+//! new per process): the pod keeps that document in memory, applies each
+//! save's changes to it and writes it whole. It is bounded by the tracking
+//! bounds of `limits.cardinality` plus the series the pod admitted, and is
+//! encoded on a blocking thread.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use crate::limits::store::{SketchStore, SketchStoreError, TenantSketches};
+use crate::limits::store::{SketchChanges, SketchStore, SketchStoreError, TenantSketches};
 use crate::model::TenantId;
 use crate::storage::clickhouse::{DocumentKind, SharedState};
 
 pub struct ClickHouseSketchStore {
     state: Arc<SharedState>,
+    /// This pod's document per tenant.
+    own: Arc<Mutex<HashMap<TenantId, TenantSketches>>>,
 }
 
 impl ClickHouseSketchStore {
     pub fn new(state: Arc<SharedState>) -> Self {
-        Self { state }
+        Self {
+            state,
+            own: Arc::default(),
+        }
+    }
+
+    async fn put(&self, tenant: &TenantId, body: Vec<u8>) -> Result<(), SketchStoreError> {
+        self.state
+            .put(
+                DocumentKind::Sketch,
+                Some(tenant),
+                self.state.pod_id(),
+                "",
+                &body,
+            )
+            .await
+            .map_err(unavailable)
     }
 }
 
@@ -75,31 +100,6 @@ fn decode(bytes: &[u8]) -> Result<TenantSketches, SketchStoreError> {
     Ok(sketches)
 }
 
-/// Folds another pod's view of a tenant into `into`.
-fn merge(into: &mut TenantSketches, other: TenantSketches) -> Result<(), String> {
-    into.series.merge(&other.series)?;
-    for (metric, sketch) in other.metrics {
-        match into.metrics.get_mut(&metric) {
-            Some(mine) => mine.merge(&sketch)?,
-            None => {
-                into.metrics.insert(metric, sketch);
-            }
-        }
-    }
-    for (key, sketch) in other.dimension_keys {
-        match into.dimension_keys.get_mut(&key) {
-            Some(mine) => mine.merge(&sketch)?,
-            None => {
-                into.dimension_keys.insert(key, sketch);
-            }
-        }
-    }
-    into.known_series.extend(other.known_series);
-    into.known_series.sort_unstable();
-    into.known_series.dedup();
-    Ok(())
-}
-
 #[async_trait]
 impl SketchStore for ClickHouseSketchStore {
     /// Every pod writes here, so each tracker periodically folds in the
@@ -129,7 +129,7 @@ impl SketchStore for ClickHouseSketchStore {
             };
             match out.last_mut() {
                 Some((last, merged)) if *last == tenant => {
-                    if let Err(e) = merge(merged, sketches) {
+                    if let Err(e) = merged.merge(&sketches) {
                         tracing::error!(%tenant, pod = %doc.name, error = %e, "cannot merge sketch");
                     }
                 }
@@ -144,17 +144,38 @@ impl SketchStore for ClickHouseSketchStore {
         tenant: &TenantId,
         sketches: TenantSketches,
     ) -> Result<(), SketchStoreError> {
-        let body = encode(&sketches)?;
-        self.state
-            .put(
-                DocumentKind::Sketch,
-                Some(tenant),
-                self.state.pod_id(),
-                "",
-                &body,
-            )
-            .await
-            .map_err(unavailable)
+        let own = self.own.clone();
+        let key = tenant.clone();
+        let body = tokio::task::spawn_blocking(move || {
+            let body = encode(&sketches);
+            own.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key, sketches);
+            body
+        })
+        .await
+        .map_err(unavailable)??;
+        self.put(tenant, body).await
+    }
+
+    async fn save_changes(
+        &self,
+        tenant: &TenantId,
+        changes: Arc<SketchChanges>,
+    ) -> Result<(), SketchStoreError> {
+        let own = self.own.clone();
+        let key = tenant.clone();
+        let body = tokio::task::spawn_blocking(move || {
+            let mut own = own.lock().unwrap_or_else(|p| p.into_inner());
+            let document = own.entry(key).or_insert_with(TenantSketches::empty);
+            // Applied before the put succeeds: a failed put is retried with
+            // these changes again, and applying them twice changes nothing.
+            document.apply(&changes);
+            encode(document)
+        })
+        .await
+        .map_err(unavailable)??;
+        self.put(tenant, body).await
     }
 }
 
@@ -181,8 +202,8 @@ mod tests {
         TenantSketches {
             series,
             metrics: BTreeMap::from([("cpu".to_owned(), metric)]),
-            dimension_keys: BTreeMap::new(),
             known_series: range.map(fingerprint).collect(),
+            ..TenantSketches::empty()
         }
     }
 
@@ -233,7 +254,7 @@ mod tests {
         let pod = async || -> Arc<CardinalityTracker> {
             let store = ClickHouseSketchStore::new(open_shared_state(&config).await.unwrap());
             Arc::new(
-                CardinalityTracker::open(Arc::new(store), 1_000_000)
+                CardinalityTracker::open(Arc::new(store), &Default::default())
                     .await
                     .unwrap(),
             )
@@ -264,9 +285,10 @@ mod tests {
 
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let converged = [&a, &b]
-                .iter()
-                .all(|t| t.report(&acme, &limits, 5).series == 10);
+            let mut converged = true;
+            for t in [&a, &b] {
+                converged &= t.report(&acme, &limits, 5).await.series == 10;
+            }
             if converged {
                 break;
             }

@@ -82,7 +82,10 @@ pub async fn cardinality(
         .unwrap_or(state.cardinality_top_n)
         .min(MAX_REPORT_ROWS);
     let limits = &caller.rates.resolved.limits;
-    let report = state.cardinality.report(caller.tenant(), limits, top_n);
+    let report = state
+        .cardinality
+        .report(caller.tenant(), limits, top_n)
+        .await;
     let rows = |rows: &[Estimate], label: &str| -> Vec<Value> {
         rows.iter()
             .map(|r| {
@@ -107,10 +110,16 @@ pub async fn cardinality(
         "metrics": {
             "limit_per_metric": limit(report.max_series_per_metric),
             "total": report.metrics_total,
+            "max_tracked": report.max_tracked_metrics,
             "top": rows(&report.metrics, "series"),
         },
         "dimensions": {
             "total": report.dimension_keys_total,
+            "max_tracked": report.max_tracked_keys,
+            "untracked": {
+                "keys": report.untracked_keys,
+                "values": report.untracked_values,
+            },
             "top": rows(&report.dimension_keys, "values"),
         },
     })))

@@ -15,11 +15,24 @@
 //! new one is checked against the limits using the HLL estimates and, if
 //! accepted, inserted into the set and the sketches.
 //!
-//! Each tenant's state sits behind one mutex, taken once per batch: a
-//! known series costs a hash and a lookup under it (nanoseconds), so even a
-//! single hot tenant saturates the mutex only far beyond the ingest rate,
-//! while a concurrent set would pay an atomic per metric. Tenants never
-//! share a lock.
+//! Each tenant's state is split in two (see `tracked`): the write path
+//! takes one mutex per batch, where a known series costs a hash and a
+//! lookup (nanoseconds), so even a single hot tenant saturates it only far
+//! beyond the ingest rate, while a concurrent set would pay an atomic per
+//! metric. Counting for reports and copying for persistence happen on
+//! blocking threads, off that mutex: they take the changed sketches under
+//! a short lock (pointer copies) and work on those. Tenants never share a
+//! lock.
+//!
+//! Bounds: per tenant at most `max_tracked_metrics_per_tenant` metric
+//! names have a sketch (a new series of one more name is refused, naming
+//! the bound: the per-metric limit cannot be enforced without it, and
+//! metric names past tens of thousands are a labelling mistake) and at
+//! most `max_tracked_keys_per_tenant` dimension keys; further keys are
+//! folded into two sketches (their distinct names and their distinct
+//! key=value pairs), because key sketches only feed reports, and refusing
+//! data to keep a report detailed would turn a report's bound into a
+//! data limit nobody sees coming.
 //!
 //! Consequences: existing series are always accepted; a series created
 //! after the last persisted snapshot and before a crash is "new" again
@@ -30,19 +43,16 @@
 //! series are detected only by the HLL (every unknown series is inserted;
 //! limits use the estimate).
 
-use std::collections::{HashMap, HashSet};
-use std::hash::BuildHasherDefault;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use dashmap::DashMap;
 
-use super::config::{Limit, TierLimits};
-use super::sketch::{DETAIL_PRECISION, PassThrough, Sketch, TENANT_PRECISION};
-use super::store::{SketchStore, SketchStoreError, TenantSketches};
+use super::config::{CardinalityConfig, Limit, TierLimits};
+use super::store::{SketchChanges, SketchStore, SketchStoreError};
+use super::tracked::{Live, Tenant, lock, merge_remote};
 use crate::model::{Metric, TenantId};
-
-type FingerprintSet = HashSet<u64, BuildHasherDefault<PassThrough>>;
 
 /// Why a metric was refused: it would create a series beyond a limit.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -63,6 +73,10 @@ pub enum CardinalityError {
         limit: u64,
         estimate: u64,
     },
+    #[error(
+        "metric {metric:?} would be a new metric name beyond limits.cardinality.max_tracked_metrics_per_tenant = {limit} names; existing series are still accepted (put what varies in dimensions, not in the name)"
+    )]
+    TrackedMetrics { metric: String, limit: usize },
 }
 
 impl CardinalityError {
@@ -70,87 +84,28 @@ impl CardinalityError {
         match self {
             CardinalityError::PerMetric { .. } => "max_series_per_metric",
             CardinalityError::PerTenant { .. } => "max_series_per_tenant",
+            CardinalityError::TrackedMetrics { .. } => "max_tracked_metrics_per_tenant",
         }
     }
+}
+
+/// New series a write batch may bring and still be checked on the async
+/// worker that runs it (about a microsecond each plus a few sketch inserts
+/// per dimension); a batch with more moves to a blocking thread.
+pub const INLINE_NEW_SERIES: usize = 64;
+
+fn fingerprints(metrics: &[Metric]) -> Vec<u64> {
+    let mut buf = Vec::with_capacity(256);
+    metrics
+        .iter()
+        .map(|m| series_fingerprint(m, &mut buf))
+        .collect()
 }
 
 /// The fingerprint of a series: its metric name and canonical dimensions.
 pub fn series_fingerprint(metric: &Metric, buf: &mut Vec<u8>) -> u64 {
     metric.write_series_key(buf);
     xxhash_rust::xxh3::xxh3_64(buf)
-}
-
-fn value_fingerprint(value: &str) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(value.as_bytes())
-}
-
-struct TenantState {
-    known: FingerprintSet,
-    series: Sketch,
-    metrics: HashMap<String, Sketch>,
-    dimension_keys: HashMap<String, Sketch>,
-    dirty: bool,
-}
-
-impl TenantState {
-    fn new() -> Self {
-        Self {
-            known: FingerprintSet::default(),
-            series: Sketch::new(TENANT_PRECISION),
-            metrics: HashMap::new(),
-            dimension_keys: HashMap::new(),
-            dirty: false,
-        }
-    }
-
-    fn from_snapshot(s: TenantSketches) -> Self {
-        let mut known = FingerprintSet::default();
-        known.extend(s.known_series);
-        Self {
-            known,
-            series: s.series,
-            metrics: s.metrics.into_iter().collect(),
-            dimension_keys: s.dimension_keys.into_iter().collect(),
-            dirty: false,
-        }
-    }
-
-    /// Folds stored sketches (e.g. another pod's) into this live state.
-    fn merge(&mut self, remote: TenantSketches) -> Result<(), String> {
-        self.series.merge(&remote.series)?;
-        for (mine, theirs) in [
-            (&mut self.metrics, remote.metrics),
-            (&mut self.dimension_keys, remote.dimension_keys),
-        ] {
-            for (name, sketch) in theirs {
-                match mine.get_mut(&name) {
-                    Some(s) => s.merge(&sketch)?,
-                    None => {
-                        mine.insert(name, sketch);
-                    }
-                }
-            }
-        }
-        self.known.extend(remote.known_series);
-        Ok(())
-    }
-
-    fn snapshot(&self) -> TenantSketches {
-        TenantSketches {
-            series: self.series.clone(),
-            metrics: self
-                .metrics
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            dimension_keys: self
-                .dimension_keys
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            known_series: self.known.iter().copied().collect(),
-        }
-    }
 }
 
 /// One row of a cardinality report.
@@ -169,44 +124,79 @@ pub struct CardinalityReport {
     /// Series per metric, largest first, at most `top_n`.
     pub metrics: Vec<Estimate>,
     pub metrics_total: usize,
-    /// Distinct values per dimension key, largest first, at most `top_n`.
+    pub max_tracked_metrics: usize,
+    /// Distinct values per tracked dimension key, largest first, at most `top_n`.
     pub dimension_keys: Vec<Estimate>,
-    pub dimension_keys_total: usize,
+    /// Tracked keys plus the estimate of keys past the bound.
+    pub dimension_keys_total: u64,
+    pub max_tracked_keys: usize,
+    /// Estimated distinct keys past `max_tracked_keys`, and their distinct
+    /// key=value pairs.
+    pub untracked_keys: u64,
+    pub untracked_values: u64,
 }
 
 pub struct CardinalityTracker {
-    tenants: DashMap<TenantId, Arc<Mutex<TenantState>>>,
+    tenants: DashMap<TenantId, Arc<Tenant>>,
     store: Arc<dyn SketchStore>,
-    max_tracked: usize,
+    config: CardinalityConfig,
+    /// One persist at a time, so saves of one tenant reach the store in order.
+    persisting: tokio::sync::Mutex<()>,
 }
 
 impl CardinalityTracker {
-    /// Loads every tenant's sketches from `store`.
+    /// Loads every tenant's sketches from `store`. State saved before the
+    /// tracking bounds existed is trimmed to them and saved back.
     pub async fn open(
         store: Arc<dyn SketchStore>,
-        max_tracked_series_per_tenant: usize,
+        config: &CardinalityConfig,
     ) -> Result<Self, SketchStoreError> {
         let tenants = DashMap::new();
-        for (tenant, sketches) in store.load_all().await? {
-            tenants.insert(
-                tenant,
-                Arc::new(Mutex::new(TenantState::from_snapshot(sketches))),
-            );
+        let loaded = store.load_all().await?;
+        let config = config.clone();
+        let (loaded, trimmed) = {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut trimmed = Vec::new();
+                let mut out = Vec::with_capacity(loaded.len());
+                for (tenant, sketches) in loaded {
+                    let (live, was_trimmed) = Live::from_snapshot(sketches, &config);
+                    if was_trimmed {
+                        trimmed.push((tenant.clone(), live.snapshot()));
+                    }
+                    out.push((tenant, live));
+                }
+                (out, trimmed)
+            })
+            .await
+            .map_err(|e| SketchStoreError::Io {
+                path: "cardinality".into(),
+                source: std::io::Error::other(e.to_string()),
+            })?
+        };
+        for (tenant, sketches) in trimmed {
+            tracing::warn!(%tenant, limit = config.max_tracked_keys_per_tenant,
+                "folded stored dimension keys past limits.cardinality.max_tracked_keys_per_tenant");
+            store.save(&tenant, sketches).await?;
+        }
+        for (tenant, live) in loaded {
+            tenants.insert(tenant, Arc::new(Tenant::new(live)));
         }
         Ok(Self {
             tenants,
             store,
-            max_tracked: max_tracked_series_per_tenant,
+            config,
+            persisting: tokio::sync::Mutex::new(()),
         })
     }
 
-    fn state(&self, tenant: &TenantId) -> Arc<Mutex<TenantState>> {
+    fn state(&self, tenant: &TenantId) -> Arc<Tenant> {
         if let Some(s) = self.tenants.get(tenant) {
             return s.clone();
         }
         self.tenants
             .entry(tenant.clone())
-            .or_insert_with(|| Arc::new(Mutex::new(TenantState::new())))
+            .or_insert_with(|| Arc::new(Tenant::new(Live::new())))
             .clone()
     }
 
@@ -219,100 +209,208 @@ impl CardinalityTracker {
         limits: &TierLimits,
         metrics: &[Metric],
     ) -> Vec<(usize, CardinalityError)> {
-        let mut buf = Vec::with_capacity(256);
-        let fingerprints: Vec<u64> = metrics
-            .iter()
-            .map(|m| series_fingerprint(m, &mut buf))
-            .collect();
+        let fingerprints = fingerprints(metrics);
         let state = self.state(tenant);
-        let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
         let mut refused = Vec::new();
-        for (i, (metric, &fp)) in metrics.iter().zip(&fingerprints).enumerate() {
-            if state.known.contains(&fp) {
+        let mut live = lock(&state.live);
+        let admitted = self.admit_unknown(
+            &mut live,
+            limits,
+            metrics,
+            &fingerprints,
+            0..metrics.len(),
+            &mut refused,
+        );
+        let estimate = live.series_estimate();
+        drop(live);
+        self.record(&state, tenant, admitted, estimate, refused)
+    }
+
+    /// [`CardinalityTracker::admit`] for the write path: a batch of known
+    /// series (the usual case) costs one lock and a lookup per metric, as
+    /// there; a batch with more than [`INLINE_NEW_SERIES`] new series is
+    /// checked and recorded on a blocking thread, so a tenant sending
+    /// never-seen series and keys does not occupy an async worker.
+    pub async fn admit_batch(
+        self: &Arc<Self>,
+        tenant: &TenantId,
+        limits: &TierLimits,
+        metrics: &[Metric],
+    ) -> Vec<(usize, CardinalityError)> {
+        let fingerprints = fingerprints(metrics);
+        let state = self.state(tenant);
+        let mut refused = Vec::new();
+        let deferred = {
+            let mut live = lock(&state.live);
+            let unknown: Vec<usize> = (0..metrics.len())
+                .filter(|&i| !live.is_known(fingerprints[i]))
+                .collect();
+            if unknown.len() <= INLINE_NEW_SERIES {
+                let admitted = self.admit_unknown(
+                    &mut live,
+                    limits,
+                    metrics,
+                    &fingerprints,
+                    unknown.into_iter(),
+                    &mut refused,
+                );
+                let estimate = live.series_estimate();
+                drop(live);
+                return self.record(&state, tenant, admitted, estimate, refused);
+            }
+            unknown
+        };
+        let owned: Vec<Metric> = deferred.iter().map(|&i| metrics[i].clone()).collect();
+        let owned_fingerprints: Vec<u64> = deferred.iter().map(|&i| fingerprints[i]).collect();
+        let (tracker, tenant, limits) = (self.clone(), tenant.clone(), limits.clone());
+        let checked = tokio::task::spawn_blocking(move || {
+            let mut live = lock(&state.live);
+            let admitted = tracker.admit_unknown(
+                &mut live,
+                &limits,
+                &owned,
+                &owned_fingerprints,
+                0..owned.len(),
+                &mut refused,
+            );
+            let estimate = live.series_estimate();
+            drop(live);
+            tracker.record(&state, &tenant, admitted, estimate, refused)
+        })
+        .await;
+        match checked {
+            Ok(refused) => refused.into_iter().map(|(j, e)| (deferred[j], e)).collect(),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
+    /// Checks and records the series at `indices` that `live` does not
+    /// know; returns whether any was admitted.
+    fn admit_unknown(
+        &self,
+        live: &mut Live,
+        limits: &TierLimits,
+        metrics: &[Metric],
+        fingerprints: &[u64],
+        indices: impl Iterator<Item = usize>,
+        refused: &mut Vec<(usize, CardinalityError)>,
+    ) -> bool {
+        let mut admitted = false;
+        for i in indices {
+            // Checked again: a series repeated in the batch, or one another
+            // request added since, is known by now.
+            if live.is_known(fingerprints[i]) {
                 continue;
             }
-            if let Err(e) = admit_new(&mut state, limits, metric, fp, self.max_tracked) {
-                refused.push((i, e));
+            match live.admit_new(limits, &self.config, &metrics[i], fingerprints[i]) {
+                Ok(()) => admitted = true,
+                Err(e) => refused.push((i, e)),
             }
         }
+        admitted
+    }
+
+    fn record(
+        &self,
+        state: &Tenant,
+        tenant: &TenantId,
+        admitted: bool,
+        series_estimate: u64,
+        refused: Vec<(usize, CardinalityError)>,
+    ) -> Vec<(usize, CardinalityError)> {
+        if admitted {
+            state.unsaved.store(true, Ordering::Relaxed);
+        }
         let telemetry = crate::telemetry::metrics();
-        telemetry.set_cardinality_estimate(tenant.as_str(), state.series.estimate());
+        telemetry.set_cardinality_estimate(tenant.as_str(), series_estimate);
         for (_, e) in &refused {
             telemetry.rate_limit_rejected(tenant.as_str(), e.code());
         }
         refused
     }
 
-    /// The tenant's estimates; `limits` are shown alongside.
-    pub fn report(
+    /// The tenant's estimates; `limits` are shown alongside. Counting what
+    /// changed since the last report runs on a blocking thread, bounded by
+    /// the tracking bounds.
+    pub async fn report(
         &self,
         tenant: &TenantId,
         limits: &TierLimits,
         top_n: usize,
     ) -> CardinalityReport {
-        let empty = || CardinalityReport {
+        let empty = CardinalityReport {
             series: 0,
             max_series_per_tenant: limits.max_series_per_tenant,
             max_series_per_metric: limits.max_series_per_metric,
             metrics: Vec::new(),
             metrics_total: 0,
+            max_tracked_metrics: self.config.max_tracked_metrics_per_tenant,
             dimension_keys: Vec::new(),
             dimension_keys_total: 0,
+            max_tracked_keys: self.config.max_tracked_keys_per_tenant,
+            untracked_keys: 0,
+            untracked_values: 0,
         };
         let Some(state) = self.tenants.get(tenant).map(|s| s.clone()) else {
-            return empty();
+            return empty;
         };
-        let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
-        let top = |sketches: &mut HashMap<String, Sketch>| {
-            let mut rows: Vec<Estimate> = sketches
-                .iter_mut()
-                .map(|(name, s)| Estimate {
-                    name: name.clone(),
-                    estimate: s.recount(),
-                })
-                .collect();
-            rows.sort_by(|a, b| {
-                b.estimate
-                    .cmp(&a.estimate)
-                    .then_with(|| a.name.cmp(&b.name))
-            });
-            rows.truncate(top_n);
-            rows
-        };
-        let series = state.series.recount();
-        let metrics_total = state.metrics.len();
-        let dimension_keys_total = state.dimension_keys.len();
-        CardinalityReport {
-            series,
-            metrics: top(&mut state.metrics),
-            dimension_keys: top(&mut state.dimension_keys),
-            metrics_total,
-            dimension_keys_total,
-            ..empty()
-        }
+        let fallback = empty.clone();
+        let counted = tokio::task::spawn_blocking(move || {
+            let mut view = lock(&state.view);
+            view.sync(&state.live);
+            CardinalityReport {
+                series: view.series,
+                metrics: top(&view.metrics, top_n),
+                metrics_total: view.metrics.len(),
+                dimension_keys: top(&view.keys, top_n),
+                dimension_keys_total: view.keys.len() as u64 + view.untracked_keys,
+                untracked_keys: view.untracked_keys,
+                untracked_values: view.untracked_values,
+                ..empty
+            }
+        })
+        .await;
+        counted.unwrap_or_else(|e| {
+            tracing::error!(%e, "counting cardinality sketches failed");
+            fallback
+        })
     }
 
-    /// Writes every tenant whose sketches changed since the last call.
+    /// Saves what changed in every tenant since the last call; returns how
+    /// many tenants were saved.
     pub async fn persist(&self) -> Result<usize, SketchStoreError> {
-        let states: Vec<(TenantId, Arc<Mutex<TenantState>>)> = self
+        let _one_at_a_time = self.persisting.lock().await;
+        let states: Vec<(TenantId, Arc<Tenant>)> = self
             .tenants
             .iter()
+            .filter(|e| e.value().unsaved.load(Ordering::Relaxed))
             .map(|e| (e.key().clone(), e.value().clone()))
             .collect();
         let mut saved = 0;
         for (tenant, state) in states {
-            let snapshot = {
-                let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
-                if !s.dirty {
-                    continue;
-                }
-                s.dirty = false;
-                s.snapshot()
-            };
-            if let Err(e) = self.store.save(&tenant, snapshot).await {
-                if let Some(s) = self.tenants.get(&tenant) {
-                    s.lock().unwrap_or_else(|p| p.into_inner()).dirty = true;
-                }
+            state.unsaved.store(false, Ordering::Relaxed);
+            let taken = state.clone();
+            let changes = tokio::task::spawn_blocking(move || {
+                let mut view = lock(&taken.view);
+                view.sync(&taken.live);
+                std::mem::take(&mut view.unsaved)
+            })
+            .await
+            .map_err(|e| SketchStoreError::Io {
+                path: "cardinality".into(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            if changes.is_empty() {
+                continue;
+            }
+            let changes = Arc::new(changes);
+            if let Err(e) = self.store.save_changes(&tenant, changes.clone()).await {
+                // Offered again at the next persist, under anything newer.
+                let older = Arc::try_unwrap(changes).unwrap_or_else(|a| SketchChanges::clone(&a));
+                let mut view = lock(&state.view);
+                let newer = std::mem::replace(&mut view.unsaved, older);
+                view.unsaved.absorb(newer);
+                state.unsaved.store(true, Ordering::Relaxed);
                 return Err(e);
             }
             saved += 1;
@@ -328,12 +426,17 @@ impl CardinalityTracker {
         let mut merged = 0;
         for (tenant, remote) in loaded {
             let state = self.state(&tenant);
-            let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
-            if let Err(e) = state.merge(remote) {
-                tracing::warn!(%tenant, error = %e, "cannot merge another pod's sketches");
-                continue;
+            let config = self.config.clone();
+            let result =
+                tokio::task::spawn_blocking(move || merge_remote(&state.live, remote, &config))
+                    .await;
+            match result {
+                Ok(Ok(())) => merged += 1,
+                Ok(Err(e)) => {
+                    tracing::warn!(%tenant, error = %e, "cannot merge another pod's sketches")
+                }
+                Err(e) => tracing::error!(%tenant, error = %e, "merging sketches panicked"),
             }
-            merged += 1;
         }
         Ok(merged)
     }
@@ -364,73 +467,25 @@ impl CardinalityTracker {
     }
 }
 
-fn admit_new(
-    state: &mut TenantState,
-    limits: &TierLimits,
-    metric: &Metric,
-    fp: u64,
-    max_tracked: usize,
-) -> Result<(), CardinalityError> {
-    let tracked = state.known.len() < max_tracked;
-    if let Limit::Max(limit) = limits.max_series_per_metric {
-        let estimate = state.metrics.get(&metric.name).map_or(0, Sketch::estimate);
-        if estimate >= limit {
-            return Err(CardinalityError::PerMetric {
-                metric: metric.name.clone(),
-                limit,
-                estimate,
-            });
-        }
+/// The `top_n` largest rows, largest first (ties by name), without sorting
+/// the rest.
+fn top(estimates: &std::collections::HashMap<Box<str>, u64>, top_n: usize) -> Vec<Estimate> {
+    let order = |a: &(&str, u64), b: &(&str, u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0));
+    let mut rows: Vec<(&str, u64)> = estimates.iter().map(|(k, v)| (&**k, *v)).collect();
+    if top_n == 0 {
+        return Vec::new();
     }
-    if let Limit::Max(limit) = limits.max_series_per_tenant {
-        let estimate = state.series.estimate();
-        if estimate >= limit {
-            return Err(CardinalityError::PerTenant {
-                metric: metric.name.clone(),
-                limit,
-                estimate,
-            });
-        }
+    if rows.len() > top_n {
+        rows.select_nth_unstable_by(top_n - 1, order);
+        rows.truncate(top_n);
     }
-    let insert = |sketch: &mut Sketch, fp: u64| {
-        if tracked {
-            sketch.insert_new(fp);
-        } else {
-            // Untracked: the fingerprint may be known, so keep the estimate
-            // honest with a recount now and then (limits read it).
-            sketch.insert_maybe_new(fp);
-            if sketch.pending() >= 4096 {
-                sketch.recount();
-            }
-        }
-    };
-    if tracked {
-        state.known.insert(fp);
-    }
-    insert(&mut state.series, fp);
-    match state.metrics.get_mut(&metric.name) {
-        Some(s) => insert(s, fp),
-        None => {
-            let mut s = Sketch::new(DETAIL_PRECISION);
-            insert(&mut s, fp);
-            state.metrics.insert(metric.name.clone(), s);
-        }
-    }
-    // A value is new to a key only when its series is new, but it may well
-    // be known (another series has it), so these inserts may repeat.
-    for (key, value) in metric.dimensions.iter() {
-        let vfp = value_fingerprint(value);
-        match state.dimension_keys.get_mut(key) {
-            Some(s) => s.insert_maybe_new(vfp),
-            None => {
-                let mut s = Sketch::new(DETAIL_PRECISION);
-                s.insert_maybe_new(vfp);
-                state.dimension_keys.insert(key.to_owned(), s);
-            }
-        }
-    }
-    state.dirty = true;
-    Ok(())
+    rows.sort_unstable_by(order);
+    rows.into_iter()
+        .map(|(name, estimate)| Estimate {
+            name: name.to_owned(),
+            estimate,
+        })
+        .collect()
 }
 
 impl std::fmt::Debug for CardinalityTracker {
@@ -443,8 +498,11 @@ impl std::fmt::Debug for CardinalityTracker {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
     use super::*;
-    use crate::limits::store::MemorySketchStore;
+    use crate::limits::store::{MemorySketchStore, TenantSketches};
     use crate::model::Dimensions;
 
     fn metric(name: &str, dims: &[(&str, String)]) -> Metric {
@@ -467,7 +525,14 @@ mod tests {
     }
 
     async fn tracker(store: Arc<dyn SketchStore>) -> CardinalityTracker {
-        CardinalityTracker::open(store, 1_000_000).await.unwrap()
+        tracker_with(store, CardinalityConfig::default()).await
+    }
+
+    async fn tracker_with(
+        store: Arc<dyn SketchStore>,
+        config: CardinalityConfig,
+    ) -> CardinalityTracker {
+        CardinalityTracker::open(store, &config).await.unwrap()
     }
 
     fn tenant(id: &str) -> TenantId {
@@ -548,7 +613,7 @@ mod tests {
             batch.push(metric("cpu", &[("host", i.to_string())]));
         }
         assert!(t.admit(&tenant("a"), &l, &batch).is_empty());
-        let r = t.report(&tenant("a"), &l, 2);
+        let r = t.report(&tenant("a"), &l, 2).await;
         assert_eq!(r.series, 1010);
         assert_eq!(r.metrics_total, 2);
         assert_eq!(
@@ -581,7 +646,7 @@ mod tests {
                 estimate: 10
             }
         );
-        assert_eq!(t.report(&tenant("nobody"), &l, 5).series, 0);
+        assert_eq!(t.report(&tenant("nobody"), &l, 5).await.series, 0);
     }
 
     #[tokio::test]
@@ -602,7 +667,7 @@ mod tests {
         let store: Arc<dyn SketchStore> =
             Arc::new(crate::limits::store::FileSketchStore::open(dir.path()).unwrap());
         let t = tracker(store).await;
-        assert_eq!(t.report(&tenant("a"), &l, 10).series, 100);
+        assert_eq!(t.report(&tenant("a"), &l, 10).await.series, 100);
         // Existing series are still accepted, a new one is refused.
         assert!(t.admit(&tenant("a"), &l, &batch).is_empty());
         let refused = t.admit(&tenant("a"), &l, &[metric("m", &[("k", "new".into())])]);
@@ -627,7 +692,7 @@ mod tests {
         for chunk in batch.chunks(1000) {
             assert!(t.admit(&tenant("a"), &l, chunk).is_empty());
         }
-        let r = t.report(&tenant("a"), &l, 10);
+        let r = t.report(&tenant("a"), &l, 10).await;
         let off = |e: u64| (e as f64 - 100_000.0).abs() / 100_000.0;
         assert!(off(r.series) < 0.02, "tenant estimate {}", r.series);
         assert!(
@@ -668,6 +733,199 @@ mod tests {
         );
     }
 
+    fn bounded(metrics: usize, keys: usize) -> CardinalityConfig {
+        CardinalityConfig {
+            max_tracked_metrics_per_tenant: metrics,
+            max_tracked_keys_per_tenant: keys,
+            ..CardinalityConfig::default()
+        }
+    }
+
+    /// A series of `name` with `keys` dimension keys never seen before.
+    fn many_keys_of(name: &str, series: u32, keys: u32) -> Metric {
+        let dims: Vec<(String, String)> = (0..keys)
+            .map(|k| (format!("k{series}_{k}"), format!("v{k}")))
+            .collect();
+        Metric {
+            name: name.into(),
+            value: 1.0,
+            timestamp_ms: 0,
+            dimensions: Dimensions::from_pairs(dims),
+        }
+    }
+
+    fn many_keys(series: u32, keys: u32) -> Metric {
+        many_keys_of("m", series, keys)
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_many_new_series_is_checked_off_the_worker_with_the_same_answer() {
+        let t = Arc::new(tracker(Arc::new(MemorySketchStore::default())).await);
+        let l = limits(Limit::Max(150), Limit::Unlimited);
+        let series = |i: usize| metric("m", &[("k", i.to_string())]);
+        let known: Vec<Metric> = (0..10).map(series).collect();
+        assert!(t.admit_batch(&tenant("a"), &l, &known).await.is_empty());
+        // Known and new series interleaved; the new ones past 150 are refused.
+        let batch: Vec<Metric> = (0..400)
+            .map(|i| {
+                if i % 2 == 0 {
+                    series(i / 2 % 10)
+                } else {
+                    series(1000 + i)
+                }
+            })
+            .collect();
+        assert!(batch.len() / 2 > INLINE_NEW_SERIES);
+        let refused = t.admit_batch(&tenant("a"), &l, &batch).await;
+        let new_positions: Vec<usize> = (0..400).filter(|i| i % 2 == 1).collect();
+        assert_eq!(
+            refused.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            new_positions[140..].to_vec(),
+            "indices point into the caller's batch"
+        );
+        assert!(
+            refused
+                .iter()
+                .all(|(_, e)| e.code() == "max_series_per_tenant")
+        );
+        // What was admitted there is known inline now.
+        assert!(t.admit(&tenant("a"), &l, &batch[..280]).is_empty());
+    }
+
+    #[tokio::test]
+    async fn keys_past_the_bound_are_counted_together_not_refused() {
+        let t = tracker_with(Arc::new(MemorySketchStore::default()), bounded(100, 10)).await;
+        let l = TierLimits::unlimited();
+        let batch: Vec<Metric> = (0..100).map(|i| many_keys(i, 20)).collect();
+        assert!(
+            t.admit(&tenant("a"), &l, &batch).is_empty(),
+            "no metric refused"
+        );
+        let r = t.report(&tenant("a"), &l, 1000).await;
+        assert_eq!(
+            r.dimension_keys.len(),
+            10,
+            "only the bound has own sketches"
+        );
+        assert_eq!(r.max_tracked_keys, 10);
+        let near = |e: u64, want: f64| (e as f64 - want).abs() / want < 0.02;
+        assert!(near(r.untracked_keys, 1990.0), "{}", r.untracked_keys);
+        assert!(
+            near(r.dimension_keys_total, 2000.0),
+            "{}",
+            r.dimension_keys_total
+        );
+        assert!(near(r.untracked_values, 1990.0), "{}", r.untracked_values);
+        assert_eq!(r.series, 100);
+    }
+
+    #[tokio::test]
+    async fn metric_names_past_the_bound_are_refused_naming_it() {
+        let t = tracker_with(Arc::new(MemorySketchStore::default()), bounded(3, 10)).await;
+        let l = TierLimits::unlimited();
+        let named = |n: &str, v: &str| metric(n, &[("k", v.to_string())]);
+        let first = vec![named("a", "1"), named("b", "1"), named("c", "1")];
+        assert!(t.admit(&tenant("a"), &l, &first).is_empty());
+        let batch = vec![named("d", "1"), named("a", "2"), named("b", "1")];
+        let refused = t.admit(&tenant("a"), &l, &batch);
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].0, 0);
+        assert_eq!(refused[0].1.code(), "max_tracked_metrics_per_tenant");
+        let msg = refused[0].1.to_string();
+        assert!(
+            msg.contains("\"d\"") && msg.contains("max_tracked_metrics_per_tenant = 3"),
+            "{msg}"
+        );
+        // Another tenant has its own bound.
+        assert!(t.admit(&tenant("b"), &l, &batch).is_empty());
+    }
+
+    #[tokio::test]
+    async fn persisting_writes_what_changed_and_stays_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || -> Arc<dyn SketchStore> {
+            Arc::new(crate::limits::store::FileSketchStore::open(dir.path()).unwrap())
+        };
+        let size = |name: &str| std::fs::metadata(dir.path().join(name)).map_or(0, |m| m.len());
+        let l = TierLimits::unlimited();
+        let t = tracker_with(open(), bounded(1000, 50)).await;
+        let batch: Vec<Metric> = (0..2000)
+            .map(|i| many_keys_of(&format!("m{}", i % 500), i, 20))
+            .collect();
+        for chunk in batch.chunks(100) {
+            assert!(t.admit(&tenant("a"), &l, chunk).is_empty());
+        }
+        assert_eq!(t.persist().await.unwrap(), 1);
+        let base = size("a.sketch");
+        assert!(
+            base > 0 && base < 2 << 20,
+            "40 000 keys cost {base} bytes on disk"
+        );
+
+        // One new series rewrites its own sketches, not the tenant's.
+        let one = metric("m0", &[("k0_0", "new".into())]);
+        assert!(t.admit(&tenant("a"), &l, &[one]).is_empty());
+        assert_eq!(t.persist().await.unwrap(), 1);
+        let journal = size("a.journal");
+        assert!(
+            journal > 0 && journal < base / 4,
+            "journal {journal} vs base {base}"
+        );
+
+        // Many rounds of changes: the journal is folded into the base.
+        for round in 0..100u32 {
+            let m: Vec<Metric> = (0..50)
+                .map(|i| metric("m0", &[("k0_0", format!("r{round}-{i}"))]))
+                .collect();
+            assert!(t.admit(&tenant("a"), &l, &m).is_empty());
+            t.persist().await.unwrap();
+        }
+        let total = size("a.sketch") + size("a.journal");
+        assert!(total < 4 << 20, "files grew to {total} bytes");
+        let before = t.report(&tenant("a"), &l, 5).await;
+        drop(t);
+
+        let t = tracker_with(open(), bounded(1000, 50)).await;
+        let after = t.report(&tenant("a"), &l, 5).await;
+        assert_eq!(after, before);
+        // Every series written before is still known.
+        assert!(t.admit(&tenant("a"), &l, &batch).is_empty());
+        assert!(
+            !t.tenants
+                .get(&tenant("a"))
+                .unwrap()
+                .unsaved
+                .load(Ordering::Relaxed)
+        );
+    }
+
+    #[tokio::test]
+    async fn state_saved_before_the_bounds_is_trimmed_on_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || -> Arc<dyn SketchStore> {
+            Arc::new(crate::limits::store::FileSketchStore::open(dir.path()).unwrap())
+        };
+        let l = TierLimits::unlimited();
+        {
+            let t = tracker_with(open(), bounded(1000, 1_000_000)).await;
+            let batch: Vec<Metric> = (0..500).map(|i| many_keys(i, 20)).collect();
+            assert!(t.admit(&tenant("a"), &l, &batch).is_empty());
+            t.persist().await.unwrap();
+        }
+        let untrimmed = std::fs::metadata(dir.path().join("a.sketch"))
+            .unwrap()
+            .len();
+        let t = tracker_with(open(), bounded(1000, 100)).await;
+        let trimmed = std::fs::metadata(dir.path().join("a.sketch"))
+            .unwrap()
+            .len();
+        assert!(trimmed * 10 < untrimmed, "{trimmed} vs {untrimmed}");
+        let r = t.report(&tenant("a"), &l, 5).await;
+        assert_eq!(r.series, 500);
+        let off = (r.dimension_keys_total as f64 - 10_000.0).abs() / 10_000.0;
+        assert!(off < 0.02, "{}", r.dimension_keys_total);
+    }
+
     /// A store shared by pods, as ClickHouse's `shared_state` is: one
     /// document per (tenant, pod); loading merges all pods' documents.
     struct PodView {
@@ -706,6 +964,20 @@ mod tests {
                 .insert((tenant.clone(), self.pod.clone()), sketches);
             Ok(())
         }
+
+        async fn save_changes(
+            &self,
+            tenant: &TenantId,
+            changes: Arc<SketchChanges>,
+        ) -> Result<(), SketchStoreError> {
+            self.docs
+                .lock()
+                .unwrap()
+                .entry((tenant.clone(), self.pod.clone()))
+                .or_insert_with(TenantSketches::empty)
+                .apply(&changes);
+            Ok(())
+        }
     }
 
     #[tokio::test]
@@ -731,7 +1003,7 @@ mod tests {
         b.refresh().await.unwrap();
 
         for t in [&a, &b] {
-            assert_eq!(t.report(&tenant("t"), &l, 5).series, 10);
+            assert_eq!(t.report(&tenant("t"), &l, 5).await.series, 10);
             // Every pod accepts series first seen by the other...
             assert!(t.admit(&tenant("t"), &l, &batch(0..6)).is_empty());
             assert!(t.admit(&tenant("t"), &l, &batch(100..104)).is_empty());
@@ -740,6 +1012,6 @@ mod tests {
         }
         // Refreshing again changes nothing (merges are idempotent).
         a.refresh().await.unwrap();
-        assert_eq!(a.report(&tenant("t"), &l, 5).series, 10);
+        assert_eq!(a.report(&tenant("t"), &l, 5).await.series, 10);
     }
 }

@@ -162,6 +162,14 @@ pub struct CardinalityConfig {
     /// (8 bytes each, about 16 with the set's overhead). Beyond it, new
     /// series are detected by their effect on the HyperLogLog alone.
     pub max_tracked_series_per_tenant: usize,
+    /// Metric names per tenant with their own series sketch (about 300
+    /// bytes each while small, up to 12 KiB). A new series of one more name
+    /// is refused with code `max_tracked_metrics_per_tenant`.
+    pub max_tracked_metrics_per_tenant: usize,
+    /// Dimension keys per tenant with their own distinct-values sketch
+    /// (same size). Further keys are counted together: their distinct
+    /// names and their distinct key=value pairs, in two sketches.
+    pub max_tracked_keys_per_tenant: usize,
     /// Default number of entries `GET /api/v1/cardinality` returns per list.
     pub report_top_n: usize,
 }
@@ -171,6 +179,8 @@ impl Default for CardinalityConfig {
         Self {
             persist_interval: ConfigDuration::from_millis(10_000),
             max_tracked_series_per_tenant: 10_000_000,
+            max_tracked_metrics_per_tenant: 50_000,
+            max_tracked_keys_per_tenant: 10_000,
             report_top_n: 20,
         }
     }
@@ -262,6 +272,11 @@ impl LimitsConfig {
             check_rate(&place, o.write_requests_per_second)?;
             check_rate(&place, o.query_requests_per_second)?;
             check_rate(&place, o.metrics_per_second)?;
+        }
+        if self.cardinality.max_tracked_metrics_per_tenant == 0 {
+            return Err(
+                "limits.cardinality.max_tracked_metrics_per_tenant must be positive".into(),
+            );
         }
         if self.cardinality.persist_interval.get().is_zero() {
             return Err("limits.cardinality.persist_interval must be positive".into());

@@ -100,8 +100,17 @@ impl Sketch {
 
     /// Folds `other` (e.g. another pod's sketch) into this one.
     pub fn merge(&mut self, other: &Sketch) -> Result<(), String> {
-        self.hll.merge(&other.hll).map_err(|e| format!("{e:?}"))?;
+        self.merge_uncounted(other)?;
         self.recount();
+        Ok(())
+    }
+
+    /// Folds `other` in without the full count, for sketches only reports
+    /// read (they recount off the write path); the running estimate is
+    /// stale until then.
+    pub fn merge_uncounted(&mut self, other: &Sketch) -> Result<(), String> {
+        self.hll.merge(&other.hll).map_err(|e| format!("{e:?}"))?;
+        self.inserted_since_count += other.estimate();
         Ok(())
     }
 }

@@ -32,7 +32,8 @@ impl WriteStage for CardinalityStage {
         let rates = self.rates.current(batch.tenant());
         let refused = self
             .tracker
-            .admit(batch.tenant(), &rates.resolved.limits, batch.metrics());
+            .admit_batch(batch.tenant(), &rates.resolved.limits, batch.metrics())
+            .await;
         if refused.is_empty() {
             return Ok(());
         }
