@@ -21,15 +21,18 @@ use crate::model::TenantId;
 /// version share this one (binding ids start at 1).
 pub const QUERY_PATH: u64 = 0;
 
+/// Where a tenant's replaced bindings' counts go: no binding gets this id.
+const RETIRED: u64 = u64::MAX;
+
 /// Which health a call counts towards.
 pub type HealthKey = (TenantId, u64);
 
 /// The health of every (tenant, binding) that used one plugin version.
-/// Entries go when their tenant binds anew ([`forget_tenant`]), so their
-/// number is bounded by the bindings that exist plus one per tenant that
-/// ran the version as an aggregation.
+/// When a tenant binds anew its entries fold into one without quarantine
+/// ([`retire_tenant`]), so their number is bounded by the bindings that
+/// exist plus two per tenant.
 ///
-/// [`forget_tenant`]: BindingHealth::forget_tenant
+/// [`retire_tenant`]: BindingHealth::retire_tenant
 #[derive(Debug, Default)]
 pub struct BindingHealth {
     entries: DashMap<HealthKey, Arc<PluginHealth>>,
@@ -52,10 +55,19 @@ impl BindingHealth {
             .is_some_and(|h| h.is_quarantined())
     }
 
-    /// Drops a tenant's entries: its bindings were replaced, so their ids
-    /// are not used any more.
-    pub fn forget_tenant(&self, tenant: &TenantId) {
-        self.entries.retain(|(owner, _), _| owner != tenant);
+    /// A tenant's bindings were replaced, so their ids are not used any
+    /// more: their counts and last error fold into one entry that no call
+    /// looks up, and their quarantine ends with them. The query path's
+    /// entry stays.
+    pub fn retire_tenant(&self, tenant: &TenantId) {
+        let retired = self.of(tenant, RETIRED);
+        self.entries.retain(|(owner, binding), health| {
+            let replaced = owner == tenant && *binding != RETIRED && *binding != QUERY_PATH;
+            if replaced {
+                retired.absorb(health);
+            }
+            !replaced
+        });
     }
 
     /// Every tenant's use summed up, for the operator.
@@ -152,6 +164,22 @@ impl PluginHealth {
         threshold > 0 && consecutive >= threshold && !self.quarantined.swap(true, Ordering::Relaxed)
     }
 
+    /// Adds `other`'s counts and takes its last error if it is newer.
+    fn absorb(&self, other: &PluginHealth) {
+        self.calls
+            .fetch_add(other.calls.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.failures
+            .fetch_add(other.failures.load(Ordering::Relaxed), Ordering::Relaxed);
+        let at = other.last_error_seq.load(Ordering::Relaxed);
+        if at > self.last_error_seq.load(Ordering::Relaxed)
+            && let Ok(theirs) = other.last_error.lock()
+            && let Ok(mut ours) = self.last_error.lock()
+        {
+            ours.clone_from(&theirs);
+            self.last_error_seq.store(at, Ordering::Relaxed);
+        }
+    }
+
     pub fn snapshot(&self) -> HealthSnapshot {
         HealthSnapshot {
             calls: self.calls.load(Ordering::Relaxed),
@@ -211,8 +239,11 @@ mod tests {
         let operator = book.snapshot();
         assert_eq!((operator.calls, operator.quarantined_bindings), (4, 1));
         assert_eq!(operator.last_error.as_deref(), Some("a's secret"));
-        book.forget_tenant(&a);
+        book.retire_tenant(&a);
         assert!(!book.is_quarantined(&a, 1));
-        assert_eq!(book.snapshot().calls, 1);
+        let retired = book.snapshot_for(&a);
+        assert_eq!((retired.calls, retired.failures), (3, 3));
+        assert!(!retired.quarantined);
+        assert_eq!(retired.last_error.as_deref(), Some("a's secret"));
     }
 }

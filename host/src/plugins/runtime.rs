@@ -710,7 +710,7 @@ impl PluginRuntime {
         self.bindings.set(tenant.clone(), set);
         for row in self.registry.rows(Some(tenant)) {
             if let Some(plugin) = row.current {
-                plugin.health.forget_tenant(tenant);
+                plugin.health.retire_tenant(tenant);
             }
         }
         Ok(())
