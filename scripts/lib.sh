@@ -36,17 +36,28 @@ ensure_wasm_target() {
     rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 }
 
+# Installs the PyPI package $1 when its command $2 is missing.
+ensure_pip_package() {
+    local package=$1 command=$2
+    command -v "$command" >/dev/null && return 0
+    command -v python3 >/dev/null || apt_install python3
+    python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+    echo "==> installing $package"
+    python3 -m pip install --quiet "$package" 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages "$package"
+    command -v "$command" >/dev/null || {
+        echo "$package installed but $command is not on PATH ($(python3 -m site --user-base)/bin?)" >&2
+        exit 1
+    }
+}
+
 # deploy/ manifests are validated against the Kubernetes API schemas, which
 # this PyPI package ships (no cluster needed).
 ensure_kubernetes_validate() {
-    command -v kubernetes-validate >/dev/null && return 0
-    command -v python3 >/dev/null || apt_install python3
-    python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
-    echo "==> installing kubernetes-validate"
-    python3 -m pip install --quiet kubernetes-validate 2>/dev/null \
-        || python3 -m pip install --quiet --break-system-packages kubernetes-validate
-    command -v kubernetes-validate >/dev/null || {
-        echo "kubernetes-validate installed but not on PATH ($(python3 -m site --user-base)/bin?)" >&2
-        exit 1
-    }
+    ensure_pip_package kubernetes-validate kubernetes-validate
+}
+
+# The API fuzzer run against the OpenAPI document (tests/operability/api_fuzz.rs).
+ensure_schemathesis() {
+    ensure_pip_package schemathesis schemathesis
 }

@@ -100,10 +100,15 @@ impl Reply {
 impl Api {
     /// A client that authenticates as [`TEST_TENANT`] (every scope, unlimited tier).
     pub fn new(addr: SocketAddr) -> Self {
+        Self::with_token(addr, &test_token())
+    }
+
+    /// A client that sends `token` as its bearer token.
+    pub fn with_token(addr: SocketAddr, token: &str) -> Self {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(
             reqwest::header::AUTHORIZATION,
-            format!("Bearer {}", test_token()).parse().unwrap(),
+            format!("Bearer {token}").parse().unwrap(),
         );
         Self {
             base: format!("http://{addr}"),
@@ -271,6 +276,15 @@ impl ServerProcess {
     /// Starts `luminate serve` on `data_dir` with a free loopback port and
     /// waits until `/startupz` answers 200.
     pub async fn spawn(data_dir: &Path, extra_args: &[&str]) -> Self {
+        Self::spawn_with_env(data_dir, extra_args, &[]).await
+    }
+
+    /// [`ServerProcess::spawn`] with extra environment variables (e.g. `LUMINATE_*` settings).
+    pub async fn spawn_with_env(
+        data_dir: &Path,
+        extra_args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Self {
         let port = free_port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let child = Command::new(luminate_binary())
@@ -282,6 +296,7 @@ impl ServerProcess {
             .args(extra_args)
             .env("LUMINATE_JWT_HS256_SECRET", TEST_JWT_SECRET)
             .env("RUST_LOG", "warn")
+            .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -305,6 +320,15 @@ impl ServerProcess {
             assert!(Instant::now() < deadline, "luminate did not start in time");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// SIGKILL: no shutdown code runs.

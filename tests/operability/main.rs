@@ -2,6 +2,7 @@
 //! Self-metrics, request ids and logs, graceful shutdown, TLS, the OpenAPI
 //! document, and the deploy/ artifacts.
 
+mod api_fuzz;
 mod deploy;
 mod docs;
 mod logs;
