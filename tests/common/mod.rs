@@ -252,6 +252,11 @@ impl std::ops::Deref for TestServer {
 /// (`<target>/debug/luminate`). `scripts/test` builds it before the tests;
 /// by hand: `cargo build -p luminate-host --bin luminate`.
 pub fn luminate_binary() -> PathBuf {
+    // Several checkouts sharing one target directory overwrite each
+    // other's binary there; a copy of one's own can be named instead.
+    if let Some(binary) = std::env::var_os("TEST_LUMINATE_BINARY") {
+        return PathBuf::from(binary);
+    }
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe
         .parent()
@@ -312,8 +317,13 @@ impl ServerProcess {
     async fn wait_started(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
+            // Started, and (as tests expect) done compiling its plugins,
+            // which happens after the listener is bound.
             if let Ok(r) = self.api.http.get(self.api.url("/startupz")).send().await
                 && r.status() == StatusCode::OK
+                && r.json::<Value>()
+                    .await
+                    .is_ok_and(|body| body["plugins"] != "loading")
             {
                 return;
             }

@@ -15,3 +15,4 @@ mod plugins {
 mod support;
 
 mod baseline;
+mod plugin_attacks;

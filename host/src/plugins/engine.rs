@@ -249,6 +249,10 @@ impl PluginEngine {
             // captures a backtrace when RUST_BACKTRACE is set: 14 µs per
             // call instead of 16-21 (docs/benchmarks.md).
             .concurrency_support(false)
+            // One compile is one thread (on the blocking pool, one at a time
+            // by default): Cranelift's own parallelism would take every core
+            // from the requests for as long as an upload compiles.
+            .parallel_compilation(false)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
         let linker = sandboxed_linker(&engine)?;
