@@ -42,23 +42,21 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
 }
 
 /// Initialisation (storage open, listener bound) is done. Plugins compile
-/// after that, so a slow compile never trips a start-up probe; `plugins`
-/// says whether they are done (`/readyz` waits for them).
+/// after that, so a slow compile never trips a start-up probe; while they
+/// do, the answer says `"plugins": "loading"` (and `/readyz` waits for them).
 pub async fn startupz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let plugins = if state.plugins.is_ready() {
-        "ready"
-    } else {
-        "loading"
-    };
-    if state.lifecycle.is_started() {
-        (
-            StatusCode::OK,
-            Json(json!({"status": "ok", "plugins": plugins})),
-        )
-    } else {
-        (
+    if !state.lifecycle.is_started() {
+        return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "starting"})),
+        );
+    }
+    if state.plugins.is_ready() {
+        (StatusCode::OK, Json(json!({"status": "ok"})))
+    } else {
+        (
+            StatusCode::OK,
+            Json(json!({"status": "ok", "plugins": "loading"})),
         )
     }
 }
