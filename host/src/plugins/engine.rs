@@ -706,3 +706,40 @@ mod tests {
         assert!(error.to_string().contains("16 core instances"), "{error}");
     }
 }
+
+#[cfg(test)]
+mod compile_bound {
+    use super::*;
+
+    /// A component whose core module is `bytes` of code: functions of
+    /// 64 KiB of arithmetic each, the shape that costs Cranelift most per
+    /// byte among valid code (long bodies, many live values).
+    fn component_of_code(bytes: usize) -> String {
+        let per_function = 64 << 10;
+        // `local.get 0 local.get 0 i32.add local.set 0` is 7 bytes.
+        let body = "local.get 0 local.get 0 i32.add local.set 0 ".repeat(per_function / 7);
+        let functions: String = (0..bytes / per_function)
+            .map(|i| format!("(func $f{i} (param i32) (result i32) {body} local.get 0)"))
+            .collect();
+        format!("(component (core module {functions}))")
+    }
+
+    /// What one compile at the size cap costs: run with `--ignored`
+    /// (it takes seconds); the figure is in docs/operations.md.
+    #[test]
+    #[ignore]
+    fn measure_a_compile_at_the_size_cap() {
+        let engine = PluginEngine::new(&EngineSettings {
+            max_instances: 1,
+            max_memory_bytes: 16 << 20,
+        })
+        .unwrap();
+        let text = component_of_code(4 << 20);
+        let started = Instant::now();
+        Component::new(engine.engine(), &text).unwrap();
+        eprintln!(
+            "compiling 4 MiB of code took {:?} (single-threaded)",
+            started.elapsed()
+        );
+    }
+}
