@@ -1319,3 +1319,442 @@ async fn a_chain_through_the_write_pipeline_stores_the_same_with_answers_remembe
         "every round stored both points with both enrichments"
     );
 }
+
+/// A runtime whose global plugins quarantine after three failures.
+fn quick_quarantine(dir: &Path) -> Arc<PluginRuntime> {
+    common::plugin_runtime(
+        dir,
+        PluginsConfig {
+            quarantine_after: 3,
+            ..Default::default()
+        },
+    )
+}
+
+fn operator_summary(
+    rt: &PluginRuntime,
+    name: &str,
+) -> luminate_host::plugins::runtime::PluginSummary {
+    rt.list(None)
+        .into_iter()
+        .find(|s| s.name == name)
+        .expect("listed")
+}
+
+#[tokio::test]
+async fn one_tenants_failures_never_quarantine_a_global_plugin_for_another_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = quick_quarantine(dir.path());
+    let (attacker, quiet) = (tenant("attacker"), tenant("quiet"));
+    rt.upload(
+        PluginScope::Global,
+        "echo",
+        Manifest::default(),
+        wasm(ECHO_VALIDATOR),
+    )
+    .await
+    .unwrap();
+    // The same global plugin and params for both; only the attacker's data
+    // makes it fail.
+    let binding = bind(
+        "echo",
+        json!({"failOn": "boom", "tag": "t"}),
+        FailurePolicy::FailClosed,
+    );
+    bind_validators(&rt, &attacker, vec![binding.clone()]).await;
+    bind_validators(&rt, &quiet, vec![binding]).await;
+    for _ in 0..10 {
+        let outcome = validate(&rt, &attacker, &[metric("m", &[("secret", "boom")])]).await;
+        assert!(
+            matches!(outcome, StepOutcome::RejectAll { .. }),
+            "{outcome:?}"
+        );
+        let outcome = validate(&rt, &quiet, &[metric("m", &[("host", "a")])]).await;
+        assert!(
+            matches!(&outcome, StepOutcome::PerMetric(v) if v[0].as_ref().is_some_and(|(code, _)| *code == "plugin_rejected")),
+            "the quiet tenant's calls still run: {outcome:?}"
+        );
+    }
+    let attackers = summary(&rt, &attacker, "echo");
+    assert!(attackers.health.quarantined, "quarantined for its binding");
+    assert!(attackers.health.last_error.unwrap().contains("boom"));
+    assert_eq!(attackers.health.calls, 3, "not called once quarantined");
+    let quiets = summary(&rt, &quiet, "echo");
+    assert!(!quiets.health.quarantined);
+    assert_eq!(quiets.status(), "active");
+    assert_eq!((quiets.health.calls, quiets.health.failures), (10, 0));
+    assert_eq!(
+        quiets.health.last_error, None,
+        "never another tenant's text"
+    );
+    let operator = operator_summary(&rt, "echo");
+    assert_eq!(operator.health.quarantined_bindings, 1);
+    assert_eq!(operator.health.calls, 13);
+    // Binding anew (e.g. with fixed params) lifts the attacker's own
+    // quarantine and keeps its counts.
+    bind_validators(
+        &rt,
+        &attacker,
+        vec![bind("echo", json!({"tag": "t"}), FailurePolicy::FailClosed)],
+    )
+    .await;
+    let outcome = validate(&rt, &attacker, &[metric("m", &[("secret", "boom")])]).await;
+    assert!(matches!(outcome, StepOutcome::PerMetric(_)), "{outcome:?}");
+    assert_eq!(summary(&rt, &attacker, "echo").health.calls, 4);
+}
+
+#[tokio::test]
+async fn one_tenants_timeouts_never_quarantine_another_tenants_binding() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = quick_quarantine(dir.path());
+    let (attacker, quiet) = (tenant("attacker"), tenant("quiet"));
+    rt.upload(
+        PluginScope::Global,
+        "spin",
+        Manifest {
+            deadline_ms: Some(100),
+            ..Default::default()
+        },
+        wasm(INFINITE_LOOP),
+    )
+    .await
+    .unwrap();
+    // The attacker's params make it loop past its deadline; the quiet
+    // tenant's make it finish.
+    bind_validators(
+        &rt,
+        &attacker,
+        vec![bind("spin", json!({}), FailurePolicy::FailClosed)],
+    )
+    .await;
+    bind_validators(
+        &rt,
+        &quiet,
+        vec![bind(
+            "spin",
+            json!({"spins": 1000}),
+            FailurePolicy::FailClosed,
+        )],
+    )
+    .await;
+    for _ in 0..4 {
+        validate(&rt, &attacker, &[metric("m", &[])]).await;
+    }
+    assert!(summary(&rt, &attacker, "spin").health.quarantined);
+    assert_eq!(
+        validate(&rt, &quiet, &[metric("m", &[])]).await,
+        StepOutcome::AcceptAll
+    );
+    let quiets = summary(&rt, &quiet, "spin");
+    assert!(!quiets.health.quarantined);
+    assert_eq!(quiets.health.last_error, None);
+}
+
+#[tokio::test]
+async fn params_a_plugin_calls_invalid_are_refused_when_bound_with_its_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let acme = tenant("acme");
+    rt.upload(
+        PluginScope::Global,
+        "spin",
+        Manifest::default(),
+        wasm(INFINITE_LOOP),
+    )
+    .await
+    .unwrap();
+    let refused = rt
+        .set_bindings(
+            &acme,
+            BindingSet {
+                validators: vec![bind(
+                    "spin",
+                    json!({"spins": "many"}),
+                    FailurePolicy::FailClosed,
+                )],
+                enrichers: vec![],
+            },
+        )
+        .await
+        .unwrap_err();
+    match &refused {
+        PluginAdminError::RejectedParams { plugin, message } => {
+            assert_eq!(plugin, "spin");
+            assert!(
+                message.contains("spins"),
+                "the plugin's own message: {message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(rt.chain(&acme).is_empty(), "nothing was bound");
+    // A plugin that loops even on an empty batch says nothing about its
+    // params: the binding stands (and fails at write time, for its tenant).
+    bind_validators(
+        &rt,
+        &acme,
+        vec![bind("spin", json!({}), FailurePolicy::FailOpen)],
+    )
+    .await;
+    assert_eq!(rt.chain(&acme).validators.len(), 1);
+    assert_eq!(
+        operator_summary(&rt, "spin").health.calls,
+        0,
+        "the bind-time probe counts as no call"
+    );
+}
+
+#[tokio::test]
+async fn one_tenants_failing_aggregations_never_quarantine_another_tenants() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = quick_quarantine(dir.path());
+    let (attacker, quiet) = (tenant("attacker"), tenant("quiet"));
+    rt.upload(
+        PluginScope::Global,
+        "hostile",
+        Manifest {
+            deadline_ms: Some(100),
+            ..Default::default()
+        },
+        wasm(HOSTILE_AGGREGATOR),
+    )
+    .await
+    .unwrap();
+    let groups = vec![vec![(1, 1.0), (2, 2.0)]];
+    for _ in 0..4 {
+        let error = rt
+            .aggregate(
+                &attacker,
+                "hostile",
+                Arc::from(r#"{"mode":"finish-panics"}"#),
+                groups.clone(),
+            )
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("hostile"), "{error}");
+    }
+    let error = rt
+        .aggregate(&attacker, "hostile", Arc::from("{}"), groups.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(error.failure, CallFailure::Quarantined);
+    assert_eq!(
+        rt.aggregate(&quiet, "hostile", Arc::from("{}"), groups.clone())
+            .await
+            .unwrap(),
+        vec![2.0]
+    );
+    let quiets = summary(&rt, &quiet, "hostile");
+    assert!(!quiets.health.quarantined);
+    assert_eq!(quiets.health.last_error, None);
+    // Params the plugin calls invalid are the query's mistake: answered,
+    // never counted.
+    let other = tenant("other");
+    for _ in 0..4 {
+        let error = rt
+            .aggregate(
+                &other,
+                "hostile",
+                Arc::from(r#"{"mode":"state-grows","bytes":"lots"}"#),
+                groups.clone(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error.failure, CallFailure::InvalidConfig(_)),
+            "{error}"
+        );
+    }
+    assert_eq!(summary(&rt, &other, "hostile").health.failures, 0);
+}
+
+#[tokio::test]
+async fn a_tenant_past_its_memory_share_fails_alone_and_names_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = common::plugin_runtime(
+        dir.path(),
+        PluginsConfig {
+            memory_limit_bytes: 64 << 20,
+            memory_budget_bytes: 96 << 20,
+            memory_budget_per_tenant_bytes: 24 << 20,
+            ..Default::default()
+        },
+    );
+    let (attacker, quiet) = (tenant("attacker"), tenant("quiet"));
+    install_slow(&rt, &attacker, "bomb", MEMORY_BOMB).await;
+    bind_validators(
+        &rt,
+        &attacker,
+        vec![bind("bomb", json!({}), FailurePolicy::FailClosed)],
+    )
+    .await;
+    install_for(&rt, &quiet, "noop", NOOP_VALIDATOR).await;
+    bind_validators(
+        &rt,
+        &quiet,
+        vec![bind("noop", json!({}), FailurePolicy::FailClosed)],
+    )
+    .await;
+    // The attacker's bombs at once, the quiet tenant's calls in between.
+    let bombs: Vec<_> = (0..4)
+        .map(|_| {
+            let (rt, attacker) = (rt.clone(), attacker.clone());
+            tokio::spawn(async move { validate(&rt, &attacker, &[metric("m", &[])]).await })
+        })
+        .collect();
+    let bombs = async {
+        let mut outcomes = Vec::new();
+        for bomb in bombs {
+            outcomes.push(bomb.await.unwrap());
+        }
+        outcomes
+    };
+    let quiet_calls = async {
+        let mut outcomes = Vec::new();
+        for _ in 0..20 {
+            outcomes.push(validate(&rt, &quiet, &[metric("m", &[])]).await);
+        }
+        outcomes
+    };
+    let (bombed, quiet_outcomes) = tokio::join!(bombs, quiet_calls);
+    for outcome in bombed {
+        assert!(
+            matches!(&outcome, StepOutcome::RejectAll { message, .. }
+                if message.contains("plugins.memory_budget_per_tenant_bytes")),
+            "{outcome:?}"
+        );
+    }
+    assert!(
+        quiet_outcomes.iter().all(|o| *o == StepOutcome::AcceptAll),
+        "{quiet_outcomes:?}"
+    );
+    assert_eq!(summary(&rt, &quiet, "noop").health.failures, 0);
+}
+
+#[tokio::test]
+async fn uploads_are_capped_in_size_and_in_number_with_the_limit_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = common::plugin_runtime(
+        dir.path(),
+        PluginsConfig {
+            max_plugins_per_tenant: 2,
+            max_plugins: 3,
+            max_plugin_bytes: 1 << 20,
+            ..Default::default()
+        },
+    );
+    let (acme, other) = (tenant("acme"), tenant("other"));
+    let noop = wasm(NOOP_VALIDATOR);
+    assert!(noop.len() < 1 << 20, "the fixture fits the cap");
+    let too_big = [noop.clone(), vec![0; 1 << 20]].concat();
+    let error = rt
+        .upload(
+            PluginScope::Tenant(acme.clone()),
+            "big",
+            Manifest::default(),
+            too_big,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("plugins.max_plugin_bytes = 1048576"),
+        "{error}"
+    );
+    for name in ["one", "two"] {
+        rt.upload(
+            PluginScope::Tenant(acme.clone()),
+            name,
+            Manifest::default(),
+            noop.clone(),
+        )
+        .await
+        .unwrap();
+    }
+    // Replacing one is no new plugin.
+    rt.upload(
+        PluginScope::Tenant(acme.clone()),
+        "two",
+        Manifest::default(),
+        noop.clone(),
+    )
+    .await
+    .unwrap();
+    let error = rt
+        .upload(
+            PluginScope::Tenant(acme.clone()),
+            "three",
+            Manifest::default(),
+            noop.clone(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("plugins.max_plugins_per_tenant = 2"),
+        "{error}"
+    );
+    rt.upload(
+        PluginScope::Tenant(other.clone()),
+        "one",
+        Manifest::default(),
+        noop.clone(),
+    )
+    .await
+    .unwrap();
+    let error = rt
+        .upload(
+            PluginScope::Tenant(other.clone()),
+            "two",
+            Manifest::default(),
+            noop.clone(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("plugins.max_plugins = 3"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn stored_plugins_compile_after_start_and_fail_closed_bindings_wait_for_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let acme = tenant("acme");
+    {
+        let rt = runtime(dir.path());
+        install_for(&rt, &acme, "policy", NAME_POLICY).await;
+        bind_validators(
+            &rt,
+            &acme,
+            vec![bind(
+                "policy",
+                json!({"requiredDimensions": ["team"]}),
+                FailurePolicy::FailClosed,
+            )],
+        )
+        .await;
+    }
+    let config = common::test_config(dir.path());
+    let (rt, _loading) = PluginRuntime::start(&config, None).await.unwrap();
+    // The chains are back at once; the plugin is still compiling.
+    let chain = rt.chain(&acme);
+    assert_eq!(chain.validators.len(), 1);
+    assert!(!rt.is_ready(), "start returns before plugins compile");
+    assert_eq!(
+        rt.fail_closed_not_loaded(&acme, &chain).as_deref(),
+        Some("policy")
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !rt.is_ready() {
+        assert!(Instant::now() < deadline, "plugins never loaded");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(rt.fail_closed_not_loaded(&acme, &chain), None);
+    assert!(matches!(
+        validate(&rt, &acme, &[metric("m", &[])]).await,
+        StepOutcome::PerMetric(_)
+    ));
+}

@@ -23,7 +23,7 @@ use crate::limits::{
 use crate::model::{TenantId, Validator};
 use crate::pipeline::{ReadPipeline, WritePipeline};
 use crate::plugins::PluginRuntime;
-use crate::plugins::reload::DirectoryWatcher;
+use crate::plugins::runtime::BackgroundLoad;
 use crate::plugins::stage::PluginWriteStage;
 use crate::storage::rocks::{RocksOptions, RocksStore};
 use crate::storage::{MetricsStore, StorageError};
@@ -157,11 +157,13 @@ async fn auth_and_limits(
     Ok((access, rates, cardinality))
 }
 
-/// The plugin runtime; on ClickHouse its uploads and chains live there and
-/// a background task keeps this pod in step with the others.
+/// The plugin runtime with its chains; its plugins compile in the
+/// background (see `PluginRuntime::start`), so the listener is bound
+/// without waiting for them. On ClickHouse its uploads and chains live
+/// there and a background task keeps this pod in step with the others.
 async fn start_plugins(
     config: &Config,
-) -> Result<(Arc<PluginRuntime>, Option<DirectoryWatcher>), StartError> {
+) -> Result<(Arc<PluginRuntime>, BackgroundLoad), StartError> {
     if config.storage.backend != StorageBackend::Clickhouse {
         return Ok(PluginRuntime::start(config, None).await?);
     }
@@ -185,7 +187,7 @@ pub struct RunningServer {
     shutdown: watch::Sender<bool>,
     serve: JoinHandle<std::io::Result<()>>,
     retention: Option<JoinHandle<()>>,
-    _plugin_watcher: Option<DirectoryWatcher>,
+    _plugin_loading: BackgroundLoad,
     lifecycle: LifecycleConfig,
     sketch_persister: JoinHandle<()>,
 }
@@ -249,7 +251,7 @@ pub async fn start_with_store(
         (Some(cert), Some(key)) => Some(load_tls_acceptor(cert, key)?),
         _ => None,
     };
-    let (plugins, plugin_watcher) = start_plugins(&config).await?;
+    let (plugins, plugin_loading) = start_plugins(&config).await?;
     let state = build_state(&config, store.clone(), plugins).await?;
     let listener = TcpListener::bind(config.listen)
         .await
@@ -298,7 +300,7 @@ pub async fn start_with_store(
         shutdown,
         serve,
         retention,
-        _plugin_watcher: plugin_watcher,
+        _plugin_loading: plugin_loading,
         lifecycle: config.lifecycle.clone(),
         sketch_persister,
     })

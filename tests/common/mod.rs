@@ -184,6 +184,20 @@ pub struct TestServer {
     dir: TempDir,
 }
 
+/// Plugins compile in the background after the listener is bound (as
+/// `/readyz` reports); tests start from a ready server, as a load balancer
+/// would send traffic.
+async fn wait_for_plugins(running: &RunningServer) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !running.state().plugins.is_ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "plugins did not load within 60 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 impl TestServer {
     pub async fn start() -> Self {
         Self::start_with(|_| {}).await
@@ -197,6 +211,7 @@ impl TestServer {
         let running = server::start(config.clone())
             .await
             .expect("server failed to start");
+        wait_for_plugins(&running).await;
         Self {
             api: Api::new(running.local_addr()),
             running: Some(running),
@@ -215,6 +230,7 @@ impl TestServer {
         let running = server::start(self.config.clone())
             .await
             .expect("restart failed");
+        wait_for_plugins(&running).await;
         self.api = Api::new(running.local_addr());
         self.running = Some(running);
         self
@@ -304,8 +320,13 @@ impl ServerProcess {
     async fn wait_started(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
+            // Started, and (as tests expect) done compiling its plugins,
+            // which happens after the listener is bound.
             if let Ok(r) = self.api.http.get(self.api.url("/startupz")).send().await
                 && r.status() == StatusCode::OK
+                && r.json::<Value>()
+                    .await
+                    .is_ok_and(|body| body["plugins"] != "loading")
             {
                 return;
             }

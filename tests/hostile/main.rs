@@ -18,4 +18,5 @@ mod baseline;
 mod bodies;
 mod cardinality;
 mod connections;
+mod plugin_attacks;
 mod queries;

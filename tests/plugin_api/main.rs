@@ -788,3 +788,39 @@ async fn operator_default_chain_applies_until_a_tenant_sets_its_own() {
     assert_eq!(reply["accepted"], 1, "{reply}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn bindings_whose_params_the_plugin_rejects_are_refused_with_its_message() {
+    let server = TestServer::start().await;
+    upload(&server, "policy", NAME_POLICY, &[]).await.ok();
+    let reply = put_bindings(
+        &server,
+        json!({"validators": [{"plugin": "policy",
+            "params": {"requiredDimensions": ["team"], "forbiddenDimensions": ["team"]},
+            "onFailure": "fail-closed"}]}),
+    )
+    .await;
+    reply.assert_error(422, "invalid_plugin_params");
+    let message = reply.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("\"policy\"") && message.contains("both required and forbidden"),
+        "{message}"
+    );
+    assert_eq!(
+        server.get("/api/v1/bindings").await.ok()["validators"],
+        json!([]),
+        "nothing was bound"
+    );
+    let reply = server.write(json!([point("a", 1.0, json!({}))])).await.ok();
+    assert_eq!(reply["accepted"], 1, "{reply}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn probes_report_plugins_once_they_are_compiled() {
+    let server = TestServer::start().await;
+    let startup = server.get("/startupz").await.ok();
+    assert_eq!(startup, json!({"status": "ok"}), "no plugin is loading");
+    assert_eq!(server.get("/readyz").await.ok()["status"], "ok");
+    server.stop().await;
+}

@@ -94,6 +94,26 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             "plugins.max_concurrent_calls and plugins.max_concurrent_calls_per_tenant must be positive",
         );
     }
+    let plugins = &config.plugins;
+    if plugins.max_concurrent_compiles == 0
+        || plugins.max_plugin_bytes == 0
+        || plugins.memory_budget_per_tenant_bytes == 0
+    {
+        return invalid(
+            "plugins.max_concurrent_compiles, plugins.max_plugin_bytes and plugins.memory_budget_per_tenant_bytes must be positive",
+        );
+    }
+    if plugins.max_plugin_bytes > crate::plugins::runtime::MAX_PLUGIN_BYTES as u64 {
+        return Err(ConfigError::Invalid(format!(
+            "plugins.max_plugin_bytes may be at most {} bytes",
+            crate::plugins::runtime::MAX_PLUGIN_BYTES
+        )));
+    }
+    if plugins.memory_budget_bytes < plugins.memory_budget_per_tenant_bytes {
+        return invalid(
+            "plugins.memory_budget_bytes must be at least plugins.memory_budget_per_tenant_bytes",
+        );
+    }
     Ok(())
 }
 

@@ -127,6 +127,14 @@ impl From<crate::pipeline::WriteError> for ApiError {
                 ApiError::bad_request("too_many_metrics", e.to_string())
             }
             WriteError::Storage(e) => e.into(),
+            WriteError::PluginsStarting {
+                retry_after_secs, ..
+            } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "plugins_starting",
+                e.to_string(),
+            )
+            .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_secs)),
         }
     }
 }

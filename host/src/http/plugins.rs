@@ -16,7 +16,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -122,8 +122,20 @@ impl From<PluginAdminError> for ApiError {
             PluginAdminError::InvalidName(_) => {
                 ApiError::bad_request("invalid_plugin_name", message)
             }
-            PluginAdminError::TooLarge(_) => {
+            PluginAdminError::TooLarge { .. } => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "plugin_too_large", message)
+            }
+            PluginAdminError::TooManyPlugins(_) => {
+                ApiError::new(StatusCode::CONFLICT, "too_many_plugins", message)
+            }
+            PluginAdminError::RejectedParams { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_plugin_params",
+                message,
+            ),
+            PluginAdminError::Starting(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "plugins_starting", message)
+                    .with_header(header::RETRY_AFTER, HeaderValue::from(5u32))
             }
             PluginAdminError::Manifest(_) => ApiError::bad_request("invalid_manifest", message),
             PluginAdminError::MemoryCeiling { .. } => {
@@ -134,6 +146,7 @@ impl From<PluginAdminError> for ApiError {
                     LoadError::Abi(AbiError::VersionMismatch { .. }) => "abi_mismatch",
                     LoadError::Abi(_) => "not_a_plugin",
                     LoadError::Compile(_) => "invalid_component",
+                    LoadError::ExceedsSlot(_) => "plugin_exceeds_instance_slot",
                     LoadError::Link(_) => "unsupported_imports",
                 };
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
@@ -201,6 +214,7 @@ fn summary_json(s: &PluginSummary, viewer: &PluginManager) -> Value {
         "errors": s.health.failures,
         "consecutiveFailures": s.health.consecutive_failures,
         "quarantined": s.health.quarantined,
+        "quarantinedBindings": s.health.quarantined_bindings,
         "lastError": s.health.last_error,
         "logLinesDropped": s.log_lines_dropped,
         "loadFailures": s.load_failures,

@@ -35,6 +35,14 @@ pub enum WriteError {
     TooManyMetrics { count: usize, max: usize },
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A fail-closed binding's plugin is still being compiled at start-up.
+    #[error(
+        "plugin {plugin:?} of a fail-closed binding is not loaded yet: the server is starting; retry later"
+    )]
+    PluginsStarting {
+        plugin: String,
+        retry_after_secs: u32,
+    },
 }
 
 /// The metrics of one request on their way through the write path.

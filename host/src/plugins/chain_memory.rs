@@ -238,8 +238,9 @@ impl PluginRuntime {
 
         if ask.is_empty() {
             // As a successful call would: see `answered_from_memory`.
-            for plugin in &memory.plugins {
-                plugin.health.note_working();
+            let bindings = chain.validators.iter().chain(chain.enrichers.iter());
+            for (plugin, binding) in memory.plugins.iter().zip(bindings) {
+                plugin.health.of(batch.tenant(), binding.id).note_working();
             }
             tokio::task::consume_budget().await;
         } else {

@@ -31,7 +31,25 @@ pub struct PluginsConfig {
     /// calls wait for one of its own, so a tenant whose plugin is slow or
     /// loops cannot take the whole pool from the others.
     pub max_concurrent_calls_per_tenant: u32,
-    /// Consecutive failures that quarantine a plugin; 0 disables quarantine.
+    /// Linear memory all plugin instances alive at once may hold together.
+    pub memory_budget_bytes: u64,
+    /// Of that, how much one tenant's instances may hold; growth past it
+    /// fails that tenant's call (and counts towards its binding's
+    /// quarantine), never another tenant's.
+    pub memory_budget_per_tenant_bytes: u64,
+    /// Largest plugin binary accepted (upload or plugins directory). It is
+    /// also what bounds one compile's time and memory: wasmtime cannot
+    /// cancel a compile once started.
+    pub max_plugin_bytes: u64,
+    /// Compiles running at once (on the blocking pool); further uploads
+    /// wait their turn.
+    pub max_concurrent_compiles: u32,
+    /// Plugins one tenant may have installed.
+    pub max_plugins_per_tenant: u32,
+    /// Plugins installed in all, tenants' and global.
+    pub max_plugins: u32,
+    /// Consecutive failures of one tenant's binding that quarantine the
+    /// plugin for that binding; 0 disables quarantine.
     pub quarantine_after: u32,
     /// Log lines per second one plugin may write to the server log.
     pub log_lines_per_second: u32,
@@ -59,6 +77,12 @@ impl Default for PluginsConfig {
             aggregation_budget: ConfigDuration::from_millis(10_000),
             max_concurrent_calls: 64,
             max_concurrent_calls_per_tenant: 16,
+            memory_budget_bytes: 1 << 30,
+            memory_budget_per_tenant_bytes: 256 << 20,
+            max_plugin_bytes: 4 << 20,
+            max_concurrent_compiles: 1,
+            max_plugins_per_tenant: 16,
+            max_plugins: 256,
             quarantine_after: 10,
             log_lines_per_second: 100,
             series_cache_bytes: 64 << 20,

@@ -31,6 +31,7 @@ use wasmtime::{
 
 use super::abi::{self, AbiError, PluginKind};
 use super::logging::{LogBudget, PluginLogger, truncate};
+use super::memory_budget::{MemoryBudget, Refusal};
 use super::sandbox::{CallState, sandboxed_linker};
 use super::wire::{Enrichment, EnrichmentLayoutError, WireBatch};
 use super::wit::{self, AggregatorPluginPre, EnricherPluginPre, ValidatorPluginPre};
@@ -44,6 +45,11 @@ const MAX_TEXT_BYTES: usize = 1024;
 const SAMPLES_PER_UPDATE: usize = 8192;
 /// Largest aggregator state carried between calls.
 const MAX_STATE_BYTES: usize = 1 << 20;
+/// What one component may hold, and so what one pool slot is sized for.
+/// A Rust `wasm32-wasip2` component uses about half of each.
+pub const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+pub const MEMORIES_PER_COMPONENT: u32 = 2;
+pub const TABLES_PER_COMPONENT: u32 = 8;
 
 #[derive(Clone, Debug)]
 pub struct EngineSettings {
@@ -59,6 +65,12 @@ pub enum LoadError {
     Abi(#[from] AbiError),
     #[error("the component does not compile: {0}")]
     Compile(String),
+    #[error(
+        "the component needs more than one plugin instance slot holds \
+         ({CORE_INSTANCES_PER_COMPONENT} core instances, {MEMORIES_PER_COMPONENT} memories, \
+         {TABLES_PER_COMPONENT} tables): {0}"
+    )]
+    ExceedsSlot(String),
     #[error("the component needs imports this server does not provide: {0}")]
     Link(String),
 }
@@ -70,6 +82,18 @@ pub enum CallFailure {
     Timeout(Duration),
     #[error("exceeded its memory limit of {0} bytes")]
     MemoryLimit(u64),
+    #[error(
+        "exceeded this tenant's share of the plugin memory budget \
+         (plugins.memory_budget_per_tenant_bytes = {0})"
+    )]
+    TenantMemoryShare(u64),
+    #[error(
+        "could not grow its memory: the server's plugin memory budget \
+         (plugins.memory_budget_bytes = {0}) is in use; retry later"
+    )]
+    ServerMemoryBudget(u64),
+    #[error("is not loaded yet: the server is starting and compiles its plugins")]
+    NotReady,
     #[error("trapped: {0}")]
     Trap(String),
     #[error("reported invalid config: {0}")]
@@ -99,6 +123,9 @@ impl CallFailure {
         match self {
             Self::Timeout(_) => "timeout",
             Self::MemoryLimit(_) => "memory_limit",
+            Self::TenantMemoryShare(_) => "tenant_memory_share",
+            Self::ServerMemoryBudget(_) => "server_memory_budget",
+            Self::NotReady => "not_ready",
             Self::Trap(_) => "trap",
             Self::InvalidConfig(_) => "invalid_config",
             Self::Failed(_) => "failed",
@@ -111,11 +138,20 @@ impl CallFailure {
         }
     }
 
-    /// Failures that are the plugin's own fault count towards quarantine.
+    /// Failures charged to the binding that made the call count towards
+    /// its quarantine: everything the plugin, its params or the tenant's
+    /// data caused, instantiation included (every component fits a pool
+    /// slot by construction, so only the component itself can make it
+    /// fail). Not counted: what other tenants cause (the server-wide
+    /// memory budget in use) and what is no call at all.
     pub fn is_plugin_fault(&self) -> bool {
         !matches!(
             self,
-            Self::Quarantined | Self::NotInstalled | Self::WrongKind { .. } | Self::Instantiate(_)
+            Self::Quarantined
+                | Self::NotInstalled
+                | Self::NotReady
+                | Self::WrongKind { .. }
+                | Self::ServerMemoryBudget(_)
         )
     }
 }
@@ -157,6 +193,10 @@ impl CompiledPlugin {
 
 /// Who is calling and with what: the per-call context.
 pub struct CallContext {
+    /// Charged for the store's memory: the calling tenant's share (none
+    /// for the operator) of `memory_budget`.
+    pub tenant: Option<crate::model::TenantId>,
+    pub memory_budget: Arc<MemoryBudget>,
     pub plugin: Arc<str>,
     pub version: Arc<str>,
     pub limits: CallLimits,
@@ -181,13 +221,17 @@ impl PluginEngine {
     pub fn new(settings: &EngineSettings) -> wasmtime::Result<Self> {
         let instances = settings.max_instances.max(1);
         let mut pool = PoolingAllocationConfig::default();
+        // The totals are the per-component maxima times the slots, so any
+        // component that compiles (wasmtime checks these maxima then) fits
+        // a slot, and as many instances as there are slots always fit: one
+        // tenant's component cannot take more than its own slot's share.
         pool.total_component_instances(instances)
-            .total_core_instances(instances.saturating_mul(8))
-            .total_memories(instances.saturating_mul(2))
-            .total_tables(instances.saturating_mul(4))
-            .max_core_instances_per_component(16)
-            .max_memories_per_component(2)
-            .max_tables_per_component(8)
+            .total_core_instances(instances.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
+            .total_memories(instances.saturating_mul(MEMORIES_PER_COMPONENT))
+            .total_tables(instances.saturating_mul(TABLES_PER_COMPONENT))
+            .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+            .max_memories_per_component(MEMORIES_PER_COMPONENT)
+            .max_tables_per_component(TABLES_PER_COMPONENT)
             // Every call runs on a fiber, whose stack comes from the pool.
             .total_stacks(instances)
             .max_memory_size(usize::try_from(settings.max_memory_bytes).unwrap_or(usize::MAX))
@@ -205,6 +249,10 @@ impl PluginEngine {
             // captures a backtrace when RUST_BACKTRACE is set: 14 µs per
             // call instead of 16-21 (docs/benchmarks.md).
             .concurrency_support(false)
+            // One compile is one thread (on the blocking pool, one at a time
+            // by default): Cranelift's own parallelism would take every core
+            // from the requests for as long as an upload compiles.
+            .parallel_compilation(false)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
         let linker = sandboxed_linker(&engine)?;
@@ -238,8 +286,7 @@ impl PluginEngine {
         declared_kind: Option<PluginKind>,
     ) -> Result<CompiledPlugin, LoadError> {
         let sections = abi::precheck(bytes)?;
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        let component = Component::new(&self.engine, bytes).map_err(compile_error)?;
         let kind = abi::detect_kind(&self.engine, &component)?;
         if let Some(declared) = declared_kind
             && declared != kind
@@ -296,7 +343,12 @@ impl PluginEngine {
         if cx.capture_logs {
             logger = logger.capturing();
         }
-        let state = CallState::new(cx.limits.memory_bytes, cx.params.clone(), logger);
+        let state = CallState::new(
+            cx.limits.memory_bytes,
+            cx.memory_budget.account(cx.tenant.as_ref()),
+            cx.params.clone(),
+            logger,
+        );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         // At every tick: past the deadline, trap; otherwise let the
@@ -525,6 +577,17 @@ where
     answer.map_err(plugin_error)
 }
 
+/// wasmtime checks a component against the pool's per-component maxima
+/// as it compiles; that refusal is the component's size, not its code.
+fn compile_error(e: wasmtime::Error) -> LoadError {
+    let message = truncate(&format!("{e:#}"), MAX_TEXT_BYTES).to_owned();
+    if message.contains("pooling allocator") {
+        LoadError::ExceedsSlot(message)
+    } else {
+        LoadError::Compile(message)
+    }
+}
+
 fn check_state(state: &[u8]) -> Result<(), CallFailure> {
     if state.len() > MAX_STATE_BYTES {
         return Err(CallFailure::InvalidOutput(format!(
@@ -568,7 +631,11 @@ fn classify(store: &Store<CallState>, cx: &CallContext, e: wasmtime::Error) -> C
         return CallFailure::Timeout(cx.limits.deadline);
     }
     if store.data().limiter.memory_refused() {
-        return CallFailure::MemoryLimit(cx.limits.memory_bytes);
+        return match store.data().limiter.budget_refusal() {
+            Some(Refusal::TenantShare(limit)) => CallFailure::TenantMemoryShare(limit),
+            Some(Refusal::ServerTotal(limit)) => CallFailure::ServerMemoryBudget(limit),
+            None => CallFailure::MemoryLimit(cx.limits.memory_bytes),
+        };
     }
     CallFailure::Trap(truncate(&format!("{e:#}"), MAX_TEXT_BYTES).to_owned())
 }
@@ -611,5 +678,79 @@ impl Drop for EpochTicker {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> PluginEngine {
+        PluginEngine::new(&EngineSettings {
+            max_instances: 2,
+            max_memory_bytes: 16 << 20,
+        })
+        .unwrap()
+    }
+
+    /// A component of `n` instances of an empty core module, as text.
+    fn component_with_core_instances(n: u32) -> String {
+        let instances: String = (0..n)
+            .map(|i| format!("(core instance $i{i} (instantiate $m))"))
+            .collect();
+        format!("(component (core module $m) {instances})")
+    }
+
+    #[test]
+    fn a_component_larger_than_a_pool_slot_is_refused_when_compiled() {
+        let engine = engine();
+        let fits = component_with_core_instances(CORE_INSTANCES_PER_COMPONENT);
+        Component::new(engine.engine(), fits)
+            .map_err(compile_error)
+            .unwrap();
+        let too_many = component_with_core_instances(CORE_INSTANCES_PER_COMPONENT + 1);
+        let error = Component::new(engine.engine(), too_many)
+            .map_err(compile_error)
+            .err()
+            .unwrap();
+        assert!(matches!(error, LoadError::ExceedsSlot(_)), "{error}");
+        assert!(error.to_string().contains("16 core instances"), "{error}");
+    }
+}
+
+#[cfg(test)]
+mod compile_bound {
+    use super::*;
+
+    /// A component whose core module is `bytes` of code: functions of
+    /// 64 KiB of arithmetic each, the shape that costs Cranelift most per
+    /// byte among valid code (long bodies, many live values).
+    fn component_of_code(bytes: usize) -> String {
+        let per_function = 64 << 10;
+        // `local.get 0 local.get 0 i32.add local.set 0` is 7 bytes.
+        let body = "local.get 0 local.get 0 i32.add local.set 0 ".repeat(per_function / 7);
+        let functions: String = (0..bytes / per_function)
+            .map(|i| format!("(func $f{i} (param i32) (result i32) {body} local.get 0)"))
+            .collect();
+        format!("(component (core module {functions}))")
+    }
+
+    /// What one compile at the size cap costs: run with `--ignored`
+    /// (it takes seconds); the figure is in docs/operations.md.
+    #[test]
+    #[ignore]
+    fn measure_a_compile_at_the_size_cap() {
+        let engine = PluginEngine::new(&EngineSettings {
+            max_instances: 1,
+            max_memory_bytes: 16 << 20,
+        })
+        .unwrap();
+        let text = component_of_code(4 << 20);
+        let started = Instant::now();
+        Component::new(engine.engine(), &text).unwrap();
+        eprintln!(
+            "compiling 4 MiB of code took {:?} (single-threaded)",
+            started.elapsed()
+        );
     }
 }

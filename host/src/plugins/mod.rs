@@ -7,7 +7,10 @@
 //!   call with a memory cap and an epoch deadline; WASI linked with nothing
 //!   granted;
 //! - a plugin failure affects only its call, then the binding's policy
-//!   (fail-open / fail-closed) decides; repeated failures quarantine it;
+//!   (fail-open / fail-closed) decides; repeated failures quarantine it
+//!   for that tenant's binding only, never for another tenant;
+//! - one tenant's instances hold at most its share of the pool slots and
+//!   of the plugin memory budget;
 //! - plugins never see the tenant or reserved (`_`) dimensions and cannot
 //!   set them;
 //! - the runtime never sees storage or HTTP.
@@ -19,7 +22,9 @@
 //! - [`abi`]: the ABI version check and kind detection.
 //! - [`registry`]: installed versions with atomic swap.
 //! - [`bindings`]: tenants' chains, params and failure policies.
-//! - [`quarantine`]: failure accounting.
+//! - [`quarantine`]: failure accounting per (tenant, binding).
+//! - [`memory_budget`]: the server-wide plugin memory budget and each
+//!   tenant's share of it.
 //! - [`reload`]: the watched plugins directory.
 //! - [`repository`]: durable storage of uploads and chains.
 //! - [`stage`]: where plugins join the write and query pipelines.
@@ -38,6 +43,7 @@ pub mod engine;
 pub mod limits;
 pub mod logging;
 pub mod manifest;
+pub mod memory_budget;
 pub mod quarantine;
 pub mod registry;
 pub mod reload;

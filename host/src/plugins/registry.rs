@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::abi::PluginKind;
 use super::engine::{CallLimits, CompiledPlugin};
 use super::logging::LogBudget;
-use super::quarantine::PluginHealth;
+use super::quarantine::BindingHealth;
 use crate::model::TenantId;
 
 /// Who owns a plugin: the operator (visible to every tenant) or one tenant.
@@ -62,7 +62,8 @@ pub struct LoadedPlugin {
     pub description: Option<String>,
     pub loaded_at_ms: i64,
     pub compiled: CompiledPlugin,
-    pub health: PluginHealth,
+    /// Per (tenant, binding): never shared between tenants.
+    pub health: BindingHealth,
     pub log_budget: Arc<LogBudget>,
 }
 

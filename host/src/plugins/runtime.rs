@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -24,7 +25,8 @@ use super::engine::{
 };
 use super::logging::LogBudget;
 use super::manifest::{Manifest, ManifestError, content_hash, hash_version, is_valid_plugin_name};
-use super::quarantine::{HealthSnapshot, PluginHealth};
+use super::memory_budget::MemoryBudget;
+use super::quarantine::{BindingHealth, HealthSnapshot, QUERY_PATH};
 use super::registry::{LoadFailure, LoadedPlugin, PluginRegistry, PluginScope, PluginSource};
 use super::repository::{PluginRepository, RepositoryError, StoredPlugin};
 use super::series_cache::{Answer, Known, Lookup, SeriesCache};
@@ -33,8 +35,31 @@ use super::wire::{Enrichment, Shown, WireBatch};
 use crate::model::{Metric, RESERVED_PREFIX, TenantId, ValidationLimits, Validator};
 use crate::telemetry::PluginHook;
 
-/// Largest accepted plugin binary.
+/// The most `plugins.max_plugin_bytes` may be set to, and what the upload
+/// route reads at most before the configured cap is checked.
 pub const MAX_PLUGIN_BYTES: usize = 32 << 20;
+
+/// Which cap on the number of plugins an upload hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginCountLimit {
+    PerTenant(u32),
+    Server(u32),
+}
+
+impl std::fmt::Display for PluginCountLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::PerTenant(max) => write!(
+                f,
+                "this tenant has {max} plugins installed; the limit is plugins.max_plugins_per_tenant = {max}"
+            ),
+            Self::Server(max) => write!(
+                f,
+                "the server has {max} plugins installed; the limit is plugins.max_plugins = {max}"
+            ),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PluginAdminError {
@@ -42,8 +67,14 @@ pub enum PluginAdminError {
         "plugin name {0:?} must be 1-64 characters of [a-z0-9_-], starting with a letter or digit"
     )]
     InvalidName(String),
-    #[error("the plugin is {0} bytes; the limit is {MAX_PLUGIN_BYTES}")]
-    TooLarge(usize),
+    #[error("the plugin is {size} bytes; the limit is plugins.max_plugin_bytes = {limit}")]
+    TooLarge { size: usize, limit: u64 },
+    #[error("{0}; delete one first")]
+    TooManyPlugins(PluginCountLimit),
+    #[error("plugin {plugin:?} refused the binding's params: {message}")]
+    RejectedParams { plugin: String, message: String },
+    #[error("plugin {0:?} is not loaded yet: the server is starting and compiles its plugins")]
+    Starting(String),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     #[error("memory_limit_bytes {asked} exceeds the server's ceiling of {max}")]
@@ -160,6 +191,14 @@ pub struct DryRunReport {
 
 pub struct PluginRuntime {
     engine: Arc<PluginEngine>,
+    /// What live instances' memories may hold, in all and per tenant.
+    memory_budget: Arc<MemoryBudget>,
+    /// Compiles running at once (`max_concurrent_compiles`).
+    compiles: Arc<Semaphore>,
+    /// Every stored and directory plugin has been compiled (or refused)
+    /// since start-up; until then a binding's missing plugin may still
+    /// come.
+    ready: AtomicBool,
     /// Each tenant's share of the engine's pool slots
     /// (`max_concurrent_calls_per_tenant`), taken before a slot.
     tenant_slots: DashMap<TenantId, Arc<Semaphore>>,
@@ -193,6 +232,14 @@ impl PluginRuntime {
         .map_err(|e| PluginAdminError::Startup(format!("{e:#}")))?;
         Ok(Arc::new(Self {
             engine: Arc::new(engine),
+            memory_budget: Arc::new(MemoryBudget::new(
+                config.memory_budget_bytes,
+                config.memory_budget_per_tenant_bytes,
+            )),
+            compiles: Arc::new(Semaphore::new(
+                config.max_concurrent_compiles.max(1) as usize
+            )),
+            ready: AtomicBool::new(true),
             tenant_slots: DashMap::new(),
             registry: PluginRegistry::default(),
             bindings: BindingStore::new(config.defaults.clone(), config.tenants.clone()),
@@ -204,14 +251,18 @@ impl PluginRuntime {
         }))
     }
 
-    /// The server's runtime: uploads and chains restored from the
-    /// repository (on disk, or in memory for the memory backend), and the
-    /// plugins directory watched when configured.
+    /// The server's runtime: tenants' chains restored from the repository
+    /// (on disk, or in memory for the memory backend) at once; uploads
+    /// compiled and the plugins directory scanned (and watched, when
+    /// configured) in the background, so the server listens and answers
+    /// its probes while plugins compile. Until that is done
+    /// [`is_ready`](Self::is_ready) is false and a binding whose plugin is
+    /// not loaded yet fails with [`CallFailure::NotReady`].
     /// `shared` replaces the local repository when pods share one (ClickHouse).
     pub async fn start(
         config: &crate::config::Config,
         shared: Option<Arc<dyn PluginRepository>>,
-    ) -> Result<(Arc<Self>, Option<super::reload::DirectoryWatcher>), PluginAdminError> {
+    ) -> Result<(Arc<Self>, BackgroundLoad), PluginAdminError> {
         use crate::config::StorageBackend;
         let in_memory = config.storage.backend == StorageBackend::Memory;
         let repository: Arc<dyn PluginRepository> = match shared {
@@ -227,18 +278,76 @@ impl PluginRuntime {
             repository,
             prometheus::default_registry(),
         )?;
-        runtime.restore().await?;
+        runtime.ready.store(false, Ordering::Release);
+        for (tenant, set) in runtime.repository.list_bindings().await? {
+            runtime.bindings.set(tenant, set);
+        }
+        let stored = runtime.repository.list_plugins().await?;
         // The memory backend has no data directory to default to.
         let dir = match (&config.plugins.dir, in_memory) {
             (Some(dir), _) => Some(dir.clone()),
             (None, false) => Some(config.plugins.watched_dir(&config.data_dir)),
             (None, true) => None,
-        };
-        let watcher = match dir {
-            Some(dir) if config.plugins.watch => Some(runtime.watch_directory(&dir).await?),
-            _ => None,
-        };
-        Ok((runtime, watcher))
+        }
+        .filter(|_| config.plugins.watch);
+        let watcher = Arc::new(std::sync::Mutex::new(None));
+        let task = tokio::spawn({
+            let runtime = runtime.clone();
+            let watcher = watcher.clone();
+            async move {
+                let started = Instant::now();
+                let count = stored.len();
+                for stored in stored {
+                    let _ = runtime
+                        .install(
+                            stored.scope,
+                            &stored.name,
+                            stored.manifest,
+                            stored.wasm,
+                            PluginSource::Upload,
+                        )
+                        .await;
+                }
+                if let Some(dir) = dir {
+                    match runtime.watch_directory(&dir).await {
+                        Ok(started) => {
+                            *watcher.lock().unwrap_or_else(|p| p.into_inner()) = Some(started);
+                        }
+                        Err(error) => {
+                            tracing::error!(%error, dir = %dir.display(), "cannot watch the plugins directory");
+                        }
+                    }
+                }
+                runtime.ready.store(true, Ordering::Release);
+                tracing::info!(
+                    stored = count,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "plugins loaded"
+                );
+            }
+        });
+        Ok((runtime, BackgroundLoad { task, watcher }))
+    }
+
+    /// Start-up's plugins are all compiled (or refused).
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// While starting, the first fail-closed binding of `chain` whose
+    /// plugin is not loaded yet. Fail-open ones need no answer: their
+    /// metrics are written without the plugin.
+    pub fn fail_closed_not_loaded(&self, tenant: &TenantId, chain: &Chain) -> Option<String> {
+        if self.is_ready() {
+            return None;
+        }
+        chain
+            .validators
+            .iter()
+            .chain(chain.enrichers.iter())
+            .filter(|binding| binding.on_failure == FailurePolicy::FailClosed)
+            .find(|binding| self.registry.resolve(tenant, &binding.plugin).is_none())
+            .map(|binding| binding.plugin.clone())
     }
 
     /// A runtime whose counters go to a registry of its own (tests, benches,
@@ -294,8 +403,12 @@ impl PluginRuntime {
                 name.chars().take(80).collect(),
             ));
         }
-        if wasm.len() > MAX_PLUGIN_BYTES {
-            return Err(PluginAdminError::TooLarge(wasm.len()));
+        let limit = self.config.max_plugin_bytes;
+        if wasm.len() as u64 > limit {
+            return Err(PluginAdminError::TooLarge {
+                size: wasm.len(),
+                limit,
+            });
         }
         manifest.check()?;
         let memory_bytes = manifest
@@ -315,10 +428,21 @@ impl PluginRuntime {
         let hash = content_hash(&wasm);
         let engine = self.engine.clone();
         let declared = manifest.kind;
-        let compiled = tokio::task::spawn_blocking(move || engine.compile(&wasm, declared))
-            .await
-            .map_err(|e| LoadError::Compile(format!("the compiler panicked: {e}")))
-            .and_then(|r| r);
+        // wasmtime cannot cancel a compile, so its time and memory are
+        // bounded by the size cap above and by how many run at once: the
+        // others wait here, holding nothing but their upload's bytes.
+        let permit = match self.compiles.clone().acquire_owned().await {
+            Ok(permit) => permit,
+            Err(_) => unreachable!("the compile semaphore is never closed"),
+        };
+        let compiled = tokio::task::spawn_blocking(move || {
+            let compiled = engine.compile(&wasm, declared);
+            drop(permit);
+            compiled
+        })
+        .await
+        .map_err(|e| LoadError::Compile(format!("the compiler panicked: {e}")))
+        .and_then(|r| r);
         let compiled: CompiledPlugin = match compiled {
             Ok(compiled) => compiled,
             Err(error) => {
@@ -368,7 +492,7 @@ impl PluginRuntime {
             description: manifest.description.clone(),
             loaded_at_ms: now_ms(),
             compiled,
-            health: PluginHealth::default(),
+            health: BindingHealth::default(),
             log_budget: Arc::new(LogBudget::new(self.config.log_lines_per_second)),
         })
     }
@@ -420,6 +544,7 @@ impl PluginRuntime {
         {
             return Err(PluginAdminError::ManagedByDirectory(name.to_owned()));
         }
+        self.check_plugin_count(&scope, name)?;
         let prepared = self
             .prepare(
                 scope.clone(),
@@ -438,6 +563,34 @@ impl PluginRuntime {
             })
             .await?;
         Ok(self.activate(prepared))
+    }
+
+    /// A new name must fit the tenant's and the server's plugin counts
+    /// (checked before compiling, and again by nothing: two uploads racing
+    /// for the last place may both get it, which the caps tolerate).
+    fn check_plugin_count(&self, scope: &PluginScope, name: &str) -> Result<(), PluginAdminError> {
+        let rows = self.registry.rows(None);
+        if rows
+            .iter()
+            .any(|row| row.scope == *scope && row.name == name)
+        {
+            return Ok(());
+        }
+        let per_tenant = self.config.max_plugins_per_tenant;
+        if let PluginScope::Tenant(_) = scope
+            && rows.iter().filter(|row| row.scope == *scope).count() >= per_tenant as usize
+        {
+            return Err(PluginAdminError::TooManyPlugins(
+                PluginCountLimit::PerTenant(per_tenant),
+            ));
+        }
+        let server = self.config.max_plugins;
+        if rows.len() >= server as usize {
+            return Err(PluginAdminError::TooManyPlugins(PluginCountLimit::Server(
+                server,
+            )));
+        }
+        Ok(())
     }
 
     pub async fn delete(&self, scope: &PluginScope, name: &str) -> Result<(), PluginAdminError> {
@@ -492,7 +645,13 @@ impl PluginRuntime {
                     limits: current.map(|p| p.limits.clone()),
                     series_only: current.map(|p| p.series_only),
                     loaded_at_ms: current.map(|p| p.loaded_at_ms),
-                    health: current.map(|p| p.health.snapshot()).unwrap_or_default(),
+                    // A tenant sees its own use of a plugin only.
+                    health: current
+                        .map(|p| match tenant {
+                            Some(tenant) => p.health.snapshot_for(tenant),
+                            None => p.health.snapshot(),
+                        })
+                        .unwrap_or_default(),
                     log_lines_dropped: current.map(|p| p.log_budget.dropped()).unwrap_or(0),
                     name: row.name,
                     scope: row.scope,
@@ -508,7 +667,16 @@ impl PluginRuntime {
     }
 
     /// Replaces `tenant`'s chain, effective from its next request. Every
-    /// plugin named must be visible to the tenant and of the right kind.
+    /// plugin named must be visible to the tenant and of the right kind,
+    /// and must accept the binding's params: each is configured once with
+    /// them here (an empty batch, under the tenant's share of the pool and
+    /// the call's deadline), so params it reports as invalid are refused
+    /// now, with its message, rather than failing every write later. Only
+    /// an `invalid-config` answer refuses; a probe that fails otherwise
+    /// (a plugin that loops even on nothing) says nothing about the params.
+    ///
+    /// The tenant's bindings start with a clean health: what quarantined
+    /// the old ones was their params.
     pub async fn set_bindings(
         &self,
         tenant: &TenantId,
@@ -520,10 +688,12 @@ impl PluginRuntime {
             (&set.enrichers, PluginKind::Enricher),
         ] {
             for binding in list {
-                let plugin = self
-                    .registry
-                    .resolve(tenant, &binding.plugin)
-                    .ok_or_else(|| BindingError::UnknownPlugin(binding.plugin.clone()))?;
+                let Some(plugin) = self.registry.resolve(tenant, &binding.plugin) else {
+                    if !self.is_ready() {
+                        return Err(PluginAdminError::Starting(binding.plugin.clone()));
+                    }
+                    return Err(BindingError::UnknownPlugin(binding.plugin.clone()).into());
+                };
                 if plugin.kind != expected {
                     return Err(BindingError::WrongKind {
                         plugin: binding.plugin.clone(),
@@ -532,11 +702,58 @@ impl PluginRuntime {
                     }
                     .into());
                 }
+                self.check_params(tenant, &plugin, Arc::from(binding.params.to_string()))
+                    .await?;
             }
         }
         self.repository.put_bindings(tenant, &set).await?;
         self.bindings.set(tenant.clone(), set);
+        for row in self.registry.rows(Some(tenant)) {
+            if let Some(plugin) = row.current {
+                plugin.health.retire_tenant(tenant);
+            }
+        }
         Ok(())
+    }
+
+    /// Configures `plugin` with `params` on an empty batch (see
+    /// [`set_bindings`](Self::set_bindings)).
+    async fn check_params(
+        &self,
+        tenant: &TenantId,
+        plugin: &LoadedPlugin,
+        params: Arc<str>,
+    ) -> Result<(), PluginAdminError> {
+        let cx = self.context(Some(tenant), plugin, params, false);
+        let empty = WireBatch::shown(&[], Shown::to(plugin));
+        let result = match plugin.kind {
+            PluginKind::Validator => self
+                .with_slot(
+                    Some(tenant),
+                    plugin,
+                    self.engine.validate(&plugin.compiled, &cx, &empty),
+                )
+                .await
+                .0
+                .map(drop),
+            PluginKind::Enricher => self
+                .enrich_checked(Some(tenant), plugin, &cx, &empty)
+                .await
+                .0
+                .map(drop),
+            PluginKind::Aggregator => Ok(()),
+        };
+        match result {
+            Err(CallFailure::InvalidConfig(message)) => Err(PluginAdminError::RejectedParams {
+                plugin: plugin.name.to_string(),
+                message,
+            }),
+            Err(failure) => {
+                tracing::info!(plugin = %plugin.name, %tenant, %failure, "binding's params probe failed; the params are not refused");
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
     }
 
     /// Runs one plugin call on this task while holding a pool slot. A
@@ -623,8 +840,16 @@ impl PluginRuntime {
         }
     }
 
-    fn context(&self, plugin: &LoadedPlugin, params: Arc<str>, capture_logs: bool) -> CallContext {
+    fn context(
+        &self,
+        tenant: Option<&TenantId>,
+        plugin: &LoadedPlugin,
+        params: Arc<str>,
+        capture_logs: bool,
+    ) -> CallContext {
         CallContext {
+            tenant: tenant.cloned(),
+            memory_budget: self.memory_budget.clone(),
             plugin: plugin.name.clone(),
             version: plugin.version.clone(),
             limits: plugin.limits.clone(),
@@ -634,7 +859,8 @@ impl PluginRuntime {
         }
     }
 
-    /// Finds the bound plugin, refusing quarantined or mis-kinded ones.
+    /// Finds the bound plugin, refusing mis-kinded ones and ones this
+    /// binding of this tenant has quarantined.
     pub(super) fn bound_plugin(
         &self,
         tenant: &TenantId,
@@ -644,23 +870,35 @@ impl PluginRuntime {
         let plugin = self
             .registry
             .resolve(tenant, &binding.plugin)
-            .ok_or(CallFailure::NotInstalled)?;
+            .ok_or(if self.is_ready() {
+                CallFailure::NotInstalled
+            } else {
+                CallFailure::NotReady
+            })?;
         if plugin.kind != kind {
             return Err(CallFailure::WrongKind {
                 expected: kind,
                 actual: plugin.kind,
             });
         }
-        if plugin.health.is_quarantined() {
+        if plugin.health.is_quarantined(tenant, binding.id) {
             return Err(CallFailure::Quarantined);
         }
         Ok(plugin)
     }
 
-    fn record(&self, plugin: &LoadedPlugin, tenant: &TenantId, outcome: Result<(), &CallFailure>) {
+    /// Counts a call's outcome, in the health of the (tenant, binding)
+    /// that made it only.
+    fn record(
+        &self,
+        plugin: &LoadedPlugin,
+        tenant: &TenantId,
+        binding: u64,
+        outcome: Result<(), &CallFailure>,
+    ) {
         match outcome {
             Ok(()) => {
-                plugin.health.record_success();
+                plugin.health.of(tenant, binding).record_success();
                 self.metrics
                     .calls
                     .with_label_values(&[&plugin.name, "ok"])
@@ -677,6 +915,7 @@ impl PluginRuntime {
                 tracing::warn!(plugin = %plugin.name, version = %plugin.version, %tenant, %failure, "plugin call failed");
                 if plugin
                     .health
+                    .of(tenant, binding)
                     .record_failure(&failure.to_string(), self.config.quarantine_after)
                 {
                     self.metrics
@@ -686,8 +925,9 @@ impl PluginRuntime {
                     tracing::error!(
                         plugin = %plugin.name,
                         version = %plugin.version,
+                        %tenant,
                         failures = self.config.quarantine_after,
-                        "plugin quarantined after consecutive failures; install a new version to lift it"
+                        "plugin quarantined for one tenant's binding after consecutive failures; a new version or new bindings lift it"
                     );
                 }
             }
@@ -779,7 +1019,7 @@ impl PluginRuntime {
                 let lookup = scope.lookup(series);
                 self.count_lookup(&plugin, &lookup);
                 let fresh = if lookup.ask.is_empty() {
-                    answered_from_memory(&plugin).await;
+                    answered_from_memory(&plugin, tenant, binding).await;
                     Ok(Vec::new())
                 } else {
                     let wire = WireBatch::series_of(metrics, &lookup.ask);
@@ -853,14 +1093,16 @@ impl PluginRuntime {
         plugin: &LoadedPlugin,
         batch: &WireBatch,
     ) -> Result<Vec<Option<String>>, CallFailure> {
-        let cx = self.context(plugin, binding.params_json.clone(), false);
+        let cx = self.context(Some(tenant), plugin, binding.params_json.clone(), false);
         let call = self.with_slot(
             Some(tenant),
             plugin,
             self.engine.validate(&plugin.compiled, &cx, batch),
         );
-        self.timed(tenant, plugin, PluginHook::Validate, async { call.await.0 })
-            .await
+        self.timed(tenant, binding, plugin, PluginHook::Validate, async {
+            call.await.0
+        })
+        .await
     }
 
     /// One enricher call with the host's checks of its answer, timed and
@@ -872,10 +1114,12 @@ impl PluginRuntime {
         plugin: &LoadedPlugin,
         batch: &WireBatch,
     ) -> Result<Enrichment, CallFailure> {
-        let cx = self.context(plugin, binding.params_json.clone(), false);
+        let cx = self.context(Some(tenant), plugin, binding.params_json.clone(), false);
         let call = self.enrich_checked(Some(tenant), plugin, &cx, batch);
-        self.timed(tenant, plugin, PluginHook::Enrich, async { call.await.0 })
-            .await
+        self.timed(tenant, binding, plugin, PluginHook::Enrich, async {
+            call.await.0
+        })
+        .await
     }
 
     /// Times a write-path call and records its outcome in the plugin's
@@ -883,6 +1127,7 @@ impl PluginRuntime {
     async fn timed<T>(
         &self,
         tenant: &TenantId,
+        binding: &ResolvedBinding,
         plugin: &LoadedPlugin,
         hook: PluginHook,
         call: impl Future<Output = Result<T, CallFailure>>,
@@ -892,7 +1137,7 @@ impl PluginRuntime {
         crate::telemetry::metrics()
             .plugins
             .observe_duration(&plugin.name, hook, started.elapsed());
-        self.record(plugin, tenant, result.as_ref().map(|_| ()));
+        self.record(plugin, tenant, binding.id, result.as_ref().map(|_| ()));
         result
     }
 
@@ -1006,7 +1251,7 @@ impl PluginRuntime {
                 let lookup = scope.lookup(series);
                 self.count_lookup(&plugin, &lookup);
                 let fresh: Result<Option<Enrichment>, CallFailure> = if lookup.ask.is_empty() {
-                    answered_from_memory(&plugin).await;
+                    answered_from_memory(&plugin, tenant, binding).await;
                     Ok(None)
                 } else {
                     let wire = WireBatch::series_of(metrics, &lookup.ask);
@@ -1077,15 +1322,18 @@ impl PluginRuntime {
             plugin: name.to_owned(),
             failure,
         };
-        let binding = ResolvedBinding::new(
-            name.to_owned(),
-            params_json.clone(),
-            FailurePolicy::FailClosed,
-        );
+        // One health per tenant and version on the query path, whatever
+        // the query's params.
+        let binding = ResolvedBinding {
+            id: QUERY_PATH,
+            plugin: name.to_owned(),
+            params_json: params_json.clone(),
+            on_failure: FailurePolicy::FailClosed,
+        };
         let plugin = self
             .bound_plugin(tenant, &binding, PluginKind::Aggregator)
             .map_err(fail)?;
-        let cx = self.context(&plugin, params_json, false);
+        let cx = self.context(Some(tenant), &plugin, params_json, false);
         let budget = self.config.aggregation_budget.get();
         let started = std::time::Instant::now();
         let (result, _) = self
@@ -1101,7 +1349,11 @@ impl PluginRuntime {
             crate::telemetry::PluginHook::Aggregate,
             started.elapsed(),
         );
-        self.record(&plugin, tenant, result.as_ref().map(|_| ()));
+        // Params the plugin calls invalid are this query's mistake, answered
+        // to it; they say nothing about the plugin's health.
+        if !matches!(result, Err(CallFailure::InvalidConfig(_))) {
+            self.record(&plugin, tenant, QUERY_PATH, result.as_ref().map(|_| ()));
+        }
         // A non-finite result is the plugin's "no value" (the SDK's
         // convention for NaN); the query API renders it as null.
         let values = result.map_err(fail)?;
@@ -1120,7 +1372,7 @@ impl PluginRuntime {
         input: DryRunInput,
     ) -> DryRunReport {
         let started = Instant::now();
-        let cx = self.context(&plugin, params_json, true);
+        let cx = self.context(caller, &plugin, params_json, true);
         let (result, logs) = match input {
             DryRunInput::Metrics(metrics) => {
                 let batch = WireBatch::shown(&metrics, Shown::to(&plugin));
@@ -1211,6 +1463,23 @@ impl PluginRuntime {
     }
 }
 
+/// Start-up's plugin loading (see [`PluginRuntime::start`]); dropping it
+/// stops the loading and the directory watcher.
+pub struct BackgroundLoad {
+    task: tokio::task::JoinHandle<()>,
+    watcher: Arc<std::sync::Mutex<Option<super::reload::DirectoryWatcher>>>,
+}
+
+impl Drop for BackgroundLoad {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.watcher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+    }
+}
+
 /// Counts a call whose future was dropped before it finished.
 struct Unfinished<'a> {
     metrics: &'a PluginMetrics,
@@ -1237,8 +1506,8 @@ impl Drop for Unfinished<'_> {
 /// such steps (a client sending known series as fast as it can) would never
 /// give its thread back: take from tokio's cooperative budget as its own
 /// I/O does.
-async fn answered_from_memory(plugin: &LoadedPlugin) {
-    plugin.health.note_working();
+async fn answered_from_memory(plugin: &LoadedPlugin, tenant: &TenantId, binding: &ResolvedBinding) {
+    plugin.health.of(tenant, binding.id).note_working();
     tokio::task::consume_budget().await;
 }
 

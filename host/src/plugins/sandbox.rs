@@ -21,6 +21,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::limits::CallLimiter;
 use super::logging::PluginLogger;
+use super::memory_budget::MemoryAccount;
 use super::wit::{self, host_api, types_api};
 
 /// The WASI version whose clock interface is shadowed; wasmtime-wasi 48
@@ -41,11 +42,16 @@ pub struct CallState {
 }
 
 impl CallState {
-    pub fn new(max_memory_bytes: u64, params: Arc<str>, logger: PluginLogger) -> Self {
+    pub fn new(
+        max_memory_bytes: u64,
+        memory: MemoryAccount,
+        params: Arc<str>,
+        logger: PluginLogger,
+    ) -> Self {
         Self {
             wasi: sealed_wasi_ctx(),
             table: ResourceTable::new(),
-            limiter: CallLimiter::new(max_memory_bytes),
+            limiter: CallLimiter::new(max_memory_bytes, memory),
             params,
             logger,
             deadline_at: Instant::now(),

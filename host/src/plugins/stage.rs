@@ -14,6 +14,9 @@ use super::runtime::{PluginRuntime, StepOutcome};
 use crate::model::{Series, TenantId};
 use crate::pipeline::{AggregationPlugin, Batch, ReadError, WriteError, WriteStage};
 
+/// What a write refused while plugins compile at start-up tells the client.
+const STARTING_RETRY_AFTER_SECS: u32 = 5;
+
 pub struct PluginWriteStage {
     runtime: Arc<PluginRuntime>,
 }
@@ -47,6 +50,14 @@ impl WriteStage for PluginWriteStage {
         let chain = self.runtime.chain(&tenant);
         if chain.is_empty() {
             return Ok(());
+        }
+        // At start-up a fail-closed binding whose plugin is still compiling
+        // must not turn into rejected metrics the client would not retry.
+        if let Some(plugin) = self.runtime.fail_closed_not_loaded(&tenant, &chain) {
+            return Err(WriteError::PluginsStarting {
+                plugin,
+                retry_after_secs: STARTING_RETRY_AFTER_SECS,
+            });
         }
         if let Some(memory) = self.runtime.chain_memory(&tenant, &chain) {
             self.runtime.run_remembered(memory, &chain, batch).await;
