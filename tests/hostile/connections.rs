@@ -13,6 +13,9 @@ use crate::support::{ATTACKER_TENANT, Hostile, token};
 
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(2);
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(3);
+/// Connections opened together, and the pause between such waves.
+const CONNECT_WAVE: usize = 100;
+const CONNECT_WAVE_PAUSE: Duration = Duration::from_millis(50);
 /// Scheduling slack on a loaded 2-core machine.
 const SLACK: Duration = Duration::from_secs(3);
 
@@ -96,12 +99,23 @@ async fn slow_sockets_are_closed_within_the_timeouts_and_the_quiet_tenant_is_unh
         (Slow::PartialBody, 400),
         (Slow::Trickle, 30),
     ];
+    // Kinds interleaved and opened in waves: 1 230 connects at once would
+    // overflow the listen backlog (1 024), and a silent client whose
+    // handshake the kernel has not completed yet is not the server's to
+    // time out.
+    let mut opening = Vec::new();
     for (kind, count) in kinds {
-        for _ in 0..count {
-            let token = attacker.clone();
-            let addr = hostile.addr;
-            sockets.spawn(async move { (kind, hold(addr, kind, token, limit).await) });
-        }
+        opening.extend(std::iter::repeat_n(kind, count));
+    }
+    let waves = opening.len().div_ceil(CONNECT_WAVE);
+    for (index, kind) in opening.into_iter().enumerate() {
+        let token = attacker.clone();
+        let addr = hostile.addr;
+        let start = CONNECT_WAVE_PAUSE * (index % waves) as u32;
+        sockets.spawn(async move {
+            tokio::time::sleep(start).await;
+            (kind, hold(addr, kind, token, limit).await)
+        });
     }
     let mut still_open = Vec::new();
     let mut longest = [Duration::ZERO; 4];
