@@ -824,3 +824,43 @@ async fn probes_report_plugins_once_they_are_compiled() {
     assert_eq!(server.get("/readyz").await.ok()["status"], "ok");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn bodies_past_a_plugin_routes_limit_answer_in_the_json_error_shape() {
+    let server = TestServer::start().await;
+    let admin = client_as(&server, "acme", "read,write,admin");
+    // Past the upload route's ceiling the body is cut off before the runtime
+    // sees it; the answer is still the upload's own error.
+    let ceiling = luminate_host::plugins::runtime::MAX_PLUGIN_BYTES;
+    let oversized = admin
+        .send(
+            admin
+                .http
+                .put(admin.url("/api/v1/plugins/huge"))
+                .body(vec![0u8; ceiling + 1]),
+        )
+        .await;
+    oversized.assert_error(413, "plugin_too_large");
+    // Bindings and dry runs share the API's body limit.
+    let max_body = luminate_host::config::Config::default().api.max_body_bytes;
+    let padded = format!("{{\"validators\":[],\"pad\":\"{}\"}}", " ".repeat(max_body));
+    let bindings = admin
+        .send(
+            admin
+                .http
+                .put(admin.url("/api/v1/bindings"))
+                .body(padded.clone()),
+        )
+        .await;
+    bindings.assert_error(413, "body_too_large");
+    let dry_run = admin
+        .send(
+            admin
+                .http
+                .post(admin.url("/api/v1/plugins/huge/test"))
+                .body(padded),
+        )
+        .await;
+    dry_run.assert_error(413, "body_too_large");
+    server.stop().await;
+}

@@ -2,12 +2,12 @@
 //! `admin`). A `PUT` replaces the whole chain and applies from the next
 //! request.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::Value;
 
+use super::extract::RawBody;
 use super::plugins::PluginManager;
 use super::{ApiError, AppState};
 use crate::model::TenantId;
@@ -42,7 +42,7 @@ async fn show(
 async fn replace(
     State(state): State<AppState>,
     manager: PluginManager,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
     let tenant = tenant_of(manager)?;
     let set: BindingSet = serde_json::from_slice(&body).map_err(|e| {

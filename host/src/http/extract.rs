@@ -23,15 +23,36 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let deadline = req.extensions().get::<BodyDeadline>().copied();
-        Bytes::from_request(req, state)
-            .await
-            .map(RawBody)
-            .map_err(|rejection| body_error(rejection, deadline))
+        read_body(req, state, || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "the request body (after decompression) is larger than the configured api.max_body_bytes",
+            )
+        })
+        .await
+        .map(RawBody)
     }
 }
 
-fn body_error(rejection: BytesRejection, deadline: Option<BodyDeadline>) -> ApiError {
+/// Reads `req`'s whole body; every failure is an [`ApiError`], a body over
+/// the route's limit the one `too_large` makes.
+pub async fn read_body<S: Send + Sync>(
+    req: Request,
+    state: &S,
+    too_large: impl FnOnce() -> ApiError,
+) -> Result<Bytes, ApiError> {
+    let deadline = req.extensions().get::<BodyDeadline>().copied();
+    Bytes::from_request(req, state)
+        .await
+        .map_err(|rejection| body_error(rejection, deadline, too_large))
+}
+
+fn body_error(
+    rejection: BytesRejection,
+    deadline: Option<BodyDeadline>,
+    too_large: impl FnOnce() -> ApiError,
+) -> ApiError {
     if deadline.is_some_and(BodyDeadline::has_passed) {
         ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
@@ -39,11 +60,7 @@ fn body_error(rejection: BytesRejection, deadline: Option<BodyDeadline>) -> ApiE
             "the request body did not arrive within the configured server.body_read_timeout",
         )
     } else if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            "the request body (after decompression) is larger than the configured api.max_body_bytes",
-        )
+        too_large()
     } else {
         // Most often a corrupt gzip/zstd stream or a client that hung up.
         ApiError::bad_request(

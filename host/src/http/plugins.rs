@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -23,6 +23,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::extract::{RawBody, read_body};
 use super::{ApiError, AppState};
 use crate::auth::Scope;
 use crate::limits::RateKind;
@@ -299,12 +300,32 @@ fn manifest_from_headers(headers: &HeaderMap) -> Result<Manifest, ApiError> {
     Ok(manifest)
 }
 
+/// An uploaded component's bytes. Past the route's ceiling the answer is
+/// `plugin_too_large`, like a binary over `plugins.max_plugin_bytes`.
+struct PluginBinary(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for PluginBinary {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        read_body(req, state, || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "plugin_too_large",
+                format!("a plugin binary may be at most {MAX_PLUGIN_BYTES} bytes (plugins.max_plugin_bytes)"),
+            )
+        })
+        .await
+        .map(PluginBinary)
+    }
+}
+
 async fn upload(
     State(state): State<AppState>,
     manager: PluginManager,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    PluginBinary(body): PluginBinary,
 ) -> Result<Response, ApiError> {
     if body.is_empty() {
         return Err(ApiError::bad_request(
@@ -376,7 +397,7 @@ async fn dry_run(
     State(state): State<AppState>,
     manager: PluginManager,
     Path(name): Path<String>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
     let request: DryRunRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_json", format!("invalid dry-run body: {e}")))?;
