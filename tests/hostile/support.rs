@@ -207,6 +207,15 @@ impl QuietReport {
     /// under [`QUIET_P99_BOUND`].
     #[track_caller]
     pub fn assert_unharmed(&self) {
+        // Shown with --nocapture: the quiet tenant's latency under each attack.
+        eprintln!(
+            "quiet tenant: {} requests, p50 {:?}, p99 {:?}, max {:?}, {} errors",
+            self.latencies.len(),
+            self.quantile(0.5),
+            self.quantile(0.99),
+            self.quantile(1.0),
+            self.errors.len()
+        );
         assert!(
             self.latencies.len() >= 10,
             "the quiet tenant made only {} requests: it was stalled",
