@@ -297,17 +297,7 @@ impl PluginRuntime {
             async move {
                 let started = Instant::now();
                 let count = stored.len();
-                for stored in stored {
-                    let _ = runtime
-                        .install(
-                            stored.scope,
-                            &stored.name,
-                            stored.manifest,
-                            stored.wasm,
-                            PluginSource::Upload,
-                        )
-                        .await;
-                }
+                runtime.install_stored(stored).await;
                 if let Some(dir) = dir {
                     match runtime.watch_directory(&dir).await {
                         Ok(started) => {
@@ -372,7 +362,18 @@ impl PluginRuntime {
     /// A plugin that no longer loads (e.g. after a server upgrade changed the
     /// ABI) is listed as failed; the others start.
     pub async fn restore(&self) -> Result<(), PluginAdminError> {
-        for stored in self.repository.list_plugins().await? {
+        self.install_stored(self.repository.list_plugins().await?)
+            .await;
+        for (tenant, set) in self.repository.list_bindings().await? {
+            self.bindings.set(tenant, set);
+        }
+        Ok(())
+    }
+
+    /// Installs uploads kept in the repository. One that no longer loads is
+    /// listed as failed (its install records why); the others start.
+    async fn install_stored(&self, stored: Vec<StoredPlugin>) {
+        for stored in stored {
             let _ = self
                 .install(
                     stored.scope,
@@ -383,10 +384,6 @@ impl PluginRuntime {
                 )
                 .await;
         }
-        for (tenant, set) in self.repository.list_bindings().await? {
-            self.bindings.set(tenant, set);
-        }
-        Ok(())
     }
 
     /// Checks and compiles (off the request path) without installing.
