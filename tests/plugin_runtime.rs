@@ -1646,16 +1646,16 @@ async fn uploads_are_capped_in_size_and_in_number_with_the_limit_named() {
     let (acme, other) = (tenant("acme"), tenant("other"));
     let noop = wasm(NOOP_VALIDATOR);
     assert!(noop.len() < 1 << 20, "the fixture fits the cap");
-    let too_big = [noop.clone(), vec![0; 1 << 20]].concat();
-    let error = rt
-        .upload(
-            PluginScope::Tenant(acme.clone()),
-            "big",
+    let upload = |owner: &TenantId, name: &'static str, wasm: Vec<u8>| {
+        rt.upload(
+            PluginScope::Tenant(owner.clone()),
+            name,
             Manifest::default(),
-            too_big,
+            wasm,
         )
-        .await
-        .unwrap_err();
+    };
+    let too_big = [noop.clone(), vec![0; 1 << 20]].concat();
+    let error = upload(&acme, "big", too_big).await.unwrap_err();
     assert!(
         error
             .to_string()
@@ -1663,56 +1663,19 @@ async fn uploads_are_capped_in_size_and_in_number_with_the_limit_named() {
         "{error}"
     );
     for name in ["one", "two"] {
-        rt.upload(
-            PluginScope::Tenant(acme.clone()),
-            name,
-            Manifest::default(),
-            noop.clone(),
-        )
-        .await
-        .unwrap();
+        upload(&acme, name, noop.clone()).await.unwrap();
     }
     // Replacing one is no new plugin.
-    rt.upload(
-        PluginScope::Tenant(acme.clone()),
-        "two",
-        Manifest::default(),
-        noop.clone(),
-    )
-    .await
-    .unwrap();
-    let error = rt
-        .upload(
-            PluginScope::Tenant(acme.clone()),
-            "three",
-            Manifest::default(),
-            noop.clone(),
-        )
-        .await
-        .unwrap_err();
+    upload(&acme, "two", noop.clone()).await.unwrap();
+    let error = upload(&acme, "three", noop.clone()).await.unwrap_err();
     assert!(
         error
             .to_string()
             .contains("plugins.max_plugins_per_tenant = 2"),
         "{error}"
     );
-    rt.upload(
-        PluginScope::Tenant(other.clone()),
-        "one",
-        Manifest::default(),
-        noop.clone(),
-    )
-    .await
-    .unwrap();
-    let error = rt
-        .upload(
-            PluginScope::Tenant(other.clone()),
-            "two",
-            Manifest::default(),
-            noop.clone(),
-        )
-        .await
-        .unwrap_err();
+    upload(&other, "one", noop.clone()).await.unwrap();
+    let error = upload(&other, "two", noop.clone()).await.unwrap_err();
     assert!(
         error.to_string().contains("plugins.max_plugins = 3"),
         "{error}"
