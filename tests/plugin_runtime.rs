@@ -1683,6 +1683,46 @@ async fn uploads_are_capped_in_size_and_in_number_with_the_limit_named() {
 }
 
 #[tokio::test]
+async fn uploads_racing_for_the_last_place_cannot_both_take_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = common::plugin_runtime(
+        dir.path(),
+        PluginsConfig {
+            max_plugins_per_tenant: 1,
+            ..Default::default()
+        },
+    );
+    let acme = tenant("acme");
+    let noop = wasm(NOOP_VALIDATOR);
+    let upload = |name: &'static str| {
+        rt.upload(
+            PluginScope::Tenant(acme.clone()),
+            name,
+            Manifest::default(),
+            noop.clone(),
+        )
+    };
+    // Both are counted before either has compiled.
+    let (first, second) = tokio::join!(upload("first"), upload("second"));
+    let refused: Vec<String> = [&first, &second]
+        .iter()
+        .filter_map(|outcome| outcome.as_ref().err().map(|e| e.to_string()))
+        .collect();
+    assert_eq!(
+        refused.len(),
+        1,
+        "exactly one takes the place: {first:?} / {second:?}"
+    );
+    assert!(
+        refused[0].contains("plugins.max_plugins_per_tenant = 1"),
+        "{refused:?}"
+    );
+    // A refused upload gives its place back; the winner can be replaced.
+    let winner = if first.is_ok() { "first" } else { "second" };
+    upload(winner).await.unwrap();
+}
+
+#[tokio::test]
 async fn stored_plugins_compile_after_start_and_fail_closed_bindings_wait_for_them() {
     let dir = tempfile::tempdir().unwrap();
     let acme = tenant("acme");

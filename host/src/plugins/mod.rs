@@ -25,6 +25,7 @@
 //! - [`quarantine`]: failure accounting per (tenant, binding).
 //! - [`memory_budget`]: the server-wide plugin memory budget and each
 //!   tenant's share of it.
+//! - `pending_uploads`: places held under the plugin caps by uploads still compiling.
 //! - [`reload`]: the watched plugins directory.
 //! - [`repository`]: durable storage of uploads and chains.
 //! - [`stage`]: where plugins join the write and query pipelines.
@@ -44,6 +45,7 @@ pub mod limits;
 pub mod logging;
 pub mod manifest;
 pub mod memory_budget;
+mod pending_uploads;
 pub mod quarantine;
 pub mod registry;
 pub mod reload;

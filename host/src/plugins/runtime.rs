@@ -26,6 +26,7 @@ use super::engine::{
 use super::logging::LogBudget;
 use super::manifest::{Manifest, ManifestError, content_hash, hash_version, is_valid_plugin_name};
 use super::memory_budget::MemoryBudget;
+use super::pending_uploads::{PendingUploads, Reservation};
 use super::quarantine::{BindingHealth, HealthSnapshot, QUERY_PATH};
 use super::registry::{LoadFailure, LoadedPlugin, PluginRegistry, PluginScope, PluginSource};
 use super::repository::{PluginRepository, RepositoryError, StoredPlugin};
@@ -203,6 +204,8 @@ pub struct PluginRuntime {
     /// (`max_concurrent_calls_per_tenant`), taken before a slot.
     tenant_slots: DashMap<TenantId, Arc<Semaphore>>,
     registry: PluginRegistry,
+    /// New names being uploaded, counted against the plugin caps.
+    pending_uploads: PendingUploads,
     bindings: BindingStore,
     repository: Arc<dyn PluginRepository>,
     config: PluginsConfig,
@@ -242,6 +245,7 @@ impl PluginRuntime {
             ready: AtomicBool::new(true),
             tenant_slots: DashMap::new(),
             registry: PluginRegistry::default(),
+            pending_uploads: PendingUploads::default(),
             bindings: BindingStore::new(config.defaults.clone(), config.tenants.clone()),
             repository,
             validator: Validator::new(validation),
@@ -541,7 +545,7 @@ impl PluginRuntime {
         {
             return Err(PluginAdminError::ManagedByDirectory(name.to_owned()));
         }
-        self.check_plugin_count(&scope, name)?;
+        let _place = self.reserve_plugin_place(&scope, name)?;
         let prepared = self
             .prepare(
                 scope.clone(),
@@ -562,32 +566,39 @@ impl PluginRuntime {
         Ok(self.activate(prepared))
     }
 
-    /// A new name must fit the tenant's and the server's plugin counts
-    /// (checked before compiling, and again by nothing: two uploads racing
-    /// for the last place may both get it, which the caps tolerate).
-    fn check_plugin_count(&self, scope: &PluginScope, name: &str) -> Result<(), PluginAdminError> {
+    /// A new name must fit the tenant's and the server's plugin counts,
+    /// uploads still compiling included; its place is held until the
+    /// returned reservation drops.
+    fn reserve_plugin_place(
+        &self,
+        scope: &PluginScope,
+        name: &str,
+    ) -> Result<Reservation<'_>, PluginAdminError> {
         let rows = self.registry.rows(None);
         if rows
             .iter()
             .any(|row| row.scope == *scope && row.name == name)
         {
-            return Ok(());
+            return Ok(self.pending_uploads.none());
         }
-        let per_tenant = self.config.max_plugins_per_tenant;
-        if let PluginScope::Tenant(_) = scope
-            && rows.iter().filter(|row| row.scope == *scope).count() >= per_tenant as usize
-        {
-            return Err(PluginAdminError::TooManyPlugins(
-                PluginCountLimit::PerTenant(per_tenant),
-            ));
-        }
-        let server = self.config.max_plugins;
-        if rows.len() >= server as usize {
-            return Err(PluginAdminError::TooManyPlugins(PluginCountLimit::Server(
-                server,
-            )));
-        }
-        Ok(())
+        self.pending_uploads.reserve(scope, name, |pending| {
+            let per_tenant = self.config.max_plugins_per_tenant;
+            if let PluginScope::Tenant(_) = scope
+                && rows.iter().filter(|row| row.scope == *scope).count() + pending.in_scope
+                    >= per_tenant as usize
+            {
+                return Err(PluginAdminError::TooManyPlugins(
+                    PluginCountLimit::PerTenant(per_tenant),
+                ));
+            }
+            let server = self.config.max_plugins;
+            if rows.len() + pending.in_all >= server as usize {
+                return Err(PluginAdminError::TooManyPlugins(PluginCountLimit::Server(
+                    server,
+                )));
+            }
+            Ok(())
+        })
     }
 
     pub async fn delete(&self, scope: &PluginScope, name: &str) -> Result<(), PluginAdminError> {
