@@ -396,3 +396,14 @@ pub fn plugin_runtime(
     )
     .unwrap()
 }
+
+/// The entry for plugin `name` in a `GET /api/v1/plugins` answer (`null` if absent).
+pub fn listed(list: &Value, name: &str) -> Value {
+    list["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .cloned()
+        .unwrap_or(Value::Null)
+}

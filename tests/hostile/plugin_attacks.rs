@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{Api, Reply, now_ms};
+use crate::common::{Api, Reply, listed, now_ms};
 use crate::plugins::{INFINITE_LOOP, MEMORY_BOMB, NOOP_VALIDATOR};
 use crate::support::Hostile;
 
@@ -66,16 +66,6 @@ fn batch(n: usize) -> Value {
             .map(|i| json!({"name": "attack", "value": 1.0, "timestamp": ts - i as i64}))
             .collect(),
     )
-}
-
-fn listed(list: &Value, name: &str) -> Value {
-    list["plugins"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .cloned()
-        .unwrap_or(Value::Null)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Api, Reply, TEST_JWT_SECRET, TestServer, now_ms};
+use common::{Api, Reply, TEST_JWT_SECRET, TestServer, listed, now_ms};
 use serde_json::{Value, json};
 
 const OPERATOR_TOKEN: &str = "operator-secret-for-tests";
@@ -59,16 +59,6 @@ async fn upload(api: &Api, name: &str, path: &str, headers: &[(&str, &str)]) -> 
 async fn put_bindings(api: &Api, body: Value) -> Reply {
     api.send(api.http.put(api.url("/api/v1/bindings")).json(&body))
         .await
-}
-
-fn listed(list: &Value, name: &str) -> Value {
-    list["plugins"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .cloned()
-        .unwrap_or(Value::Null)
 }
 
 fn point(name: &str, value: f64, dims: Value) -> Value {
