@@ -60,26 +60,34 @@ pub mod glue {
         batch: WitMetricBatch,
     ) -> Result<Vec<WitVerdict>, WitPluginError> {
         let config = call_config()?;
-        let dimensions = crate::batch::dimensions(&batch)?;
-        let metrics = crate::batch::metrics(&batch, &dimensions)?;
-        let verdicts = crate::validator::run::<V>(&config, &metrics)?;
+        let verdicts = read_batch(&batch, |metrics| {
+            crate::validator::run::<V>(&config, metrics)
+        })??;
         Ok(verdicts.into_iter().map(WitVerdict::from).collect())
     }
 
     pub fn enrich<E: Enricher>(batch: WitMetricBatch) -> Result<WitEnrichment, WitPluginError> {
         let config = call_config()?;
-        let dimensions = crate::batch::dimensions(&batch)?;
-        let metrics = crate::batch::metrics(&batch, &dimensions)?;
-        Ok(crate::enricher::run_with::<E, _>(
-            &config,
-            &metrics,
-            pack_enrichment,
-        )?)
+        Ok(read_batch(&batch, |metrics| {
+            crate::enricher::run_with::<E, _>(&config, metrics, pack_enrichment)
+        })??)
+    }
+
+    /// Reads a batch as every export does, and hands its metrics to `f`.
+    /// Public (hidden) so the wire-format fuzz target (`fuzz/`) reads
+    /// batches through this very code.
+    pub fn read_batch<R>(
+        batch: &WitMetricBatch,
+        f: impl FnOnce(&[crate::Metric<'_>]) -> R,
+    ) -> Result<R, PluginError> {
+        let dimensions = crate::batch::dimensions(batch)?;
+        let metrics = crate::batch::metrics(batch, &dimensions)?;
+        Ok(f(&metrics))
     }
 
     /// Lays additions out as the ABI's `enrichment`: strings in one text,
-    /// numbers in two lists.
-    fn pack_enrichment(additions: &[Vec<Dimension<'_>>]) -> WitEnrichment {
+    /// numbers in two lists. Public (hidden) for the same fuzz target.
+    pub fn pack_enrichment(additions: &[Vec<Dimension<'_>>]) -> WitEnrichment {
         let count: usize = additions.iter().map(Vec::len).sum();
         let text_len: usize = additions
             .iter()
