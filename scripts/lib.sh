@@ -61,3 +61,9 @@ ensure_kubernetes_validate() {
 ensure_schemathesis() {
     ensure_pip_package schemathesis schemathesis
 }
+
+# cargo-fuzz and the nightly toolchain it needs (scripts/fuzz).
+ensure_cargo_fuzz() {
+    rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+    command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+}
