@@ -65,5 +65,7 @@ ensure_schemathesis() {
 # cargo-fuzz and the nightly toolchain it needs (scripts/fuzz).
 ensure_cargo_fuzz() {
     rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+    # scripts/test lints the fuzz crate with the toolchain that builds it.
+    cargo +nightly clippy --version >/dev/null 2>&1 || rustup component add clippy --toolchain nightly
     command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 }
