@@ -281,3 +281,45 @@ async fn with_auth_disabled_every_request_is_the_default_tenant() {
     );
     server.stop().await;
 }
+
+/// `Authorization: Basic base64(username:token)`, as agents send it.
+fn basic(username: &str, token: &str) -> String {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{token}"));
+    format!("Basic {encoded}")
+}
+
+#[tokio::test]
+async fn basic_auth_carries_the_token_as_password_for_its_own_tenant_only() {
+    let server = TestServer::start().await;
+    let acme = token("acme", &["read", "write"]);
+    for username in ["", "acme"] {
+        let client = Client::raw(&server, Some(basic(username, &acme)));
+        let reply = client
+            .write(series(&format!("basic_{}", username.len()), 0..2))
+            .await;
+        assert_eq!(reply.ok()["accepted"], 2);
+    }
+    let listed = Client::bearer(&server, &acme)
+        .get("/api/v1/metrics")
+        .await
+        .ok();
+    assert_eq!(listed["metrics"], json!(["basic_0", "basic_4"]));
+    // A username names the tenant the agent means to write to: another
+    // tenant's token is refused rather than written to the wrong place.
+    let reply = Client::raw(&server, Some(basic("globex", &acme)))
+        .write(series("basic_wrong", 0..1))
+        .await;
+    assert_unauthorized(&reply, "username_not_tenant");
+    assert_unauthorized(
+        &Client::raw(&server, Some(basic("acme", "not-a-jwt")))
+            .get("/api/v1/metrics")
+            .await,
+        "malformed_token",
+    );
+    let reply = Client::raw(&server, Some(format!("Token {acme}")))
+        .get("/api/v1/metrics")
+        .await;
+    reply.ok();
+    server.stop().await;
+}

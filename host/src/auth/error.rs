@@ -6,7 +6,9 @@ use super::Scope;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
-    #[error("no bearer token: send `Authorization: Bearer <token>`")]
+    #[error(
+        "no token: send `Authorization: Bearer <token>`, or the token as the Basic auth password"
+    )]
     MissingToken,
     #[error("malformed token: {0}")]
     MalformedToken(&'static str),
@@ -35,6 +37,8 @@ pub enum AuthError {
     MissingTenant,
     #[error("claim `tenant_id` must be 1-64 characters of [A-Za-z0-9_.-]")]
     InvalidTenant,
+    #[error("the Basic auth username must be empty or the token's tenant")]
+    UsernameNotTenant,
     #[error("this request needs the `{0}` scope, which the token does not grant")]
     MissingScope(Scope),
 }
@@ -56,6 +60,7 @@ impl AuthError {
             AuthError::MissingClaim(_) => "missing_claim",
             AuthError::MissingTenant => "missing_tenant",
             AuthError::InvalidTenant => "invalid_tenant",
+            AuthError::UsernameNotTenant => "username_not_tenant",
             AuthError::MissingScope(_) => "insufficient_scope",
         }
     }

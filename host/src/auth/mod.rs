@@ -4,7 +4,8 @@
 //! - [`keys`]: loading keys, each bound to one allowed algorithm.
 //! - [`claims`]: strict claim checks producing a [`Principal`].
 //! - [`scope`]: `read`, `write`, `admin`.
-//! - [`verifier`]: bearer token → [`Principal`], with a [`cache`] of verified tokens.
+//! - [`credentials`]: the token in an `Authorization` header (Bearer, Token, Basic).
+//! - [`verifier`]: token → [`Principal`], with a [`cache`] of verified tokens.
 //! - [`mint`]: HS256 tokens; [`cli`]: `luminate token` and the `serve --dev` banner.
 //! - [`error`]: one code per failure.
 //!
@@ -15,6 +16,7 @@ pub mod cache;
 pub mod claims;
 pub mod cli;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod keys;
 pub mod mint;

@@ -280,6 +280,28 @@ fn authorization_header_needs_the_bearer_scheme() {
 }
 
 #[test]
+fn basic_auth_password_is_the_token_and_a_username_must_be_the_tenant() {
+    let v = Verifier::from_config(&hs_config()).unwrap();
+    let token = hs(&good_claims());
+    let basic = |user: &str, password: &str| {
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        v.verify_authorization(Some(format!("Basic {encoded}").as_bytes()))
+            .map(|p| p.tenant.as_str().to_owned())
+            .map_err(|e| e.code())
+    };
+    assert_eq!(basic("", &token), Ok("acme".to_owned()));
+    assert_eq!(basic("acme", &token), Ok("acme".to_owned()));
+    assert_eq!(basic("other", &token), Err("username_not_tenant"));
+    assert_eq!(basic("acme", "not-a-jwt"), Err("malformed_token"));
+    assert_eq!(basic("acme", ""), Err("missing_token"));
+    assert!(
+        v.verify_authorization(Some(format!("Token {token}").as_bytes()))
+            .is_ok()
+    );
+}
+
+#[test]
 fn rejects_token_with_string_exp_even_when_signed() {
     let v = Verifier::from_config(&hs_config()).unwrap();
     let mut claims = good_claims();

@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 
 use super::cache::TokenCache;
 use super::config::AuthConfig;
+use super::credentials::parse_authorization;
 use super::keys::{KeyError, KeySet};
 use super::{AuthError, ClaimsPolicy, Principal};
 
@@ -83,26 +84,19 @@ impl Verifier {
         })
     }
 
-    /// Verifies the value of an `Authorization` header (`None` when absent).
+    /// Verifies the value of an `Authorization` header (`None` when absent):
+    /// a bearer token, `Token <token>`, or the token as the password of
+    /// Basic auth. A Basic username, when not empty, must be the token's
+    /// tenant: it catches an agent configured with another tenant's token.
     pub fn verify_authorization(&self, header: Option<&[u8]>) -> Result<Arc<Principal>, AuthError> {
-        let header = header.ok_or(AuthError::MissingToken)?;
-        let header = std::str::from_utf8(header)
-            .map_err(|_| AuthError::MalformedToken("the Authorization header is not text"))?
-            .trim();
-        if header.is_empty() {
-            return Err(AuthError::MissingToken);
+        let credentials = parse_authorization(header)?;
+        let principal = self.verify(&credentials.token)?;
+        match credentials.username.as_deref() {
+            Some(user) if !user.is_empty() && user != principal.tenant.as_str() => {
+                Err(AuthError::UsernameNotTenant)
+            }
+            _ => Ok(principal),
         }
-        let (scheme, token) = header.split_once(' ').unwrap_or((header, ""));
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(AuthError::MalformedToken(
-                "the Authorization scheme must be Bearer",
-            ));
-        }
-        let token = token.trim_start();
-        if token.is_empty() {
-            return Err(AuthError::MissingToken);
-        }
-        self.verify(token)
     }
 
     /// Verifies a compact JWS token.

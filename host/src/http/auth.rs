@@ -1,7 +1,8 @@
 //! Authentication, scopes and request-rate limits as axum middleware.
 //!
 //! [`AccessControl::protect`] wraps a group of routes that need one scope:
-//! it verifies the bearer token, checks the scope, takes one request from
+//! it verifies the token (bearer, `Token` or Basic auth, see
+//! `auth::credentials`), checks the scope, takes one request from
 //! the tenant's bucket for that kind of request, and only then lets the
 //! handler run, so nothing (not even the body) is read for a refused
 //! request. Handlers get the caller with the [`Caller`] extractor, the one
@@ -56,7 +57,7 @@ pub struct AccessControl {
 /// Where a request's principal comes from.
 #[derive(Clone)]
 enum Identity {
-    /// The bearer token (`auth.enabled = true`).
+    /// The token of the request (`auth.enabled = true`).
     Token(Arc<Verifier>),
     /// Everyone is this principal (`auth.enabled = false`).
     Fixed(Arc<Principal>),
