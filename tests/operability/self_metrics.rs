@@ -130,7 +130,7 @@ async fn metrics_expose_required_series_whose_label_sets_do_not_grow_with_traffi
     assert_eq!(
         sample(
             &after_second,
-            r#"luminate_ingest_metrics_total{code="invalid_name",outcome="rejected"}"#
+            r#"luminate_ingest_metrics_total{code="invalid_name",outcome="rejected",protocol="json"}"#
         ),
         Some(15.0)
     );

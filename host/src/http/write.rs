@@ -83,6 +83,7 @@ pub async fn write(
     }
     let outcome = state.writes.write(caller.tenant(), items, now).await?;
     crate::telemetry::metrics().ingest.record(
+        "json",
         outcome.accepted as u64,
         outcome.rejected.iter().map(|r| r.code),
     );

@@ -203,37 +203,36 @@ impl HttpMetrics {
 
 /// Metrics received on the write path, by outcome.
 pub struct IngestMetrics {
-    accepted: IntCounter,
-    rejected: IntCounterVec,
+    outcomes: IntCounterVec,
 }
 
 impl IngestMetrics {
     fn new(reg: &Registrar) -> Self {
         let outcomes = reg.counter_vec(
             "luminate_ingest_metrics_total",
-            "Metrics received on the write path, by outcome and rejection code.",
-            &["outcome", "code"],
+            "Metrics received on the write path, by protocol, outcome and rejection code.",
+            &["protocol", "outcome", "code"],
         );
-        Self {
-            accepted: outcomes.with_label_values(&["accepted", ""]),
-            rejected: outcomes,
+        Self { outcomes }
+    }
+
+    /// One batch's outcome: how many were accepted, and each rejection's
+    /// code. `protocol` is a fixed name (`json`, `influx`, ...).
+    pub fn record(
+        &self,
+        protocol: &'static str,
+        accepted: u64,
+        rejected_codes: impl Iterator<Item = &'static str>,
+    ) {
+        if accepted > 0 {
+            self.outcomes
+                .with_label_values(&[protocol, "accepted", ""])
+                .inc_by(accepted);
         }
-    }
-
-    pub fn accepted(&self, count: u64) {
-        self.accepted.inc_by(count);
-    }
-
-    /// One metric of a batch was rejected with `code` (a fixed error code).
-    pub fn rejected(&self, code: &'static str) {
-        self.rejected.with_label_values(&["rejected", code]).inc();
-    }
-
-    /// One batch's outcome: how many were accepted, and each rejection's code.
-    pub fn record(&self, accepted: u64, rejected_codes: impl Iterator<Item = &'static str>) {
-        self.accepted(accepted);
         for code in rejected_codes {
-            self.rejected(code);
+            self.outcomes
+                .with_label_values(&[protocol, "rejected", code])
+                .inc();
         }
     }
 }
