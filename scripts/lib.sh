@@ -51,6 +51,33 @@ ensure_pip_package() {
     }
 }
 
+# Installs the PyPI package $1 when the Python module $2 cannot be imported
+# (client libraries have no command to look for).
+ensure_pip_module() {
+    local package=$1 module=$2
+    python3 -c "import $module" >/dev/null 2>&1 && return 0
+    command -v python3 >/dev/null || apt_install python3
+    python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+    echo "==> installing $package"
+    python3 -m pip install --quiet "$package" 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages "$package"
+    python3 -c "import $module" || {
+        echo "$package installed but the module $module does not import" >&2
+        exit 1
+    }
+}
+
+# The agents' real clients, for tests/protocols: Debian's Prometheus
+# (remote write), the OpenTelemetry SDK with its OTLP/HTTP exporter, and
+# the InfluxDB 2 client.
+ensure_protocol_clients() {
+    apt_install prometheus
+    ensure_pip_module opentelemetry-sdk opentelemetry.sdk.metrics
+    ensure_pip_module opentelemetry-exporter-otlp-proto-http \
+        opentelemetry.exporter.otlp.proto.http.metric_exporter
+    ensure_pip_module influxdb-client influxdb_client
+}
+
 # deploy/ manifests are validated against the Kubernetes API schemas, which
 # this PyPI package ships (no cluster needed).
 ensure_kubernetes_validate() {

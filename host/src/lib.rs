@@ -6,6 +6,7 @@
 //! - [`config`]: settings from file, environment and flags.
 //! - [`storage`]: the `MetricsStore` trait and its backends.
 //! - [`http`]: the API; the only layer that knows HTTP and JSON.
+//! - [`ingest`]: decoders for the agents' protocols (Influx line protocol, ...).
 //! - [`auth`]: JWT verification and scopes.
 //! - [`cluster`]: state shared by stateless pods over ClickHouse.
 //! - [`limits`]: per-tenant rate limits and cardinality.
@@ -19,6 +20,7 @@ pub mod auth;
 pub mod cluster;
 pub mod config;
 pub mod http;
+pub mod ingest;
 pub mod limits;
 pub mod model;
 pub mod pipeline;

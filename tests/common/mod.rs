@@ -224,6 +224,14 @@ impl TestServer {
         self.dir.path()
     }
 
+    /// Where the self-metrics listener (`GET /metrics`) is bound.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.running
+            .as_ref()
+            .and_then(RunningServer::metrics_addr)
+            .expect("the test server has a metrics listener")
+    }
+
     /// Shuts down cleanly and starts again on the same data directory and config.
     pub async fn restart(mut self) -> Self {
         self.running.take().unwrap().shutdown().await.unwrap();

@@ -3,7 +3,7 @@
 Plugin uploads are `application/wasm`: schemathesis generates a bytes or
 string payload for them, sent as is. Random bytes are not a component, so
 this fuzzes the upload's refusal of non-components, its size limit and its
-error shape.
+error shape. Remote write and OTLP protobuf bodies are fuzzed the same way.
 """
 
 import schemathesis
@@ -16,3 +16,10 @@ def wasm_bytes(ctx, value):
     if isinstance(value, str):
         return value.encode("utf-8", "surrogatepass")
     return repr(value).encode()
+
+
+@schemathesis.serializer("application/x-protobuf")
+def protobuf_bytes(ctx, value):
+    """Remote write and OTLP bodies: random bytes fuzz the decoders'
+    refusals (snappy, protobuf) and their error shape."""
+    return wasm_bytes(ctx, value)

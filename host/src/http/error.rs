@@ -118,6 +118,47 @@ impl From<ValidationError> for ApiError {
     }
 }
 
+impl From<crate::ingest::influx::InfluxError> for ApiError {
+    /// 413, as InfluxDB answers: Telegraf splits the batch and retries.
+    fn from(e: crate::ingest::influx::InfluxError) -> Self {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_metrics",
+            e.to_string(),
+        )
+    }
+}
+
+impl From<crate::ingest::remote_write::RemoteWriteError> for ApiError {
+    /// Every one is a 4xx: Prometheus drops the batch rather than retrying
+    /// a body that can never be stored.
+    fn from(e: crate::ingest::remote_write::RemoteWriteError) -> Self {
+        use crate::ingest::remote_write::RemoteWriteError;
+        let (status, code) = match &e {
+            RemoteWriteError::Snappy(_) => (StatusCode::BAD_REQUEST, "invalid_snappy"),
+            RemoteWriteError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            RemoteWriteError::Protobuf(_) => (StatusCode::BAD_REQUEST, "invalid_protobuf"),
+            RemoteWriteError::TooManySamples { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "too_many_metrics")
+            }
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl From<crate::ingest::otlp::OtlpError> for ApiError {
+    /// 4xx: OTLP exporters retry only 429, 502, 503 and 504.
+    fn from(e: crate::ingest::otlp::OtlpError) -> Self {
+        use crate::ingest::otlp::OtlpError;
+        let (status, code) = match &e {
+            OtlpError::Protobuf(_) => (StatusCode::BAD_REQUEST, "invalid_protobuf"),
+            OtlpError::Json(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
+            OtlpError::TooManyPoints { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_many_metrics"),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
 impl From<crate::pipeline::WriteError> for ApiError {
     fn from(e: crate::pipeline::WriteError) -> Self {
         use crate::pipeline::WriteError;

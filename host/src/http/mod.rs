@@ -8,6 +8,10 @@
 //! - [`content_encoding`]: request `Content-Encoding` in any letter case, or 415.
 //! - [`extract`]: extractors that answer every failure in our error shape.
 //! - [`write`] + [`write_body`]: `POST /api/v1/write` and its fast decoder.
+//! - The agents' protocols, decoded by `crate::ingest`: [`remote_write`]
+//!   (`POST /api/v1/push`), [`otlp_write`] (`POST /v1/metrics`),
+//!   [`influx_write`] (`POST /api/v2/write` and `/write`); [`agent_write`]:
+//!   what they share (the pipeline, self-metrics, the partial-write answer).
 //! - [`query`]: `POST /api/v1/query` (aggregate, range, rate).
 //! - [`discovery`]: metric names, dimension keys and values.
 //! - [`retention`]: `DELETE /api/v1/metrics/{name}`.
@@ -22,6 +26,7 @@
 //!   [`body_deadline`]: the whole-body read deadline.
 //! - [`shutdown`]: stop signals and the grace period; [`tls`]: HTTPS.
 
+pub mod agent_write;
 pub mod auth;
 pub mod bindings;
 pub mod body_deadline;
@@ -29,12 +34,15 @@ pub mod content_encoding;
 pub mod discovery;
 pub mod error;
 pub mod extract;
+pub mod influx_write;
 pub mod limits;
 pub mod openapi;
+pub mod otlp_write;
 pub mod plugins;
 pub mod probes;
 pub mod query;
 pub mod query_body;
+pub mod remote_write;
 pub mod request_log;
 pub mod retention;
 pub mod router;

@@ -10,15 +10,26 @@ use axum::routing::{delete, get, post};
 use tower_http::decompression::RequestDecompressionLayer;
 
 use super::{
-    ApiError, AppState, discovery, limits, openapi, probes, query, request_log, retention,
-    self_metrics, write,
+    ApiError, AppState, discovery, influx_write, limits, openapi, otlp_write, probes, query,
+    remote_write, request_log, retention, self_metrics, write,
 };
 use crate::auth::Scope;
 use crate::limits::RateKind;
 
-/// Routes that ingest data (scope `write`).
+/// Routes that ingest data (scope `write`) whose bodies may carry an HTTP
+/// content coding (gzip, zstd).
 pub fn write_routes() -> Router<AppState> {
-    Router::new().route("/api/v1/write", post(write::write))
+    Router::new()
+        .route("/api/v1/write", post(write::write))
+        .route("/api/v2/write", post(influx_write::write_lines))
+        .route("/write", post(influx_write::write_lines))
+        .route("/v1/metrics", post(otlp_write::export))
+}
+
+/// Prometheus remote write (scope `write`): its body is a snappy block the
+/// handler decodes itself, so it is not under the decompression layer.
+pub fn remote_write_routes() -> Router<AppState> {
+    Router::new().route("/api/v1/push", post(remote_write::push))
 }
 
 /// Routes that read data (scope `read`).
@@ -79,8 +90,12 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(
             super::content_encoding::normalize_content_encoding,
         ));
+    let remote_write = access
+        .protect(remote_write_routes(), Scope::Write, RateKind::WriteRequests)
+        .layer(DefaultBodyLimit::max(state.api.max_body_bytes));
     Router::new()
         .merge(probe_routes())
+        .merge(remote_write)
         .merge(operations_routes())
         .merge(api)
         .fallback(not_found)

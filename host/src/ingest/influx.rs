@@ -1,0 +1,388 @@
+//! Influx line protocol → metrics.
+//!
+//! `cpu,host=a usage_idle=97.5,usage_user=2i 1700000000000000000` becomes
+//! two metrics, `cpu_usage_idle` and `cpu_usage_user`, each with the
+//! dimension `host=a` (names mapped by [`names`](super::names)). Floats,
+//! integers and unsigned integers are stored as numbers, booleans as 1 and
+//! 0; a string field cannot be a metric value and is rejected as its own
+//! item. Lines are parsed by InfluxData's `influxdb-line-protocol` crate
+//! (the parser of InfluxDB 3, a port of the Go one); a line it refuses is
+//! one rejected item, and the other lines are still stored. Every item
+//! carries its line number (1-based, counting the body's physical lines).
+
+use influxdb_line_protocol::{FieldValue, ParsedLine};
+
+use super::dimension_set::DimensionSet;
+use super::{Decoded, ItemError, names};
+use crate::model::Metric;
+
+/// The unit of the timestamps in a body (`precision` query parameter).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    Nanoseconds,
+    Microseconds,
+    Milliseconds,
+    Seconds,
+    Minutes,
+    Hours,
+}
+
+impl Precision {
+    /// The spellings of InfluxDB 2 (`ns`, `us`, `ms`, `s`) and 1.x (`n`,
+    /// `u`, `ms`, `s`, `m`, `h`), accepted on both endpoints.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "ns" | "n" => Self::Nanoseconds,
+            "us" | "u" | "µ" | "µs" => Self::Microseconds,
+            "ms" => Self::Milliseconds,
+            "s" => Self::Seconds,
+            "m" => Self::Minutes,
+            "h" => Self::Hours,
+            _ => return None,
+        })
+    }
+
+    /// `timestamp` in this unit as milliseconds since the epoch (rounded
+    /// down), or `None` when that does not fit.
+    fn to_millis(self, timestamp: i64) -> Option<i64> {
+        match self {
+            Self::Nanoseconds => Some(timestamp.div_euclid(1_000_000)),
+            Self::Microseconds => Some(timestamp.div_euclid(1_000)),
+            Self::Milliseconds => Some(timestamp),
+            Self::Seconds => timestamp.checked_mul(1_000),
+            Self::Minutes => timestamp.checked_mul(60_000),
+            Self::Hours => timestamp.checked_mul(3_600_000),
+        }
+    }
+}
+
+/// What one body may hold.
+#[derive(Clone, Copy, Debug)]
+pub struct InfluxLimits {
+    /// Items (one per field) per request; decoding stops past it.
+    pub max_points: usize,
+    /// Tags per line (`validation.max_dimensions`).
+    pub max_dimensions: usize,
+}
+
+/// Why a whole body was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InfluxError {
+    #[error(
+        "the body holds more than {max} points (one per field), the limit per request (api.max_metrics_per_request)"
+    )]
+    TooManyPoints { max: usize },
+}
+
+/// Decodes a line-protocol body. Lines without a timestamp get `now_ms`.
+pub fn decode_lines(
+    body: &[u8],
+    precision: Precision,
+    now_ms: i64,
+    limits: InfluxLimits,
+) -> Result<Decoded, InfluxError> {
+    let mut decoded = Decoded::default();
+    let mut line = Lines {
+        precision,
+        now_ms,
+        limits,
+        out: &mut decoded,
+    };
+    match std::str::from_utf8(body) {
+        // The crate's splitter knows that a newline inside a quoted string
+        // field does not end the line.
+        Ok(text) => {
+            let mut number = 1u32;
+            for physical in influxdb_line_protocol::split_lines(text) {
+                line.decode(physical, number)?;
+                number = number.saturating_add(1 + newlines(physical));
+            }
+        }
+        // A line with bytes that are not UTF-8 is refused on its own; the
+        // others are still read (each up to its newline).
+        Err(_) => {
+            for (i, physical) in body.split(|&b| b == b'\n').enumerate() {
+                let number = u32::try_from(i + 1).unwrap_or(u32::MAX);
+                match std::str::from_utf8(physical) {
+                    Ok(text) => line.decode(text, number)?,
+                    Err(_) => line.reject(
+                        (
+                            "invalid_line_protocol",
+                            "the line is not valid UTF-8".to_owned(),
+                        ),
+                        number,
+                    )?,
+                }
+            }
+        }
+    }
+    Ok(decoded)
+}
+
+fn newlines(text: &str) -> u32 {
+    u32::try_from(text.bytes().filter(|&b| b == b'\n').count()).unwrap_or(u32::MAX)
+}
+
+struct Lines<'a> {
+    precision: Precision,
+    now_ms: i64,
+    limits: InfluxLimits,
+    out: &'a mut Decoded,
+}
+
+impl Lines<'_> {
+    fn decode(&mut self, text: &str, number: u32) -> Result<(), InfluxError> {
+        // `parse_lines` skips blank lines and `#` comments.
+        for parsed in influxdb_line_protocol::parse_lines(text) {
+            match parsed {
+                Ok(parsed) => self.line(&parsed, number)?,
+                Err(e) => self.reject(("invalid_line_protocol", e.to_string()), number)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn reject(&mut self, error: ItemError, number: u32) -> Result<(), InfluxError> {
+        self.push(Err(error), number)
+    }
+
+    fn push(
+        &mut self,
+        item: crate::pipeline::write::DecodedMetric,
+        number: u32,
+    ) -> Result<(), InfluxError> {
+        if self.out.len() == self.limits.max_points {
+            return Err(InfluxError::TooManyPoints {
+                max: self.limits.max_points,
+            });
+        }
+        self.out.push(item, number);
+        Ok(())
+    }
+
+    fn line(&mut self, line: &ParsedLine<'_>, number: u32) -> Result<(), InfluxError> {
+        let timestamp_ms = match line.timestamp {
+            None => Ok(self.now_ms),
+            Some(ts) => self.precision.to_millis(ts).ok_or_else(|| {
+                (
+                    "invalid_timestamp",
+                    format!("timestamp {ts} in {:?} does not fit", self.precision),
+                )
+            }),
+        };
+        let mut tags = DimensionSet::new(self.limits.max_dimensions);
+        for (key, value) in line.series.tag_set.iter().flatten() {
+            tags.push(key.as_str(), value.as_str());
+        }
+        let dimensions = tags.finish();
+        let measurement = line.series.measurement.as_str();
+        for (field, value) in &line.field_set {
+            let item = timestamp_ms.clone().and_then(|timestamp_ms| {
+                let value = number_of(field.as_str(), value)?;
+                Ok(Metric {
+                    name: names::metric_name(&format!("{measurement}_{}", field.as_str()))
+                        .into_owned(),
+                    value,
+                    timestamp_ms,
+                    dimensions: dimensions.clone()?,
+                })
+            });
+            self.push(item, number)?;
+        }
+        Ok(())
+    }
+}
+
+fn number_of(field: &str, value: &FieldValue<'_>) -> Result<f64, ItemError> {
+    match value {
+        FieldValue::F64(v) => Ok(*v),
+        FieldValue::I64(v) => Ok(*v as f64),
+        FieldValue::U64(v) => Ok(*v as f64),
+        FieldValue::Boolean(v) => Ok(if *v { 1.0 } else { 0.0 }),
+        FieldValue::String(_) => Err((
+            "string_field",
+            format!(
+                "field {:?} is a string; only float, integer, unsigned and boolean fields are stored",
+                field.chars().take(64).collect::<String>()
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000_000;
+    const LIMITS: InfluxLimits = InfluxLimits {
+        max_points: 100,
+        max_dimensions: 3,
+    };
+
+    fn decode(body: &str, precision: Precision) -> Decoded {
+        decode_lines(body.as_bytes(), precision, NOW, LIMITS).unwrap()
+    }
+
+    /// `(line, Ok((name, value, ts, dims)) | Err(code))` per item.
+    #[allow(clippy::type_complexity)]
+    fn summary(d: &Decoded) -> Vec<(u32, Result<(String, f64, i64, String), &'static str>)> {
+        d.items
+            .iter()
+            .zip(&d.origins)
+            .map(|(item, &line)| {
+                let item = item
+                    .as_ref()
+                    .map(|m| {
+                        let dims: Vec<String> = m
+                            .dimensions
+                            .iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect();
+                        (m.name.clone(), m.value, m.timestamp_ms, dims.join(","))
+                    })
+                    .map_err(|(code, _)| *code);
+                (line, item)
+            })
+            .collect()
+    }
+
+    fn ok(
+        name: &str,
+        value: f64,
+        ts: i64,
+        dims: &str,
+    ) -> Result<(String, f64, i64, String), &'static str> {
+        Ok((name.into(), value, ts, dims.into()))
+    }
+
+    #[test]
+    fn fields_become_metrics_and_tags_dimensions() {
+        let d = decode(
+            "cpu,host=a,cpu-id=0 usage_idle=97.5,usage_user=2i,up=true,big=7u 1700000000000000000\n\
+             \n\
+             # a comment\n\
+             mem free=0.5,ok=false\n",
+            Precision::Nanoseconds,
+        );
+        assert_eq!(
+            summary(&d),
+            vec![
+                (
+                    1,
+                    ok("cpu_usage_idle", 97.5, 1_700_000_000_000, "cpu_id=0,host=a")
+                ),
+                (
+                    1,
+                    ok("cpu_usage_user", 2.0, 1_700_000_000_000, "cpu_id=0,host=a")
+                ),
+                (1, ok("cpu_up", 1.0, 1_700_000_000_000, "cpu_id=0,host=a")),
+                (1, ok("cpu_big", 7.0, 1_700_000_000_000, "cpu_id=0,host=a")),
+                (4, ok("mem_free", 0.5, NOW, "")),
+                (4, ok("mem_ok", 0.0, NOW, "")),
+            ]
+        );
+    }
+
+    #[test]
+    fn precision_scales_timestamps_to_milliseconds() {
+        for (precision, ts, ms) in [
+            (
+                Precision::Nanoseconds,
+                1_700_000_000_123_456_789i64,
+                1_700_000_000_123,
+            ),
+            (
+                Precision::Microseconds,
+                1_700_000_000_123_456,
+                1_700_000_000_123,
+            ),
+            (
+                Precision::Milliseconds,
+                1_700_000_000_123,
+                1_700_000_000_123,
+            ),
+            (Precision::Seconds, 1_700_000_000, 1_700_000_000_000),
+            (Precision::Minutes, 28_333_333, 1_699_999_980_000),
+            (Precision::Hours, 472_222, 1_699_999_200_000),
+            (Precision::Nanoseconds, -1, -1),
+        ] {
+            let d = decode(&format!("m v=1 {ts}"), precision);
+            assert_eq!(
+                d.items[0].as_ref().unwrap().timestamp_ms,
+                ms,
+                "{precision:?}"
+            );
+        }
+        let d = decode("m v=1 9223372036854775807", Precision::Hours);
+        assert_eq!(summary(&d), vec![(1, Err("invalid_timestamp"))]);
+        for (text, precision) in [
+            ("ns", Precision::Nanoseconds),
+            ("u", Precision::Microseconds),
+            ("h", Precision::Hours),
+        ] {
+            assert_eq!(Precision::parse(text), Some(precision));
+        }
+        assert_eq!(Precision::parse("d"), None);
+    }
+
+    #[test]
+    fn bad_lines_and_string_fields_are_items_with_their_line_numbers() {
+        let d = decode(
+            "good v=1\n\
+             not line protocol\n\
+             s text=\"multi\nline\",n=2\n\
+             after v=3\n\
+             dup,a=1,a=2 v=4\n\
+             many,a=1,b=2,c=3,d=4 v=5\n",
+            Precision::Nanoseconds,
+        );
+        assert_eq!(
+            summary(&d),
+            vec![
+                (1, ok("good_v", 1.0, NOW, "")),
+                (2, Err("invalid_line_protocol")),
+                (3, Err("string_field")),
+                (3, ok("s_n", 2.0, NOW, "")),
+                (5, ok("after_v", 3.0, NOW, "")),
+                (6, Err("duplicate_dimension")),
+                (7, Err("too_many_dimensions")),
+            ]
+        );
+    }
+
+    #[test]
+    fn lines_that_are_not_utf8_are_refused_alone() {
+        let body = b"a v=1\nb,t=\xff v=2\nc v=3\n";
+        let d = decode_lines(body, Precision::Nanoseconds, NOW, LIMITS).unwrap();
+        assert_eq!(
+            summary(&d),
+            vec![
+                (1, ok("a_v", 1.0, NOW, "")),
+                (2, Err("invalid_line_protocol")),
+                (3, ok("c_v", 3.0, NOW, "")),
+            ]
+        );
+    }
+
+    #[test]
+    fn stops_at_the_point_limit() {
+        let limits = InfluxLimits {
+            max_points: 3,
+            max_dimensions: 3,
+        };
+        assert!(decode_lines(b"m a=1,b=2,c=3", Precision::Nanoseconds, NOW, limits).is_ok());
+        assert_eq!(
+            decode_lines(b"m a=1,b=2\nm c=3,d=4", Precision::Nanoseconds, NOW, limits).err(),
+            Some(InfluxError::TooManyPoints { max: 3 })
+        );
+    }
+
+    #[test]
+    fn names_outside_the_rules_are_mapped() {
+        let d = decode("disk-io,_path=/ read-bytes=1", Precision::Nanoseconds);
+        assert_eq!(
+            summary(&d),
+            vec![(1, ok("disk_io_read_bytes", 1.0, NOW, "key_path=/"))]
+        );
+    }
+}

@@ -1,0 +1,105 @@
+//! Tokens per tenant, a reader of stored points, and a runner for the
+//! Python clients.
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::{Api, TEST_JWT_SECRET, TestServer};
+
+/// A token for `tenant` with the read and write scopes.
+pub fn token_for(tenant: &str) -> String {
+    let spec = luminate_host::auth::TokenSpec {
+        tenant: luminate_host::model::TenantId::new(tenant).unwrap(),
+        scopes: luminate_host::auth::Scopes::all(),
+        tier: Some("unlimited".into()),
+        org_id: None,
+        ttl: Duration::from_secs(3600),
+    };
+    let secret = luminate_host::auth::Secret::new(TEST_JWT_SECRET);
+    luminate_host::auth::mint::mint_with_secret(&secret, None, None, &spec).unwrap()
+}
+
+/// A JSON client of `server` acting for `tenant`.
+pub fn api_for(server: &TestServer, tenant: &str) -> Api {
+    let addr = server
+        .api
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    Api::with_token(addr, &token_for(tenant))
+}
+
+/// Every raw point of `metric` in the last day, as
+/// `[{"dimensions": {...}, "points": [[ts, value], ...]}, ...]` ordered by
+/// dimensions, reserved (`_`) dimensions left out.
+pub async fn stored(api: &Api, metric: &str) -> Value {
+    let reply = api
+        .query(json!({
+            "queryType": "range",
+            "metricName": metric,
+            "timeRange": {"relative": "1d"},
+        }))
+        .await
+        .ok();
+    let mut series: Vec<Value> = reply["series"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no series in {reply}"))
+        .iter()
+        .map(|s| {
+            let dimensions: serde_json::Map<String, Value> = s["dimensions"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(k, _)| !k.starts_with('_'))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            json!({"dimensions": dimensions, "points": s["points"]})
+        })
+        .collect();
+    series.sort_by_key(|s| s["dimensions"].to_string());
+    Value::Array(series)
+}
+
+/// Runs `script` with `python3` (off the runtime, which serves the server
+/// under test), after checking that it can import `module`, the client
+/// under test; its stdout must be one JSON document.
+pub async fn run_python(
+    module: &str,
+    package: &str,
+    script: &str,
+    env: &[(&str, String)],
+) -> Value {
+    let (module, package, script) = (module.to_owned(), package.to_owned(), script.to_owned());
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let found = Command::new("python3")
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            found,
+            "the Python package {package} is not installed: `pip install {package}` (scripts/test does)"
+        );
+        let output = Command::new("python3")
+            .args(["-c", &script])
+            .envs(env)
+            .output()
+            .expect("cannot run python3");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "the {package} script failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_str(stdout.trim())
+            .unwrap_or_else(|e| panic!("the script printed no JSON ({e}): {stdout}"))
+    })
+    .await
+    .unwrap()
+}
