@@ -8,9 +8,11 @@
 //!
 //! - every character outside the allowed set becomes `_` (one `_` per
 //!   character, multi-byte ones included);
-//! - a metric name that starts with a digit gets a `_` in front;
-//! - a dimension key that starts with a digit gets `key_` in front, and one
-//!   that starts with `_` gets `key` in front (`_id` → `key_id`);
+//! - a metric name that starts with a digit, `.` or `:` gets a `_` in front;
+//! - a dimension key that, once mapped, starts with a digit or `.` gets
+//!   `key_` in front, and one that starts with `_` gets `key` in front
+//!   (`_id` and `-id` → `key_id`), so no key reaches the reserved `_`
+//!   prefix;
 //! - an empty name stays empty and is refused by validation.
 //!
 //! Dots are kept: both the metric name and dimension key rules allow them,
@@ -20,41 +22,48 @@ use std::borrow::Cow;
 
 /// Maps a metric name (measurement + field, `__name__`, an OTel name).
 pub fn metric_name(raw: &str) -> Cow<'_, str> {
-    let prefix = starts_with_digit(raw).then_some("_");
-    map(raw, prefix, |c| {
+    let mapped = map(raw, |c| {
         c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':')
-    })
-}
-
-/// Maps a dimension key (a tag, a label, an attribute key).
-pub fn dimension_key(raw: &str) -> Cow<'_, str> {
-    let prefix = if raw.starts_with('_') {
-        Some("key")
-    } else if starts_with_digit(raw) {
-        Some("key_")
+    });
+    if starts_with_other_than_letter(&mapped, '_') {
+        Cow::Owned(format!("_{mapped}"))
     } else {
-        None
-    };
-    map(raw, prefix, |c| {
-        c.is_ascii_alphanumeric() || matches!(c, '_' | '.')
-    })
+        mapped
+    }
 }
 
-fn starts_with_digit(raw: &str) -> bool {
-    raw.as_bytes().first().is_some_and(u8::is_ascii_digit)
+/// Maps a dimension key (a tag, a label, an attribute key). The prefix is
+/// decided on the mapped key: `-id` and `éid` map to `_id` first, which the
+/// server reserves, and so become `key_id`.
+pub fn dimension_key(raw: &str) -> Cow<'_, str> {
+    let mapped = map(raw, |c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.'));
+    if mapped.starts_with('_') {
+        Cow::Owned(format!("key{mapped}"))
+    } else if starts_with_other_than_letter(&mapped, '_') {
+        Cow::Owned(format!("key_{mapped}"))
+    } else {
+        mapped
+    }
 }
 
-fn map<'a>(raw: &'a str, prefix: Option<&str>, allowed: impl Fn(char) -> bool) -> Cow<'a, str> {
-    if prefix.is_none() && raw.chars().all(&allowed) {
+/// Whether `name` starts with a character the name rules allow later but
+/// not first (a digit, `.`, `:`), other than `also_first`.
+fn starts_with_other_than_letter(name: &str, also_first: char) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| !c.is_ascii_alphabetic() && c != also_first)
+}
+
+fn map<'a>(raw: &'a str, allowed: impl Fn(char) -> bool) -> Cow<'a, str> {
+    if raw.chars().all(&allowed) {
         return Cow::Borrowed(raw);
     }
-    let prefix = prefix.unwrap_or("");
-    let mut out = String::with_capacity(raw.len() + prefix.len());
-    out.push_str(prefix);
-    out.extend(raw.chars().map(|c| if allowed(c) { c } else { '_' }));
-    Cow::Owned(out)
+    Cow::Owned(
+        raw.chars()
+            .map(|c| if allowed(c) { c } else { '_' })
+            .collect(),
+    )
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +86,8 @@ mod tests {
             ("2xx_count", "_2xx_count"),
             ("latency_µs", "latency__s"),
             ("a b/c", "a_b_c"),
+            (".hidden", "_.hidden"),
+            (":x", "_:x"),
         ] {
             assert_eq!(metric_name(raw), mapped);
             assert!(is_valid_name(&metric_name(raw)), "{raw}");
@@ -88,6 +99,10 @@ mod tests {
             ("1st", "key_1st"),
             ("a:b", "a_b"),
             ("_1", "key_1"),
+            ("-id", "key_id"),
+            ("éid", "key_id"),
+            ("µ", "key_"),
+            (".ob", "key_.ob"),
         ] {
             assert_eq!(dimension_key(raw), mapped);
             assert!(is_valid_key(&dimension_key(raw)), "{raw}");
