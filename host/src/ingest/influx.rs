@@ -212,6 +212,7 @@ fn number_of(field: &str, value: &FieldValue<'_>) -> Result<f64, ItemError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::summary::{ok, summary};
 
     const NOW: i64 = 1_800_000_000_000;
     const LIMITS: InfluxLimits = InfluxLimits {
@@ -221,38 +222,6 @@ mod tests {
 
     fn decode(body: &str, precision: Precision) -> Decoded {
         decode_lines(body.as_bytes(), precision, NOW, LIMITS).unwrap()
-    }
-
-    /// `(line, Ok((name, value, ts, dims)) | Err(code))` per item.
-    #[allow(clippy::type_complexity)]
-    fn summary(d: &Decoded) -> Vec<(u32, Result<(String, f64, i64, String), &'static str>)> {
-        d.items
-            .iter()
-            .zip(&d.origins)
-            .map(|(item, &line)| {
-                let item = item
-                    .as_ref()
-                    .map(|m| {
-                        let dims: Vec<String> = m
-                            .dimensions
-                            .iter()
-                            .map(|(k, v)| format!("{k}={v}"))
-                            .collect();
-                        (m.name.clone(), m.value, m.timestamp_ms, dims.join(","))
-                    })
-                    .map_err(|(code, _)| *code);
-                (line, item)
-            })
-            .collect()
-    }
-
-    fn ok(
-        name: &str,
-        value: f64,
-        ts: i64,
-        dims: &str,
-    ) -> Result<(String, f64, i64, String), &'static str> {
-        Ok((name.into(), value, ts, dims.into()))
     }
 
     #[test]

@@ -47,3 +47,37 @@ impl Decoded {
         self.items.is_empty()
     }
 }
+
+/// What the decoders' unit tests compare: per item, its origin and either
+/// `(name, value, timestamp, "k=v,...")` or the rejection's code.
+#[cfg(test)]
+pub(crate) mod summary {
+    use super::Decoded;
+
+    pub type Item = Result<(String, f64, i64, String), &'static str>;
+
+    pub fn summary(d: &Decoded) -> Vec<(u32, Item)> {
+        d.items
+            .iter()
+            .zip(&d.origins)
+            .map(|(item, &origin)| {
+                let item = item
+                    .as_ref()
+                    .map(|m| {
+                        let dims: Vec<String> = m
+                            .dimensions
+                            .iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect();
+                        (m.name.clone(), m.value, m.timestamp_ms, dims.join(","))
+                    })
+                    .map_err(|(code, _)| *code);
+                (origin, item)
+            })
+            .collect()
+    }
+
+    pub fn ok(name: &str, value: f64, ts: i64, dims: &str) -> Item {
+        Ok((name.into(), value, ts, dims.into()))
+    }
+}

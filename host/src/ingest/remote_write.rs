@@ -171,6 +171,7 @@ fn empty_series(series: &prompb::TimeSeries) -> ItemError {
 mod tests {
     use super::prompb::{Histogram, Label, Sample, TimeSeries, WriteRequest};
     use super::*;
+    use crate::ingest::summary::{ok, summary};
 
     const LIMITS: RemoteWriteLimits = RemoteWriteLimits {
         max_samples: 100,
@@ -204,38 +205,6 @@ mod tests {
         snap::raw::Encoder::new()
             .compress_vec(&request.encode_to_vec())
             .unwrap()
-    }
-
-    /// `(series index, Ok((name, value, ts, dims)) | Err(code))` per item.
-    #[allow(clippy::type_complexity)]
-    fn summary(d: &Decoded) -> Vec<(u32, Result<(String, f64, i64, String), &'static str>)> {
-        d.items
-            .iter()
-            .zip(&d.origins)
-            .map(|(item, &origin)| {
-                let item = item
-                    .as_ref()
-                    .map(|m| {
-                        let dims: Vec<String> = m
-                            .dimensions
-                            .iter()
-                            .map(|(k, v)| format!("{k}={v}"))
-                            .collect();
-                        (m.name.clone(), m.value, m.timestamp_ms, dims.join(","))
-                    })
-                    .map_err(|(code, _)| *code);
-                (origin, item)
-            })
-            .collect()
-    }
-
-    fn ok(
-        name: &str,
-        value: f64,
-        ts: i64,
-        dims: &str,
-    ) -> Result<(String, f64, i64, String), &'static str> {
-        Ok((name.into(), value, ts, dims.into()))
     }
 
     /// Prometheus' staleness marker (`value.StaleNaN`).

@@ -72,27 +72,11 @@ fn decode(request: &ExportMetricsServiceRequest) -> Decoded {
 
 /// `(point, Ok("name{dims} value @ts") | Err(code))` per item.
 fn summary(d: &Decoded) -> Vec<(u32, Result<String, &'static str>)> {
-    d.items
-        .iter()
-        .zip(&d.origins)
-        .map(|(item, &origin)| {
-            let item = item
-                .as_ref()
-                .map(|m| {
-                    let dims: Vec<String> = m
-                        .dimensions
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect();
-                    format!(
-                        "{}{{{}}} {} @{}",
-                        m.name,
-                        dims.join(","),
-                        m.value,
-                        m.timestamp_ms
-                    )
-                })
-                .map_err(|(code, _)| *code);
+    crate::ingest::summary::summary(d)
+        .into_iter()
+        .map(|(origin, item)| {
+            let item =
+                item.map(|(name, value, ts, dims)| format!("{name}{{{dims}}} {value} @{ts}"));
             (origin, item)
         })
         .collect()
