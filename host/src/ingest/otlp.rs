@@ -73,6 +73,23 @@ pub enum OtlpError {
 const PROMOTED_RESOURCE_ATTRIBUTES: [&str; 3] =
     ["service.name", "service.namespace", "service.instance.id"];
 
+/// One of the series a histogram or summary point becomes (`_bucket`,
+/// `_sum`, `_count`, or the quantiles under the bare name).
+fn suffixed(
+    name: &str,
+    suffix: &str,
+    value: f64,
+    timestamp_ms: i64,
+    dimensions: Result<Dimensions, ItemError>,
+) -> crate::pipeline::write::DecodedMetric {
+    dimensions.map(|dimensions| Metric {
+        name: format!("{name}{suffix}"),
+        value,
+        timestamp_ms,
+        dimensions,
+    })
+}
+
 /// `DataPointFlags.FLAG_NO_RECORDED_VALUE`.
 const NO_RECORDED_VALUE: u32 = 1;
 
@@ -259,12 +276,7 @@ impl Items {
         let timestamp_ms = millis(point.time_unix_nano);
         let dimensions = self.dimensions(&point.attributes, context);
         let series = |suffix: &str, value: f64, dimensions: Result<Dimensions, ItemError>| {
-            dimensions.map(|dimensions| Metric {
-                name: format!("{name}{suffix}"),
-                value,
-                timestamp_ms,
-                dimensions,
-            })
+            suffixed(name, suffix, value, timestamp_ms, dimensions)
         };
         let buckets = &point.bucket_counts;
         if !buckets.is_empty() && buckets.len() != point.explicit_bounds.len() + 1 {
@@ -303,12 +315,7 @@ impl Items {
         let timestamp_ms = millis(point.time_unix_nano);
         let dimensions = self.dimensions(&point.attributes, context);
         let series = |suffix: &str, value: f64, dimensions: Result<Dimensions, ItemError>| {
-            dimensions.map(|dimensions| Metric {
-                name: format!("{name}{suffix}"),
-                value,
-                timestamp_ms,
-                dimensions,
-            })
+            suffixed(name, suffix, value, timestamp_ms, dimensions)
         };
         for quantile in &point.quantile_values {
             let with_quantile =
