@@ -17,6 +17,7 @@ mod decoded;
 const LIMITS: OtlpLimits = OtlpLimits {
     max_points: decoded::MAX_ITEMS,
     max_dimensions: decoded::MAX_DIMENSIONS,
+    max_decoded_memory: decoded::MAX_DECODED_MEMORY,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -31,6 +32,6 @@ fuzz_target!(|data: &[u8]| {
     match decode_otlp(body, encoding, LIMITS) {
         Ok(items) => decoded::check(&items),
         Err(OtlpError::TooManyPoints { count, max }) => assert!(count > max),
-        Err(OtlpError::Protobuf(_) | OtlpError::Json(_)) => {}
+        Err(OtlpError::Protobuf(_) | OtlpError::Json(_) | OtlpError::DecodedTooLarge(_)) => {}
     }
 });

@@ -22,6 +22,7 @@ const LIMITS: RemoteWriteLimits = RemoteWriteLimits {
     max_samples: decoded::MAX_ITEMS,
     max_dimensions: decoded::MAX_DIMENSIONS,
     max_decoded_bytes: 32 * 1024,
+    max_decoded_memory: decoded::MAX_DECODED_MEMORY,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -42,7 +43,8 @@ fuzz_target!(|data: &[u8]| {
         Err(
             RemoteWriteError::Snappy(_)
             | RemoteWriteError::Protobuf(_)
-            | RemoteWriteError::TooManySamples { .. },
+            | RemoteWriteError::TooManySamples { .. }
+            | RemoteWriteError::DecodedTooLarge(_),
         ) => {}
     }
 });

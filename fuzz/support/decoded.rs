@@ -6,6 +6,8 @@ use luminate_host::model::{ValidationError, ValidationLimits, Validator};
 pub const NOW_MS: i64 = 1_767_225_600_000;
 pub const MAX_ITEMS: usize = 256;
 pub const MAX_DIMENSIONS: usize = 8;
+/// Small enough that the fuzzer reaches it with its own inputs.
+pub const MAX_DECODED_MEMORY: usize = 256 * 1024;
 
 /// What every protocol decoder promises of its items, beyond not
 /// panicking: one origin per item, the item cap kept, dimensions within

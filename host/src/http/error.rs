@@ -138,6 +138,9 @@ impl From<crate::ingest::remote_write::RemoteWriteError> for ApiError {
             RemoteWriteError::Snappy(_) => (StatusCode::BAD_REQUEST, "invalid_snappy"),
             RemoteWriteError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             RemoteWriteError::Protobuf(_) => (StatusCode::BAD_REQUEST, "invalid_protobuf"),
+            RemoteWriteError::DecodedTooLarge(_) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "decoded_too_large")
+            }
             RemoteWriteError::TooManySamples { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "too_many_metrics")
             }
@@ -154,6 +157,7 @@ impl From<crate::ingest::otlp::OtlpError> for ApiError {
             OtlpError::Protobuf(_) => (StatusCode::BAD_REQUEST, "invalid_protobuf"),
             OtlpError::Json(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
             OtlpError::TooManyPoints { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_many_metrics"),
+            OtlpError::DecodedTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "decoded_too_large"),
         };
         ApiError::new(status, code, e.to_string())
     }

@@ -20,6 +20,7 @@ use super::auth::Caller;
 use super::extract::RawBody;
 use super::timestamp::now_ms;
 use super::{ApiError, AppState};
+use crate::ingest::decoded_size;
 use crate::ingest::otlp::{OtlpEncoding, OtlpLimits, decode_otlp};
 use crate::pipeline::WriteOutcome;
 use opentelemetry_proto::tonic::collector::metrics::v1::{
@@ -40,6 +41,7 @@ pub async fn export(
     let limits = OtlpLimits {
         max_points: state.writes.max_metrics_per_request(),
         max_dimensions: state.writes.max_dimensions(),
+        max_decoded_memory: decoded_size::budget(state.api.max_body_bytes),
     };
     let decoded =
         decode_off_worker(body.len(), move || decode_otlp(&body, encoding, limits)).await?;

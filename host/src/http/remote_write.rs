@@ -25,6 +25,7 @@ use super::auth::Caller;
 use super::extract::RawBody;
 use super::timestamp::now_ms;
 use super::{ApiError, AppState};
+use crate::ingest::decoded_size;
 use crate::ingest::remote_write::{RemoteWriteLimits, decode_remote_write};
 
 pub async fn push(
@@ -42,6 +43,7 @@ pub async fn push(
         max_samples: state.writes.max_metrics_per_request(),
         max_dimensions: state.writes.max_dimensions(),
         max_decoded_bytes: state.api.max_body_bytes,
+        max_decoded_memory: decoded_size::budget(state.api.max_body_bytes),
     };
     let decoded = decode_off_worker(body.len(), move || decode_remote_write(&body, limits)).await?;
     match write_decoded(&state, &caller, "remote_write", decoded, now).await? {

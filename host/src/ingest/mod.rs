@@ -9,11 +9,15 @@
 //!   the names the write path accepts.
 //! - [`dimension_set`]: labels/tags → [`Dimensions`](crate::model::Dimensions)
 //!   with the dimension limit and duplicate checks every protocol shares.
+//! - [`decoded_size`]: what a body will take in memory once decoded,
+//!   measured before decoding, so a small body cannot decode into a huge
+//!   one.
 //! - [`remote_write`]: Prometheus remote write 1.0 (snappy + protobuf).
 //! - [`otlp`]: OTLP metrics (protobuf or JSON), histograms and summaries
 //!   translated as Prometheus does.
 //! - [`influx`]: Influx line protocol (v1 `/write`, v2 `/api/v2/write`).
 
+pub mod decoded_size;
 pub mod dimension_set;
 pub mod influx;
 pub mod names;

@@ -35,6 +35,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use prost::Message;
 
+use super::decoded_size::{self, DecodedSizeError};
 use super::dimension_set::DimensionSet;
 use super::{Decoded, ItemError, names};
 use crate::model::{Dimensions, Metric};
@@ -54,6 +55,9 @@ pub struct OtlpLimits {
     pub max_points: usize,
     /// Dimensions per item (`validation.max_dimensions`).
     pub max_dimensions: usize,
+    /// The memory the decoded request may take, measured on the body
+    /// before it is decoded ([`decoded_size`]).
+    pub max_decoded_memory: usize,
 }
 
 /// Why a whole body was refused.
@@ -67,6 +71,8 @@ pub enum OtlpError {
         "the request holds up to {count} metrics (a histogram point is one per bucket, plus its sum and count); the limit is {max} per request (api.max_metrics_per_request)"
     )]
     TooManyPoints { count: usize, max: usize },
+    #[error("{0}")]
+    DecodedTooLarge(DecodedSizeError),
 }
 
 /// The resource attributes that become dimensions.
@@ -99,6 +105,17 @@ pub fn decode_otlp(
     encoding: OtlpEncoding,
     limits: OtlpLimits,
 ) -> Result<Decoded, OtlpError> {
+    let size = match encoding {
+        OtlpEncoding::Protobuf => {
+            decoded_size::protobuf(body, &shape::EXPORT_REQUEST, limits.max_decoded_memory)
+        }
+        OtlpEncoding::Json => decoded_size::json(body, limits.max_decoded_memory),
+    };
+    size.map_err(|e| match (e, encoding) {
+        (DecodedSizeError::Malformed(why), OtlpEncoding::Protobuf) => OtlpError::Protobuf(why),
+        (DecodedSizeError::Malformed(why), OtlpEncoding::Json) => OtlpError::Json(why),
+        (over, _) => OtlpError::DecodedTooLarge(over),
+    })?;
     let request = match encoding {
         OtlpEncoding::Protobuf => ExportMetricsServiceRequest::decode(body)
             .map_err(|e| OtlpError::Protobuf(e.to_string()))?,
@@ -456,6 +473,8 @@ fn json_of(value: Option<&any_value::Value>) -> serde_json::Value {
         }
     }
 }
+
+pub(crate) mod shape;
 
 #[cfg(test)]
 mod tests;

@@ -16,6 +16,7 @@
 
 use prost::Message;
 
+use super::decoded_size::{self, DecodedSizeError};
 use super::dimension_set::DimensionSet;
 use super::{Decoded, ItemError, names};
 use crate::model::Metric;
@@ -37,6 +38,9 @@ pub struct RemoteWriteLimits {
     /// checked against the length the snappy block declares before
     /// anything is allocated.
     pub max_decoded_bytes: usize,
+    /// The memory the decoded `WriteRequest` may take, measured on the
+    /// protobuf before it is decoded ([`decoded_size`]).
+    pub max_decoded_memory: usize,
 }
 
 /// Why a whole body was refused. Prometheus drops a batch answered with a
@@ -51,10 +55,90 @@ pub enum RemoteWriteError {
     TooLarge { len: usize, max: usize },
     #[error("the body is not a protobuf WriteRequest: {0}")]
     Protobuf(String),
+    #[error("{0}")]
+    DecodedTooLarge(DecodedSizeError),
     #[error(
         "the request holds {count} samples; the limit is {max} per request (api.max_metrics_per_request)"
     )]
     TooManySamples { count: usize, max: usize },
+}
+
+/// Which fields of a `WriteRequest` allocate once decoded, for
+/// [`decoded_size`]. Labels are `bytes` slices of the body: only the
+/// `Label` structs count.
+pub(crate) mod shape {
+    use std::mem::size_of;
+
+    use super::prompb::{
+        BucketSpan, Exemplar, Histogram, Label, MetricMetadata, Sample, TimeSeries, WriteRequest,
+    };
+    use crate::ingest::decoded_size::{Field, ScalarWire, Shape};
+
+    pub static WRITE_REQUEST: Shape = Shape {
+        size: size_of::<WriteRequest>(),
+        fields: &[
+            (1, Field::Message(&TIME_SERIES)),
+            (3, Field::Message(&METRIC_METADATA)),
+        ],
+    };
+
+    static TIME_SERIES: Shape = Shape {
+        size: size_of::<TimeSeries>(),
+        fields: &[
+            (1, Field::Message(&LABEL)),
+            (2, Field::Message(&SAMPLE)),
+            (3, Field::Message(&EXEMPLAR)),
+            (4, Field::Message(&HISTOGRAM)),
+        ],
+    };
+
+    static LABEL: Shape = Shape {
+        size: size_of::<Label>(),
+        fields: &[],
+    };
+
+    static SAMPLE: Shape = Shape {
+        size: size_of::<Sample>(),
+        fields: &[],
+    };
+
+    static EXEMPLAR: Shape = Shape {
+        size: size_of::<Exemplar>(),
+        fields: &[(1, Field::Message(&LABEL))],
+    };
+
+    const DELTAS: Field = Field::Scalars {
+        element: 8,
+        wire: ScalarWire::Varint,
+    };
+    const COUNTS: Field = Field::Scalars {
+        element: 8,
+        wire: ScalarWire::Fixed64,
+    };
+
+    static HISTOGRAM: Shape = Shape {
+        size: size_of::<Histogram>(),
+        fields: &[
+            (8, Field::Message(&BUCKET_SPAN)),
+            (9, DELTAS),
+            (10, COUNTS),
+            (11, Field::Message(&BUCKET_SPAN)),
+            (12, DELTAS),
+            (13, COUNTS),
+        ],
+    };
+
+    static BUCKET_SPAN: Shape = Shape {
+        size: size_of::<BucketSpan>(),
+        fields: &[],
+    };
+
+    const TEXT: Field = Field::Text { element: 0 };
+
+    static METRIC_METADATA: Shape = Shape {
+        size: size_of::<MetricMetadata>(),
+        fields: &[(2, TEXT), (4, TEXT), (5, TEXT)],
+    };
 }
 
 /// The label that names the metric.
@@ -77,6 +161,12 @@ pub fn decode_remote_write(
     let protobuf = snap::raw::Decoder::new()
         .decompress_vec(body)
         .map_err(|e| RemoteWriteError::Snappy(e.to_string()))?;
+    decoded_size::protobuf(&protobuf, &shape::WRITE_REQUEST, limits.max_decoded_memory).map_err(
+        |e| match e {
+            DecodedSizeError::Malformed(why) => RemoteWriteError::Protobuf(why),
+            over => RemoteWriteError::DecodedTooLarge(over),
+        },
+    )?;
     // Labels are `bytes` (see types.proto): from a `Bytes` buffer they are
     // slices of it, not copies.
     let request = prompb::WriteRequest::decode(bytes::Bytes::from(protobuf))
@@ -177,6 +267,7 @@ mod tests {
         max_samples: 100,
         max_dimensions: 3,
         max_decoded_bytes: 1 << 20,
+        max_decoded_memory: 4 << 20,
     };
 
     fn label(name: &str, value: &str) -> Label {

@@ -11,6 +11,7 @@ use super::*;
 const LIMITS: OtlpLimits = OtlpLimits {
     max_points: 100,
     max_dimensions: 6,
+    max_decoded_memory: 4 << 20,
 };
 const T: u64 = 1_700_000_000_123_456_789;
 const T_MS: i64 = 1_700_000_000_123;
