@@ -10,11 +10,13 @@
 //! one rejected item, and the other lines are still stored. Every item
 //! carries its line number (1-based, counting the body's physical lines).
 
+use std::borrow::Cow;
+
 use influxdb_line_protocol::{FieldValue, ParsedLine};
 
 use super::dimension_set::DimensionSet;
 use super::{Decoded, ItemError, names};
-use crate::model::Metric;
+use crate::model::{Dimensions, Metric};
 
 /// The unit of the timestamps in a body (`precision` query parameter).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,6 +134,22 @@ struct Lines<'a> {
 
 impl Lines<'_> {
     fn decode(&mut self, text: &str, number: u32) -> Result<(), InfluxError> {
+        // Parsing allocates per tag and field, some 20 times their bytes
+        // for `,a=1`: a line's `=` signs bound how many it holds, so one
+        // that could hold more than a request may use is refused unparsed.
+        let pairs = text.bytes().filter(|&b| b == b'=').count();
+        let max_pairs = self.limits.max_dimensions + self.limits.max_points;
+        if pairs > max_pairs {
+            return self.reject(
+                (
+                    "line_too_large",
+                    format!(
+                        "the line has {pairs} '=' signs; a line holds at most {max_pairs} tags and fields (validation.max_dimensions + api.max_metrics_per_request)"
+                    ),
+                ),
+                number,
+            );
+        }
         // `parse_lines` skips blank lines and `#` comments.
         for parsed in influxdb_line_protocol::parse_lines(text) {
             match parsed {
@@ -174,22 +192,40 @@ impl Lines<'_> {
         for (key, value) in line.series.tag_set.iter().flatten() {
             tags.push(key.as_str(), value.as_str());
         }
-        let dimensions = tags.finish();
+        let mut dimensions = tags.finish();
         let measurement = line.series.measurement.as_str();
-        for (field, value) in &line.field_set {
+        let mut fields = line.field_set.iter().peekable();
+        while let Some((field, value)) = fields.next() {
+            // Most lines have one field: it takes the dimensions, the
+            // others get copies.
+            let dimensions = if fields.peek().is_some() {
+                dimensions.clone()
+            } else {
+                std::mem::replace(&mut dimensions, Ok(Dimensions::default()))
+            };
             let item = timestamp_ms.clone().and_then(|timestamp_ms| {
                 let value = number_of(field.as_str(), value)?;
                 Ok(Metric {
-                    name: names::metric_name(&format!("{measurement}_{}", field.as_str()))
-                        .into_owned(),
+                    name: metric_name(measurement, field.as_str()),
                     value,
                     timestamp_ms,
-                    dimensions: dimensions.clone()?,
+                    dimensions: dimensions?,
                 })
             });
             self.push(item, number)?;
         }
         Ok(())
+    }
+}
+
+/// `<measurement>_<field>`, mapped by [`names::metric_name`]; one
+/// allocation when the name needs no mapping.
+fn metric_name(measurement: &str, field: &str) -> String {
+    let joined = format!("{measurement}_{field}");
+    if let Cow::Owned(mapped) = names::metric_name(&joined) {
+        mapped
+    } else {
+        joined
     }
 }
 
@@ -329,6 +365,28 @@ mod tests {
                 (1, ok("a_v", 1.0, NOW, "")),
                 (2, Err("invalid_line_protocol")),
                 (3, ok("c_v", 3.0, NOW, "")),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_line_that_could_hold_more_than_a_request_is_refused_unparsed() {
+        let limits = InfluxLimits {
+            max_points: 6,
+            max_dimensions: 1,
+        };
+        // Seven '=' fit (1 tag + 6 fields); eight do not, escaped or not.
+        let body = b"m,a=1 x=1,y=2\nm,a=1 x=1,y=2,z=3,w=4,v=5,u\\==7\nm,a=1 x=1,y=\"=\"\nn v=1";
+        let d = decode_lines(body, Precision::Nanoseconds, NOW, limits).unwrap();
+        assert_eq!(
+            summary(&d),
+            vec![
+                (1, ok("m_x", 1.0, NOW, "a=1")),
+                (1, ok("m_y", 2.0, NOW, "a=1")),
+                (2, Err("line_too_large")),
+                (3, ok("m_x", 1.0, NOW, "a=1")),
+                (3, Err("string_field")),
+                (4, ok("n_v", 1.0, NOW, "")),
             ]
         );
     }
