@@ -14,6 +14,7 @@ mod plugins {
 }
 mod support;
 
+mod agent_bodies;
 mod baseline;
 mod bodies;
 mod cardinality;

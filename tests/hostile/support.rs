@@ -31,6 +31,7 @@ pub struct Hostile {
     pub server: ServerProcess,
     pub addr: SocketAddr,
     rss_at_start: u64,
+    peak_rss_at_start: u64,
     _dir: TempDir,
     _turn: MutexGuard<'static, ()>,
 }
@@ -53,10 +54,12 @@ impl Hostile {
             .parse()
             .expect("the test server listens on a socket address");
         let rss_at_start = rss_bytes(server.pid());
+        let peak_rss_at_start = peak_rss_bytes(server.pid());
         Self {
             server,
             addr,
             rss_at_start,
+            peak_rss_at_start,
             _dir: dir,
             _turn: turn,
         }
@@ -128,6 +131,24 @@ impl Hostile {
     }
 }
 
+impl Hostile {
+    /// Asserts the server's peak RSS (its high-water mark, so a spike that
+    /// was freed again still counts) grew by less than `bound`.
+    #[track_caller]
+    pub fn assert_peak_rss_growth_below(&self, bound: u64) {
+        let peak = peak_rss_bytes(self.pid());
+        let growth = peak.saturating_sub(self.peak_rss_at_start);
+        assert!(
+            growth < bound,
+            "peak RSS grew by {} MiB (from {} MiB to {} MiB), bound {} MiB",
+            growth >> 20,
+            self.peak_rss_at_start >> 20,
+            peak >> 20,
+            bound >> 20
+        );
+    }
+}
+
 /// An HS256 token signed with the test servers' secret.
 pub fn token(tenant: &str, scopes: &[&str], tier: Option<&str>) -> String {
     let exp = std::time::SystemTime::now()
@@ -149,10 +170,20 @@ pub fn token(tenant: &str, scopes: &[&str], tier: Option<&str>) -> String {
 
 /// Resident set size of process `pid`, from `/proc/PID/status`.
 pub fn rss_bytes(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+/// Peak resident set size of process `pid` since it started.
+pub fn peak_rss_bytes(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM:")
+}
+
+/// A `kB` line of `/proc/PID/status`, in bytes.
+fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|rest| {
             rest.trim()
                 .trim_end_matches("kB")
