@@ -67,15 +67,19 @@ ensure_pip_module() {
     }
 }
 
-# The agents' real clients, for tests/protocols: Debian's Prometheus
-# (remote write), the OpenTelemetry SDK with its OTLP/HTTP exporter, and
-# the InfluxDB 2 client.
+# The agents' real clients, for tests/protocols and tests/promql: Debian's
+# Prometheus (remote write, promtool, and the reference for PromQL), the
+# OpenTelemetry SDK with its OTLP/HTTP exporter, the InfluxDB 2 client and
+# prometheus-api-client.
 ensure_protocol_clients() {
     apt_install prometheus
     ensure_pip_module opentelemetry-sdk opentelemetry.sdk.metrics
     ensure_pip_module opentelemetry-exporter-otlp-proto-http \
         opentelemetry.exporter.otlp.proto.http.metric_exporter
     ensure_pip_module influxdb-client influxdb_client
+    # The Prometheus HTTP API's clients (tests/promql): promtool comes
+    # with Debian's prometheus; this is the Python one.
+    ensure_pip_module prometheus-api-client prometheus_api_client
 }
 
 # deploy/ manifests are validated against the Kubernetes API schemas, which

@@ -25,6 +25,7 @@ pub mod limits;
 pub mod model;
 pub mod pipeline;
 pub mod plugins;
+pub mod promql;
 pub mod retention;
 pub mod server;
 pub mod storage;

@@ -40,6 +40,7 @@ pub mod openapi;
 pub mod otlp_write;
 pub mod plugins;
 pub mod probes;
+pub mod prometheus;
 pub mod query;
 pub mod query_body;
 pub mod remote_write;

@@ -77,6 +77,11 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(access.protect(write_routes(), Scope::Write, RateKind::WriteRequests))
         .merge(access.protect(read_routes(), Scope::Read, RateKind::QueryRequests))
+        .merge(access.protect(
+            super::prometheus::routes(),
+            Scope::Read,
+            RateKind::QueryRequests,
+        ))
         .merge(access.protect(admin_routes(), Scope::Admin, RateKind::QueryRequests))
         // Plugin management checks its own caller: the operator token is
         // not a tenant token (see http/plugins.rs).

@@ -125,6 +125,11 @@ impl AnchoredRegex {
     pub fn is_match(&self, value: &str) -> bool {
         self.regex.is_match(value)
     }
+
+    /// The groups of a whole-value match (PromQL's `label_replace`).
+    pub fn captures<'h>(&self, value: &'h str) -> Option<regex::Captures<'h>> {
+        self.regex.captures(value)
+    }
 }
 
 /// Refuses syntax Rust's regex and RE2 structure differently.

@@ -1,0 +1,122 @@
+//! PromQL: the query language of Prometheus' HTTP API, which Grafana,
+//! promtool and alerting tools speak. Expressions are parsed by
+//! GreptimeTeam's `promql-parser` (Prometheus' grammar) and evaluated
+//! here, with Prometheus 2.x's semantics, in three steps:
+//!
+//! 1. [`plan`]: which series each selector needs over which time range;
+//! 2. [`plan::fetch`]: those series, read through the read pipeline, so
+//!    tenant scoping and budgets are the JSON API's;
+//! 3. [`eval`]: the expression over the query's steps, CPU only, on the
+//!    blocking pool, within series, point and time limits.
+//!
+//! What is not evaluated (subqueries, native histograms, a few functions)
+//! is refused as `bad_data`, naming the construct.
+
+pub mod aggregate;
+pub mod binary;
+pub mod error;
+pub mod eval;
+pub mod functions;
+pub mod histogram;
+pub mod labels;
+pub mod plan;
+pub mod range_functions;
+pub mod value;
+
+use std::time::{Duration, Instant};
+
+use promql_parser::parser::Expr;
+
+pub use error::PromqlError;
+pub use labels::Labels;
+pub use value::{RawSeries, StepSeries, Steps, Value};
+
+use crate::model::TenantId;
+use crate::pipeline::read::ReadPipeline;
+
+/// Bounds on one PromQL query.
+#[derive(Clone, Copy, Debug)]
+pub struct PromqlLimits {
+    /// Longest expression text, in bytes: parsing (and the parser's regex
+    /// compiles) is bounded by it.
+    pub max_query_bytes: usize,
+    /// Most series read or computed.
+    pub max_series: usize,
+    /// Most series × steps in any result.
+    pub max_points: usize,
+    /// Most steps of a range query (Prometheus refuses more than 11 000).
+    pub max_steps: usize,
+    /// Evaluation time (the `timeout` parameter may lower it).
+    pub timeout: Duration,
+    /// How far back an instant selector looks for a sample.
+    pub lookback: Duration,
+}
+
+impl Default for PromqlLimits {
+    fn default() -> Self {
+        Self {
+            max_query_bytes: 64 << 10,
+            max_series: 10_000,
+            max_points: 5_000_000,
+            max_steps: 11_000,
+            timeout: Duration::from_secs(30),
+            lookback: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Parses `text`, on the blocking pool: the parser compiles the
+/// expression's regexes.
+pub async fn parse(text: String, limits: &PromqlLimits) -> Result<Expr, PromqlError> {
+    if text.len() > limits.max_query_bytes {
+        return Err(PromqlError::bad_data(format!(
+            "the query is {} bytes long; the limit is {}",
+            text.len(),
+            limits.max_query_bytes
+        )));
+    }
+    tokio::task::spawn_blocking(move || promql_parser::parser::parse(&text))
+        .await
+        .map_err(|e| PromqlError::execution(format!("the parser stopped: {e}")))?
+        .map_err(|e| PromqlError::bad_data(format!("invalid parameter \"query\": {e}")))
+}
+
+/// Evaluates `expr` at `steps` over `tenant`'s data.
+pub async fn evaluate(
+    reads: &ReadPipeline,
+    tenant: &TenantId,
+    expr: Expr,
+    steps: Steps,
+    limits: PromqlLimits,
+) -> Result<Value, PromqlError> {
+    if steps.len() > limits.max_steps {
+        return Err(PromqlError::bad_data(format!(
+            "exceeded maximum resolution of {} points per timeseries. Try decreasing the query resolution (?step=XX)",
+            limits.max_steps
+        )));
+    }
+    let deadline = Instant::now() + limits.timeout;
+    let lookback_ms = eval::duration_ms(limits.lookback);
+    let selections = plan::selections(&expr, &steps, lookback_ms)?;
+    let fetched = tokio::time::timeout_at(
+        deadline.into(),
+        plan::fetch(reads, tenant, selections, limits.max_series),
+    )
+    .await
+    .map_err(|_| PromqlError::Timeout("query preparation"))??;
+    tokio::task::spawn_blocking(move || {
+        let evaluator = eval::Evaluator {
+            steps: &steps,
+            lookback_ms,
+            fetched: &fetched,
+            limits: eval::EvalLimits {
+                max_series: limits.max_series,
+                max_points: limits.max_points,
+                deadline,
+            },
+        };
+        evaluator.eval(&expr)
+    })
+    .await
+    .map_err(|e| PromqlError::execution(format!("the evaluation stopped: {e}")))?
+}
