@@ -14,9 +14,12 @@ use std::borrow::Cow;
 
 use influxdb_line_protocol::{FieldValue, ParsedLine};
 
+use self::plain::{PlainLine, PlainValue};
 use super::dimension_set::DimensionSet;
 use super::{Decoded, ItemError, names};
 use crate::model::{Dimensions, Metric};
+
+pub mod plain;
 
 /// The unit of the timestamps in a body (`precision` query parameter).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,13 +87,26 @@ pub fn decode_lines(
     limits: InfluxLimits,
 ) -> Result<Decoded, InfluxError> {
     let mut decoded = Decoded::default();
+    // Only a body with more '=' than a line may hold needs each line's
+    // counted (see `Lines::decode`).
+    let equals = body.iter().filter(|&&b| b == b'=').count();
     let mut line = Lines {
         precision,
         now_ms,
         limits,
+        check_line_size: equals > limits.max_dimensions + limits.max_points,
+        plain: PlainLine::default(),
         out: &mut decoded,
     };
     match std::str::from_utf8(body) {
+        // Without a quote or a backslash no newline is escaped or quoted:
+        // lines end at every newline, found by memchr, not by the crate's
+        // character-by-character scanner.
+        Ok(text) if !body.iter().any(|&b| b == b'"' || b == b'\\') => {
+            for (i, physical) in text.split('\n').enumerate() {
+                line.decode(physical, u32::try_from(i + 1).unwrap_or(u32::MAX))?;
+            }
+        }
         // The crate's splitter knows that a newline inside a quoted string
         // field does not end the line.
         Ok(text) => {
@@ -125,19 +141,27 @@ fn newlines(text: &str) -> u32 {
     u32::try_from(text.bytes().filter(|&b| b == b'\n').count()).unwrap_or(u32::MAX)
 }
 
-struct Lines<'a> {
+struct Lines<'a, 'b> {
     precision: Precision,
     now_ms: i64,
     limits: InfluxLimits,
+    /// Whether a line may have more '=' than it may hold.
+    check_line_size: bool,
+    /// The plain-line reader's buffers, reused from line to line.
+    plain: PlainLine<'b>,
     out: &'a mut Decoded,
 }
 
-impl Lines<'_> {
-    fn decode(&mut self, text: &str, number: u32) -> Result<(), InfluxError> {
+impl<'b> Lines<'_, 'b> {
+    fn decode(&mut self, text: &'b str, number: u32) -> Result<(), InfluxError> {
         // Parsing allocates per tag and field, some 20 times their bytes
         // for `,a=1`: a line's `=` signs bound how many it holds, so one
         // that could hold more than a request may use is refused unparsed.
-        let pairs = text.bytes().filter(|&b| b == b'=').count();
+        let pairs = if self.check_line_size {
+            text.bytes().filter(|&b| b == b'=').count()
+        } else {
+            0
+        };
         let max_pairs = self.limits.max_dimensions + self.limits.max_points;
         if pairs > max_pairs {
             return self.reject(
@@ -150,6 +174,13 @@ impl Lines<'_> {
                 number,
             );
         }
+        let mut plain = std::mem::take(&mut self.plain);
+        if plain::parse(text, &mut plain).is_some() {
+            let outcome = self.plain_line(&plain, number);
+            self.plain = plain;
+            return outcome;
+        }
+        self.plain = plain;
         // `parse_lines` skips blank lines and `#` comments.
         for parsed in influxdb_line_protocol::parse_lines(text) {
             match parsed {
@@ -178,8 +209,56 @@ impl Lines<'_> {
         Ok(())
     }
 
+    fn plain_line(&mut self, line: &PlainLine<'_>, number: u32) -> Result<(), InfluxError> {
+        let fields = line.fields.iter().map(|&(field, value)| {
+            let value = match value {
+                PlainValue::F64(v) => v,
+                PlainValue::I64(v) => v as f64,
+                PlainValue::U64(v) => v as f64,
+                PlainValue::Bool(v) => f64::from(u8::from(v)),
+            };
+            (field, Ok(value))
+        });
+        self.items(
+            line.measurement,
+            line.tags.iter().copied(),
+            fields,
+            line.timestamp,
+            number,
+        )
+    }
+
     fn line(&mut self, line: &ParsedLine<'_>, number: u32) -> Result<(), InfluxError> {
-        let timestamp_ms = match line.timestamp {
+        let tags = line
+            .series
+            .tag_set
+            .iter()
+            .flatten()
+            .map(|(key, value)| (key.as_str(), value.as_str()));
+        let fields = line
+            .field_set
+            .iter()
+            .map(|(field, value)| (field.as_str(), number_of(field.as_str(), value)));
+        self.items(
+            line.series.measurement.as_str(),
+            tags,
+            fields,
+            line.timestamp,
+            number,
+        )
+    }
+
+    /// One item per field, named `<measurement>_<field>`, with the tags as
+    /// dimensions.
+    fn items<'l>(
+        &mut self,
+        measurement: &str,
+        tags: impl Iterator<Item = (&'l str, &'l str)>,
+        fields: impl Iterator<Item = (&'l str, Result<f64, ItemError>)>,
+        timestamp: Option<i64>,
+        number: u32,
+    ) -> Result<(), InfluxError> {
+        let timestamp_ms = match timestamp {
             None => Ok(self.now_ms),
             Some(ts) => self.precision.to_millis(ts).ok_or_else(|| {
                 (
@@ -188,13 +267,12 @@ impl Lines<'_> {
                 )
             }),
         };
-        let mut tags = DimensionSet::new(self.limits.max_dimensions);
-        for (key, value) in line.series.tag_set.iter().flatten() {
-            tags.push(key.as_str(), value.as_str());
+        let mut set = DimensionSet::new(self.limits.max_dimensions);
+        for (key, value) in tags {
+            set.push(key, value);
         }
-        let mut dimensions = tags.finish();
-        let measurement = line.series.measurement.as_str();
-        let mut fields = line.field_set.iter().peekable();
+        let mut dimensions = set.finish();
+        let mut fields = fields.peekable();
         while let Some((field, value)) = fields.next() {
             // Most lines have one field: it takes the dimensions, the
             // others get copies.
@@ -204,9 +282,9 @@ impl Lines<'_> {
                 std::mem::replace(&mut dimensions, Ok(Dimensions::default()))
             };
             let item = timestamp_ms.clone().and_then(|timestamp_ms| {
-                let value = number_of(field.as_str(), value)?;
+                let value = value?;
                 Ok(Metric {
-                    name: metric_name(measurement, field.as_str()),
+                    name: metric_name(measurement, field),
                     value,
                     timestamp_ms,
                     dimensions: dimensions?,
@@ -365,6 +443,35 @@ mod tests {
                 (1, ok("a_v", 1.0, NOW, "")),
                 (2, Err("invalid_line_protocol")),
                 (3, ok("c_v", 3.0, NOW, "")),
+            ]
+        );
+    }
+
+    #[test]
+    fn plain_bodies_number_and_decode_lines_as_the_crate_does() {
+        // No quote or backslash: lines are split at each newline and
+        // plain lines read without the crate; the rest still goes to it.
+        let d = decode(
+            "good,h=a v=1,w=2i 1000000\n\
+             \n\
+             # a comment\n\
+             not line protocol\n\
+             \tindented v=3\n\
+             dup,a=1,a=2 v=4\n\
+             flags ok=T,no=false,big=7u\n",
+            Precision::Milliseconds,
+        );
+        assert_eq!(
+            summary(&d),
+            vec![
+                (1, ok("good_v", 1.0, 1_000_000, "h=a")),
+                (1, ok("good_w", 2.0, 1_000_000, "h=a")),
+                (4, Err("invalid_line_protocol")),
+                (5, ok("indented_v", 3.0, NOW, "")),
+                (6, Err("duplicate_dimension")),
+                (7, ok("flags_ok", 1.0, NOW, "")),
+                (7, ok("flags_no", 0.0, NOW, "")),
+                (7, ok("flags_big", 7.0, NOW, "")),
             ]
         );
     }
