@@ -29,8 +29,13 @@ pub const TEST_TENANT: &str = "test";
 
 /// A token for `TEST_TENANT` with every scope on the `unlimited` tier.
 pub fn test_token() -> String {
+    token_for(TEST_TENANT)
+}
+
+/// A token for `tenant` with every scope on the `unlimited` tier.
+pub fn token_for(tenant: &str) -> String {
     let spec = luminate_host::auth::TokenSpec {
-        tenant: luminate_host::model::TenantId::new(TEST_TENANT).unwrap(),
+        tenant: luminate_host::model::TenantId::new(tenant).unwrap(),
         scopes: luminate_host::auth::Scopes::all(),
         tier: Some("unlimited".into()),
         org_id: None,

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use luminate_host::storage::clickhouse::testing::require_server;
 
-use crate::common::{ServerProcess, TEST_JWT_SECRET, TestServer};
+use crate::common::{ServerProcess, TestServer};
 use crate::compare::difference;
 use crate::data::{first_sample_ms, remote_write_body};
 use crate::prometheus::Prometheus;
@@ -26,18 +26,7 @@ fn corpus() -> Vec<(&'static str, bool)> {
         .collect()
 }
 
-/// A token for `tenant` with every scope.
-pub fn token(tenant: &str) -> String {
-    let spec = luminate_host::auth::TokenSpec {
-        tenant: luminate_host::model::TenantId::new(tenant).unwrap(),
-        scopes: luminate_host::auth::Scopes::all(),
-        tier: Some("unlimited".into()),
-        org_id: None,
-        ttl: Duration::from_secs(3600),
-    };
-    let secret = luminate_host::auth::Secret::new(TEST_JWT_SECRET);
-    luminate_host::auth::mint::mint_with_secret(&secret, None, None, &spec).unwrap()
-}
+pub use crate::common::token_for as token;
 
 struct Target {
     base: String,

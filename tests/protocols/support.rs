@@ -2,24 +2,12 @@
 //! Python clients.
 
 use std::process::Command;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{Api, TEST_JWT_SECRET, TestServer};
+use crate::common::{Api, TestServer};
 
-/// A token for `tenant` with the read and write scopes.
-pub fn token_for(tenant: &str) -> String {
-    let spec = luminate_host::auth::TokenSpec {
-        tenant: luminate_host::model::TenantId::new(tenant).unwrap(),
-        scopes: luminate_host::auth::Scopes::all(),
-        tier: Some("unlimited".into()),
-        org_id: None,
-        ttl: Duration::from_secs(3600),
-    };
-    let secret = luminate_host::auth::Secret::new(TEST_JWT_SECRET);
-    luminate_host::auth::mint::mint_with_secret(&secret, None, None, &spec).unwrap()
-}
+pub use crate::common::token_for;
 
 /// A JSON client of `server` acting for `tenant`.
 pub fn api_for(server: &TestServer, tenant: &str) -> Api {

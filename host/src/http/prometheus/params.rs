@@ -4,6 +4,7 @@
 
 use axum::http::Uri;
 
+use crate::model::parse_duration_ms;
 use crate::promql::PromqlError;
 
 /// Every `key=value` of the query string and of a form body.
@@ -75,41 +76,26 @@ pub fn parse_time(text: &str) -> Option<i64> {
     i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
-/// Seconds (fractional) or a Prometheus duration (`1h30m`, `500ms`), in ms.
+/// Seconds (fractional) or a Prometheus duration (`1h30m`, `500ms`; no
+/// `y`), in ms.
 pub fn parse_duration(text: &str) -> Option<i64> {
     if let Ok(seconds) = text.parse::<f64>() {
         let ms = (seconds * 1e3).round();
         return (seconds.is_finite() && ms >= 0.0 && ms < i64::MAX as f64).then_some(ms as i64);
     }
+    // Prometheus' compound form (`1h30m`): each `<integer><unit>` part
+    // read as the JSON API reads durations.
     let mut total: i64 = 0;
     let mut rest = text;
-    if rest.is_empty() {
-        return None;
-    }
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
-        if digits == 0 {
-            return None;
-        }
-        let number: i64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
+        let unit_start = rest.find(|c: char| !c.is_ascii_digit())?;
+        let unit_end = rest[unit_start..]
             .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit_ms = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 604_800_000,
-            "y" => 31_536_000_000,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total = total.checked_add(number.checked_mul(unit_ms)?)?;
+            .map_or(rest.len(), |i| unit_start + i);
+        total = total.checked_add(parse_duration_ms(&rest[..unit_end]).ok()?)?;
+        rest = &rest[unit_end..];
     }
-    Some(total)
+    (total > 0).then_some(total)
 }
 
 #[cfg(test)]
