@@ -386,6 +386,20 @@ impl Drop for ServerProcess {
 }
 
 /// A loopback port nobody listens on right now.
+/// Debian's `prometheus` (or `$PROMETHEUS_BIN`): the remote-write client
+/// of tests/protocols and the PromQL reference of tests/promql.
+pub fn prometheus_binary() -> PathBuf {
+    let path = std::env::var_os("PROMETHEUS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/prometheus"));
+    assert!(
+        path.exists(),
+        "{} is missing: `apt-get install prometheus` (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

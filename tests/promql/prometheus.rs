@@ -1,10 +1,9 @@
 //! Debian's `prometheus` with its remote-write receiver: the reference.
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::free_port;
+use crate::common::{free_port, prometheus_binary};
 
 pub struct Prometheus {
     child: Child,
@@ -19,18 +18,6 @@ impl Drop for Prometheus {
     }
 }
 
-fn binary() -> PathBuf {
-    let path = std::env::var_os("PROMETHEUS_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/prometheus"));
-    assert!(
-        path.exists(),
-        "{} is missing: `apt-get install prometheus` (scripts/test does)",
-        path.display()
-    );
-    path
-}
-
 impl Prometheus {
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -38,7 +25,7 @@ impl Prometheus {
         std::fs::write(&config, "global:\n  scrape_interval: 1h\n").unwrap();
         let port = free_port();
         let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-        let child = Command::new(binary())
+        let child = Command::new(prometheus_binary())
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",

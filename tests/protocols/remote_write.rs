@@ -2,7 +2,7 @@
 //! this test serves and remote-writes what it scraped to Luminate, with the
 //! token as its `basic_auth` password.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use luminate_host::ingest::remote_write::prompb;
 
-use crate::common::{TestServer, free_port};
+use crate::common::{TestServer, free_port, prometheus_binary};
 use crate::support::{api_for, stored, token_for};
 
 /// What the target exposes: fixed values, so every stored sample is known.
@@ -63,18 +63,6 @@ impl Drop for Prometheus {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn prometheus_binary() -> PathBuf {
-    let path = std::env::var_os("PROMETHEUS_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/prometheus"));
-    assert!(
-        path.exists(),
-        "{} is missing: `apt-get install prometheus` (scripts/test does)",
-        path.display()
-    );
-    path
 }
 
 fn start_prometheus(target_port: u16, push_url: &str, tenant: &str, token: &str) -> Prometheus {
