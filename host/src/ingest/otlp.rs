@@ -28,6 +28,8 @@
 //! (counting every metric's points in order), so a partial success can
 //! say how many points were rejected.
 
+use std::borrow::Cow;
+
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -141,7 +143,10 @@ pub fn decode_otlp(
         if let Some(resource) = &resource_metrics.resource {
             for attribute in &resource.attributes {
                 if PROMOTED_RESOURCE_ATTRIBUTES.contains(&attribute.key.as_str()) {
-                    context.push((attribute.key.clone(), text_of(attribute.value.as_ref())));
+                    context.push((
+                        attribute.key.clone(),
+                        text_of(attribute.value.as_ref()).into_owned(),
+                    ));
                 }
             }
         }
@@ -423,22 +428,23 @@ fn float_label(value: f64) -> String {
     }
 }
 
-/// An attribute value as dimension text.
-fn text_of(value: Option<&AnyValue>) -> String {
+/// An attribute value as dimension text; a string value (nearly every
+/// attribute) is borrowed, not copied, since the dimension set copies it.
+fn text_of(value: Option<&AnyValue>) -> Cow<'_, str> {
     use any_value::Value;
     match value.and_then(|v| v.value.as_ref()) {
-        None => String::new(),
-        Some(Value::StringValue(s)) => s.clone(),
-        Some(Value::BoolValue(b)) => b.to_string(),
-        Some(Value::IntValue(i)) => i.to_string(),
-        Some(Value::DoubleValue(d)) => float_label(*d),
+        None => Cow::Borrowed(""),
+        Some(Value::StringValue(s)) => Cow::Borrowed(s),
+        Some(Value::BoolValue(b)) => Cow::Owned(b.to_string()),
+        Some(Value::IntValue(i)) => Cow::Owned(i.to_string()),
+        Some(Value::DoubleValue(d)) => Cow::Owned(float_label(*d)),
         Some(Value::BytesValue(bytes)) => {
             use base64::Engine;
-            base64::engine::general_purpose::STANDARD.encode(bytes)
+            Cow::Owned(base64::engine::general_purpose::STANDARD.encode(bytes))
         }
-        Some(Value::StringValueStrindex(i)) => i.to_string(),
+        Some(Value::StringValueStrindex(i)) => Cow::Owned(i.to_string()),
         Some(other @ (Value::ArrayValue(_) | Value::KvlistValue(_))) => {
-            json_of(Some(other)).to_string()
+            Cow::Owned(json_of(Some(other)).to_string())
         }
     }
 }
