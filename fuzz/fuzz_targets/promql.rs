@@ -51,7 +51,7 @@ fuzz_target!(|data_in: &[u8]| {
         fetched: &fetched,
         limits: EvalLimits {
             max_series: 1_000,
-            max_points: 100_000,
+            max_samples: 100_000,
             deadline: Instant::now() + Duration::from_secs(5),
         },
     };

@@ -115,6 +115,7 @@ pub async fn build_state(
         access,
         cardinality,
         cardinality_top_n: config.limits.cardinality.report_top_n,
+        promql: config.promql.limits(),
         plugins,
     })
 }

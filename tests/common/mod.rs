@@ -45,6 +45,18 @@ pub fn token_for(tenant: &str) -> String {
     luminate_host::auth::mint::mint_with_secret(&secret, None, None, &spec).unwrap()
 }
 
+/// A JSON client of `server` acting for `tenant` (every scope, the
+/// `unlimited` tier).
+pub fn api_for(server: &TestServer, tenant: &str) -> Api {
+    let addr = server
+        .api
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    Api::with_token(addr, &token_for(tenant))
+}
+
 /// The configuration every test server starts from: loopback, a port of the
 /// OS's choosing, embedded RocksDB in `data_dir`, no background sweep,
 /// tokens signed with [`TEST_JWT_SECRET`].

@@ -12,4 +12,5 @@ mod clients;
 mod compare;
 mod data;
 mod differential;
+mod limits;
 mod prometheus;

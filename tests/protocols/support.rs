@@ -5,20 +5,9 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::common::{Api, TestServer};
+use crate::common::Api;
 
-pub use crate::common::token_for;
-
-/// A JSON client of `server` acting for `tenant`.
-pub fn api_for(server: &TestServer, tenant: &str) -> Api {
-    let addr = server
-        .api
-        .base
-        .trim_start_matches("http://")
-        .parse()
-        .unwrap();
-    Api::with_token(addr, &token_for(tenant))
-}
+pub use crate::common::{api_for, token_for};
 
 /// Every raw point of `metric` in the last day, as
 /// `[{"dimensions": {...}, "points": [[ts, value], ...]}, ...]` ordered by

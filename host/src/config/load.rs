@@ -87,6 +87,7 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         );
     }
     config.limits.validate().map_err(ConfigError::Invalid)?;
+    config.promql.validate().map_err(ConfigError::Invalid)?;
     if config.plugins.max_concurrent_calls == 0
         || config.plugins.max_concurrent_calls_per_tenant == 0
     {

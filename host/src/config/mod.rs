@@ -8,6 +8,7 @@
 mod duration;
 mod lifecycle;
 mod load;
+mod promql;
 mod query;
 mod server;
 mod telemetry;
@@ -16,6 +17,7 @@ mod tls;
 pub use duration::ConfigDuration;
 pub use lifecycle::LifecycleConfig;
 pub use load::{ConfigError, Overrides, load};
+pub use promql::PromqlConfig;
 pub use query::QueryConfig;
 pub use server::ServerConfig;
 pub use telemetry::{MetricsListen, TelemetryConfig};
@@ -42,6 +44,7 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub plugins: crate::plugins::PluginsConfig,
     pub query: QueryConfig,
+    pub promql: PromqlConfig,
     pub telemetry: TelemetryConfig,
     pub lifecycle: LifecycleConfig,
     pub tls: TlsConfig,
@@ -62,6 +65,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             plugins: crate::plugins::PluginsConfig::default(),
             query: QueryConfig::default(),
+            promql: PromqlConfig::default(),
             telemetry: TelemetryConfig::default(),
             lifecycle: LifecycleConfig::default(),
             tls: TlsConfig::default(),

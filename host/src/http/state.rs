@@ -23,6 +23,9 @@ pub struct AppState {
     /// Series estimates for `GET /api/v1/cardinality`; persisted on shutdown.
     pub cardinality: Arc<crate::limits::CardinalityTracker>,
     pub cardinality_top_n: usize,
+    /// The server's bounds on a PromQL query (`[promql]`), before the
+    /// caller's tier lowers them.
+    pub promql: crate::promql::PromqlLimits,
 }
 
 /// Startup and shutdown flags the probes report.

@@ -98,6 +98,14 @@ pub struct TierLimits {
     pub max_series_per_tenant: Limit,
     /// Distinct series per (tenant, metric name).
     pub max_series_per_metric: Limit,
+    /// Series one PromQL query may read or compute; `"unlimited"` leaves
+    /// the server's `promql.max_series`, which no tier can raise.
+    pub promql_max_series: Limit,
+    /// Samples one PromQL query may hold: raw points read, and series ×
+    /// steps of any result (`promql.max_samples` above it).
+    pub promql_max_samples: Limit,
+    /// Seconds one PromQL query may run (`promql.timeout` above it).
+    pub promql_timeout_seconds: Limit,
 }
 
 impl Default for TierLimits {
@@ -109,6 +117,9 @@ impl Default for TierLimits {
             metrics_per_second: Limit::Max(10_000),
             max_series_per_tenant: Limit::Max(100_000),
             max_series_per_metric: Limit::Max(20_000),
+            promql_max_series: Limit::Max(10_000),
+            promql_max_samples: Limit::Max(5_000_000),
+            promql_timeout_seconds: Limit::Max(30),
         }
     }
 }
@@ -121,9 +132,14 @@ impl TierLimits {
             metrics_per_second: Limit::Unlimited,
             max_series_per_tenant: Limit::Unlimited,
             max_series_per_metric: Limit::Unlimited,
+            promql_max_series: Limit::Unlimited,
+            promql_max_samples: Limit::Unlimited,
+            promql_timeout_seconds: Limit::Unlimited,
         }
     }
 
+    /// The design's defaults with every quota `factor` times larger; the
+    /// PromQL timeout is left to the server's.
     fn scaled(factor: u64) -> Self {
         let d = Self::default();
         let scale = |l: Limit| match l {
@@ -136,6 +152,9 @@ impl TierLimits {
             metrics_per_second: scale(d.metrics_per_second),
             max_series_per_tenant: scale(d.max_series_per_tenant),
             max_series_per_metric: scale(d.max_series_per_metric),
+            promql_max_series: scale(d.promql_max_series),
+            promql_max_samples: scale(d.promql_max_samples),
+            promql_timeout_seconds: Limit::Unlimited,
         }
     }
 }
@@ -151,6 +170,9 @@ pub struct TenantOverride {
     pub metrics_per_second: Option<Limit>,
     pub max_series_per_tenant: Option<Limit>,
     pub max_series_per_metric: Option<Limit>,
+    pub promql_max_series: Option<Limit>,
+    pub promql_max_samples: Option<Limit>,
+    pub promql_timeout_seconds: Option<Limit>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -320,6 +342,9 @@ impl LimitsConfig {
             set(&mut limits.metrics_per_second, o.metrics_per_second);
             set(&mut limits.max_series_per_tenant, o.max_series_per_tenant);
             set(&mut limits.max_series_per_metric, o.max_series_per_metric);
+            set(&mut limits.promql_max_series, o.promql_max_series);
+            set(&mut limits.promql_max_samples, o.promql_max_samples);
+            set(&mut limits.promql_timeout_seconds, o.promql_timeout_seconds);
         }
         ResolvedLimits {
             tier: Arc::from(tier),
@@ -335,6 +360,9 @@ static FALLBACK: TierLimits = TierLimits {
     metrics_per_second: Limit::Max(10_000),
     max_series_per_tenant: Limit::Max(100_000),
     max_series_per_metric: Limit::Max(20_000),
+    promql_max_series: Limit::Max(10_000),
+    promql_max_samples: Limit::Max(5_000_000),
+    promql_timeout_seconds: Limit::Max(30),
 };
 
 #[cfg(test)]
@@ -380,6 +408,13 @@ mod tests {
         assert_eq!(r.limits.write_requests_per_second, Limit::Max(1000));
         let r = c.resolve("internal", Some("free"));
         assert_eq!(r.limits, TierLimits::unlimited());
+        let r = c.resolve("acme", None);
+        assert_eq!(r.limits.promql_max_series, Limit::Max(10_000));
+        c.tenants.get_mut("acme").unwrap().promql_max_series = Some(Limit::Max(5));
+        assert_eq!(
+            c.resolve("acme", None).limits.promql_max_series,
+            Limit::Max(5)
+        );
         let r = c.resolve("other", Some("platinum"));
         assert_eq!(&*r.tier, "free", "unknown tier falls back to the default");
     }

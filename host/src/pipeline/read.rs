@@ -192,6 +192,35 @@ impl ReadPipeline {
         if !self.scope(tenant, &mut query.selector, step_ms, &mut query.limit)? {
             return Ok(SeriesResult::default());
         }
+        self.scoped_range(tenant, query).await
+    }
+
+    /// A range query within its caller's own bounds rather than `[query]`'s
+    /// answer bounds: `query.limit` series as asked, and at most
+    /// `max_points_returned` points. For PromQL, whose `[promql]` limits
+    /// (lowered per tenant) bound its reads; the range and scan checks
+    /// and the tenant scoping are the same as [`Self::range`]'s.
+    pub async fn range_within(
+        &self,
+        tenant: &TenantId,
+        mut query: RangeQuery,
+        max_points_returned: u64,
+    ) -> Result<SeriesResult, ReadError> {
+        let step_ms = query.step.map(|(step_ms, _)| step_ms);
+        let asked = query.limit;
+        if !self.scope(tenant, &mut query.selector, step_ms, &mut query.limit)? {
+            return Ok(SeriesResult::default());
+        }
+        query.limit = asked;
+        query.selector.budget.max_points_returned = max_points_returned;
+        self.scoped_range(tenant, query).await
+    }
+
+    async fn scoped_range(
+        &self,
+        tenant: &TenantId,
+        mut query: RangeQuery,
+    ) -> Result<SeriesResult, ReadError> {
         let requested = query.group_by.take();
         query.group_by = requested.as_deref().map(unreserved);
         let mut result = self.store.query_range(tenant, &query).await?;

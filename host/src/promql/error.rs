@@ -34,3 +34,18 @@ impl PromqlError {
         ))
     }
 }
+
+/// A query past its tenant's series limit (422, as Prometheus answers a
+/// query past its limits).
+pub fn too_many_series(max: usize) -> PromqlError {
+    PromqlError::execution(format!(
+        "the query selects more than {max} series, the limit per query (promql.max_series, or the tenant's promql_max_series): narrow its selectors"
+    ))
+}
+
+/// A query past its tenant's samples limit, in Prometheus' words.
+pub fn too_many_samples(max: usize) -> PromqlError {
+    PromqlError::execution(format!(
+        "query processing would load too many samples into memory in query execution: more than {max} (promql.max_samples, or the tenant's promql_max_samples); use a shorter range, a larger step or fewer series"
+    ))
+}

@@ -25,7 +25,7 @@ pub struct EvalLimits {
     /// Series in any intermediate or final result.
     pub max_series: usize,
     /// Series × steps in any intermediate or final result.
-    pub max_points: usize,
+    pub max_samples: usize,
     pub deadline: Instant,
 }
 
@@ -82,16 +82,10 @@ impl Evaluator<'_> {
             _ => return Ok(()),
         };
         if series > self.limits.max_series {
-            return Err(PromqlError::execution(format!(
-                "the query selects more than {} series (query.max_series): narrow its selectors",
-                self.limits.max_series
-            )));
+            return Err(super::error::too_many_series(self.limits.max_series));
         }
-        if series.saturating_mul(self.steps.len()) > self.limits.max_points {
-            return Err(PromqlError::execution(format!(
-                "the query would compute more than {} points (series × steps, query.max_points_returned): use a larger step or fewer series",
-                self.limits.max_points
-            )));
+        if series.saturating_mul(self.steps.len()) > self.limits.max_samples {
+            return Err(super::error::too_many_samples(self.limits.max_samples));
         }
         Ok(())
     }
@@ -126,7 +120,7 @@ impl Evaluator<'_> {
             Some(AtModifier::End) => self.steps.end_ms,
             Some(AtModifier::At(time)) => system_time_ms(*time),
         };
-        base - offset_ms(offset)
+        base.saturating_sub(offset_ms(offset))
     }
 
     fn fetched(&self, vs: &VectorSelector) -> &[RawSeries] {
@@ -144,7 +138,7 @@ impl Evaluator<'_> {
                 .times()
                 .map(|t| {
                     let at = self.selector_time(t, vs.at.as_ref(), vs.offset.as_ref());
-                    raw.window(at - self.lookback_ms, at)
+                    raw.window(at.saturating_sub(self.lookback_ms), at)
                         .last()
                         .map(|&(_, v)| v)
                 })
@@ -176,7 +170,7 @@ impl Evaluator<'_> {
                 .times()
                 .map(|t| {
                     let end = self.selector_time(t, vs.at.as_ref(), vs.offset.as_ref());
-                    let start = end - range;
+                    let start = end.saturating_sub(range);
                     f(raw.window(start, end), start, end)
                 })
                 .collect();
@@ -201,7 +195,7 @@ impl Evaluator<'_> {
         }
         let vs = &ms.vs;
         let end = self.selector_time(self.steps.end_ms, vs.at.as_ref(), vs.offset.as_ref());
-        let start = end - duration_ms(ms.range);
+        let start = end.saturating_sub(duration_ms(ms.range));
         Ok(self
             .fetched(vs)
             .iter()

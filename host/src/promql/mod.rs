@@ -31,19 +31,22 @@ pub use error::PromqlError;
 pub use labels::Labels;
 pub use value::{RawSeries, StepSeries, Steps, Value};
 
+use crate::limits::{Limit, TierLimits};
 use crate::model::TenantId;
 use crate::pipeline::read::ReadPipeline;
 
-/// Bounds on one PromQL query.
-#[derive(Clone, Copy, Debug)]
+/// Bounds on one PromQL query: the server's (`[promql]`), lowered by the
+/// tenant's tier ([`PromqlLimits::for_tenant`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PromqlLimits {
     /// Longest expression text, in bytes: parsing (and the parser's regex
     /// compiles) is bounded by it.
     pub max_query_bytes: usize,
     /// Most series read or computed.
     pub max_series: usize,
-    /// Most series × steps in any result.
-    pub max_points: usize,
+    /// Most samples held: raw points read, and series × steps of any
+    /// result.
+    pub max_samples: usize,
     /// Most steps of a range query (Prometheus refuses more than 11 000).
     pub max_steps: usize,
     /// Evaluation time (the `timeout` parameter may lower it).
@@ -53,14 +56,35 @@ pub struct PromqlLimits {
 }
 
 impl Default for PromqlLimits {
+    /// Prometheus' own defaults where it has them (50M samples, 2 minutes,
+    /// 5 minutes of lookback, 11 000 steps).
     fn default() -> Self {
         Self {
             max_query_bytes: 64 << 10,
-            max_series: 10_000,
-            max_points: 5_000_000,
+            max_series: 1_000_000,
+            max_samples: 50_000_000,
             max_steps: 11_000,
-            timeout: Duration::from_secs(30),
+            timeout: Duration::from_secs(120),
             lookback: Duration::from_secs(300),
+        }
+    }
+}
+
+impl PromqlLimits {
+    /// These limits, lowered to what `tier` allows.
+    pub fn for_tenant(&self, tier: &TierLimits) -> Self {
+        let cap = |server: usize, tier: Limit| match tier.max() {
+            Some(n) => server.min(usize::try_from(n).unwrap_or(usize::MAX)),
+            None => server,
+        };
+        Self {
+            max_series: cap(self.max_series, tier.promql_max_series),
+            max_samples: cap(self.max_samples, tier.promql_max_samples),
+            timeout: match tier.promql_timeout_seconds.max() {
+                Some(seconds) => self.timeout.min(Duration::from_secs(seconds)),
+                None => self.timeout,
+            },
+            ..*self
         }
     }
 }
@@ -100,7 +124,7 @@ pub async fn evaluate(
     let selections = plan::selections(&expr, &steps, lookback_ms)?;
     let fetched = tokio::time::timeout_at(
         deadline.into(),
-        plan::fetch(reads, tenant, selections, limits.max_series),
+        plan::fetch(reads, tenant, selections, &limits),
     )
     .await
     .map_err(|_| PromqlError::Timeout("query preparation"))??;
@@ -111,7 +135,7 @@ pub async fn evaluate(
             fetched: &fetched,
             limits: eval::EvalLimits {
                 max_series: limits.max_series,
-                max_points: limits.max_points,
+                max_samples: limits.max_samples,
                 deadline,
             },
         };
@@ -119,4 +143,40 @@ pub async fn evaluate(
     })
     .await
     .map_err(|e| PromqlError::execution(format!("the evaluation stopped: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::LimitsConfig;
+
+    #[test]
+    fn a_tier_lowers_the_servers_limits_and_never_raises_them() {
+        let server = PromqlLimits {
+            max_series: 20_000,
+            ..PromqlLimits::default()
+        };
+        let tiers = LimitsConfig::default().tiers;
+        let free = server.for_tenant(&tiers["free"]);
+        assert_eq!(free.max_series, 10_000);
+        assert_eq!(free.max_samples, 5_000_000);
+        assert_eq!(free.timeout, Duration::from_secs(30));
+        let pro = server.for_tenant(&tiers["pro"]);
+        assert_eq!(
+            pro.max_series, 20_000,
+            "pro's 100 000 is above the server's"
+        );
+        assert_eq!(pro.max_samples, 50_000_000);
+        assert_eq!(pro.timeout, server.timeout);
+        assert_eq!(server.for_tenant(&TierLimits::unlimited()), server);
+        let tight = TierLimits {
+            promql_timeout_seconds: Limit::Max(1),
+            ..TierLimits::unlimited()
+        };
+        assert_eq!(server.for_tenant(&tight).timeout, Duration::from_secs(1));
+        assert_eq!(
+            server.for_tenant(&tight).max_query_bytes,
+            server.max_query_bytes
+        );
+    }
 }

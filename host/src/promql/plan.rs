@@ -1,20 +1,24 @@
 //! Before evaluation: which series each selector needs over which time
 //! range, fetched from storage through the read pipeline (so tenant
-//! scoping, `_tenant_id` and the query budget are the JSON API's).
+//! scoping and `_tenant_id` are the JSON API's), within the query's own
+//! series and samples limits.
 
 use std::collections::BTreeMap;
 
 use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::{Expr, VectorSelector};
 
-use super::error::PromqlError;
+use super::PromqlLimits;
+use super::error::{PromqlError, too_many_samples, too_many_series};
 use super::eval::{Fetched, duration_ms, offset_ms, system_time_ms};
 use super::labels::{Labels, METRIC_NAME};
 use super::value::{RawSeries, Steps};
 use crate::model::{
-    Filter, FilterOp, QueryBudget, RangeQuery, RegexLimits, Selector, TenantId, TimeRange,
+    BudgetExceeded, Filter, FilterOp, QueryBudget, RangeQuery, RegexLimits, Selector, TenantId,
+    TimeRange,
 };
 use crate::pipeline::read::{ReadError, ReadPipeline};
+use crate::storage::StorageError;
 
 /// A selector and the time range its evaluation reads, both ends
 /// included.
@@ -86,10 +90,10 @@ fn add(
             Some(promql_parser::parser::AtModifier::End) => steps.end_ms,
             Some(promql_parser::parser::AtModifier::At(at)) => system_time_ms(*at),
         };
-        base - offset_ms(vs.offset.as_ref())
+        base.saturating_sub(offset_ms(vs.offset.as_ref()))
     };
     let (first, last) = (time(steps.start_ms), time(steps.end_ms));
-    let (start_ms, end_ms) = (first.min(last) - window_ms, first.max(last));
+    let (start_ms, end_ms) = (first.min(last).saturating_sub(window_ms), first.max(last));
     out.entry(vs.to_string())
         .and_modify(|s: &mut Selection| {
             s.start_ms = s.start_ms.min(start_ms);
@@ -156,16 +160,19 @@ fn filters(vs: &VectorSelector, regex_limits: &RegexLimits) -> Result<Vec<Filter
         .collect()
 }
 
-/// Reads every selection's series for `tenant`.
+/// Reads every selection's series for `tenant`, within `limits`' series
+/// and samples.
 pub async fn fetch(
     reads: &ReadPipeline,
     tenant: &TenantId,
     selections: BTreeMap<String, Selection>,
-    max_series: usize,
+    limits: &PromqlLimits,
 ) -> Result<Fetched, PromqlError> {
+    let max_series = limits.max_series;
     let mut known_metrics = None;
     let mut fetched = Fetched::new();
     let mut total_series = 0usize;
+    let mut samples_left = limits.max_samples as u64;
     for (key, selection) in selections {
         let vs = &selection.selector;
         if vs.matchers.matchers.iter().all(|m| m.is_match("")) && vs.name.is_none() {
@@ -200,7 +207,15 @@ pub async fn fetch(
                 group_by: None,
                 limit: Some(max_series),
             };
-            let result = reads.range(tenant, query).await.map_err(read_error)?;
+            let result = reads
+                .range_within(tenant, query, samples_left)
+                .await
+                .map_err(|e| match e {
+                    ReadError::Storage(StorageError::TooLarge(
+                        BudgetExceeded::PointsReturned { .. },
+                    )) => too_many_samples(limits.max_samples),
+                    other => read_error(other),
+                })?;
             if result.truncated {
                 return Err(too_many_series(max_series));
             }
@@ -208,6 +223,10 @@ pub async fn fetch(
             if total_series > max_series {
                 return Err(too_many_series(max_series));
             }
+            let points: usize = result.series.iter().map(|s| s.points.len()).sum();
+            samples_left = samples_left
+                .checked_sub(points as u64)
+                .ok_or_else(|| too_many_samples(limits.max_samples))?;
             series.extend(result.series.into_iter().map(|s| RawSeries {
                 labels: Labels::of_series(&name, &s.dimensions),
                 points: s.points,
@@ -216,12 +235,6 @@ pub async fn fetch(
         fetched.insert(key, series);
     }
     Ok(fetched)
-}
-
-fn too_many_series(max: usize) -> PromqlError {
-    PromqlError::execution(format!(
-        "the query selects more than {max} series (query.max_series): narrow its selectors"
-    ))
 }
 
 fn read_error(e: ReadError) -> PromqlError {

@@ -15,7 +15,7 @@ pub struct Bounds {
 
 impl Bounds {
     fn seconds(self) -> f64 {
-        (self.end_ms - self.start_ms) as f64 / 1e3
+        self.end_ms.saturating_sub(self.start_ms) as f64 / 1e3
     }
 }
 
@@ -40,8 +40,8 @@ pub fn extrapolated_rate(
             previous = value;
         }
     }
-    let mut to_start = (first_t - bounds.start_ms) as f64 / 1e3;
-    let to_end = (bounds.end_ms - last_t) as f64 / 1e3;
+    let mut to_start = first_t.saturating_sub(bounds.start_ms) as f64 / 1e3;
+    let to_end = bounds.end_ms.saturating_sub(last_t) as f64 / 1e3;
     let sampled = (last_t - first_t) as f64 / 1e3;
     let average_gap = sampled / (window.len() - 1) as f64;
     if is_counter && result > 0.0 && first_v >= 0.0 {

@@ -21,7 +21,8 @@ impl Steps {
     }
 
     pub fn len(&self) -> usize {
-        usize::try_from((self.end_ms - self.start_ms) / self.step_ms.max(1) + 1).unwrap_or(0)
+        usize::try_from(self.end_ms.saturating_sub(self.start_ms) / self.step_ms.max(1) + 1)
+            .unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -48,8 +48,9 @@ pub fn routes() -> Router<AppState> {
         .route("/prometheus/api/v1/status/buildinfo", get(buildinfo))
 }
 
-fn limits() -> PromqlLimits {
-    PromqlLimits::default()
+/// The server's `[promql]` limits, lowered by the caller's tier.
+fn limits(state: &AppState, caller: &Caller) -> PromqlLimits {
+    state.promql.for_tenant(&caller.rates.resolved.limits)
 }
 
 /// The `timeout` parameter, capped by the server's.
@@ -65,7 +66,7 @@ fn with_timeout(params: &Params, mut limits: PromqlLimits) -> Result<PromqlLimit
 async fn query(State(state): State<AppState>, caller: Caller, uri: Uri, body: Bytes) -> Response {
     let params = Params::new(&uri, &body);
     let run = async {
-        let limits = with_timeout(&params, limits())?;
+        let limits = with_timeout(&params, limits(&state, &caller))?;
         let text = params.required("query")?.to_owned();
         let at = params.time_or("time", now_ms())?;
         let expr = promql::parse(text, &limits).await?;
@@ -93,7 +94,7 @@ async fn query_range(
 ) -> Response {
     let params = Params::new(&uri, &body);
     let run = async {
-        let limits = with_timeout(&params, limits())?;
+        let limits = with_timeout(&params, limits(&state, &caller))?;
         let text = params.required("query")?.to_owned();
         let start = params
             .get("start")
@@ -116,7 +117,7 @@ async fn query_range(
                 "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer",
             ));
         }
-        if (end - start) / step >= limits.max_steps as i64 {
+        if end.saturating_sub(start) / step >= limits.max_steps as i64 {
             return Err(PromqlError::bad_data(format!(
                 "exceeded maximum resolution of {} points per timeseries. Try decreasing the query resolution (?step=XX)",
                 limits.max_steps
@@ -163,7 +164,7 @@ async fn matched_series(
     params: &Params,
 ) -> Result<Vec<promql::Labels>, PromqlError> {
     let (start, end) = metadata_range(params, state.reads.limits().max_range_ms)?;
-    let limits = limits();
+    let limits = limits(state, caller);
     let mut selections = std::collections::BTreeMap::new();
     for text in params.all("match[]") {
         let expr = promql::parse(text.to_owned(), &limits).await?;
@@ -181,7 +182,7 @@ async fn matched_series(
             },
         );
     }
-    let fetched = plan::fetch(&state.reads, caller.tenant(), selections, limits.max_series).await?;
+    let fetched = plan::fetch(&state.reads, caller.tenant(), selections, &limits).await?;
     let set: BTreeSet<promql::Labels> = fetched.into_values().flatten().map(|s| s.labels).collect();
     Ok(set.into_iter().collect())
 }
@@ -257,7 +258,7 @@ async fn label_values(
             None => 0,
         };
         let max = if limit == 0 {
-            limits().max_series
+            limits(&state, &caller).max_series
         } else {
             limit
         };
