@@ -147,6 +147,7 @@ impl QueryRequest {
                     step,
                     group_by,
                     limit: self.limit,
+                    sorted: true,
                 }))
             }
             "rate" => {

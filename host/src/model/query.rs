@@ -175,6 +175,11 @@ pub struct RangeQuery {
     pub step: Option<(i64, Aggregation)>,
     pub group_by: Option<Vec<String>>,
     pub limit: Option<usize>,
+    /// Whether the series come sorted by their dimensions, which also
+    /// decides which `limit` series are kept: the JSON API's answers.
+    /// PromQL orders its own results, so its reads leave it off and
+    /// skip the sort; a backend may sort anyway.
+    pub sorted: bool,
 }
 
 /// Per-second rate of counters in `step_ms` buckets. Between consecutive

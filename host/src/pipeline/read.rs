@@ -263,6 +263,7 @@ impl ReadPipeline {
                     step: None,
                     group_by: Some(query.group_by.clone()),
                     limit: query.limit,
+                    sorted: true,
                 },
             )
             .await?;

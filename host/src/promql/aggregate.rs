@@ -186,10 +186,12 @@ fn top(
                 } else {
                     a.1.total_cmp(&b.1)
                 };
+                // Ties go to the series first by labels, as they did when
+                // storage answered in that order; Prometheus agrees.
                 match (a.1.is_nan(), b.1.is_nan()) {
                     (true, false) => std::cmp::Ordering::Greater,
                     (false, true) => std::cmp::Ordering::Less,
-                    _ => order,
+                    _ => order.then_with(|| series[a.0].labels.cmp(&series[b.0].labels)),
                 }
             });
             let keep = if k >= present.len() as f64 {

@@ -14,7 +14,7 @@ use super::binary::binary;
 use super::error::PromqlError;
 use super::functions::call;
 use super::labels::Labels;
-use super::value::{RawSeries, StepSeries, Steps, Value};
+use super::value::{RawSeries, StepSeries, Steps, Value, WindowCursor};
 
 /// The series each selector (by its text) matched, with their samples.
 pub type Fetched = HashMap<String, Vec<RawSeries>>;
@@ -165,13 +165,14 @@ impl Evaluator<'_> {
         let range = duration_ms(ms.range);
         let mut out = Vec::new();
         for raw in self.fetched(vs) {
+            let mut windows = WindowCursor::new(&raw.points);
             let values: Vec<Option<f64>> = self
                 .steps
                 .times()
                 .map(|t| {
                     let end = self.selector_time(t, vs.at.as_ref(), vs.offset.as_ref());
                     let start = end.saturating_sub(range);
-                    f(raw.window(start, end), start, end)
+                    f(windows.window(start, end), start, end)
                 })
                 .collect();
             if values.iter().any(Option::is_some) {
@@ -236,6 +237,14 @@ pub fn unique(value: Value) -> Result<Value, PromqlError> {
     let Value::Vector(series) = value else {
         return Ok(value);
     };
+    // Nearly always every label set differs (one metric's series stay
+    // distinct without their name): checked on borrowed labels first.
+    let mut seen: rustc_hash::FxHashSet<&Labels> = rustc_hash::FxHashSet::default();
+    seen.reserve(series.len());
+    if series.iter().all(|s| seen.insert(&s.labels)) {
+        return Ok(Value::Vector(series));
+    }
+    drop(seen);
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut out: Vec<StepSeries> = Vec::with_capacity(series.len());
     for s in series {

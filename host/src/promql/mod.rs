@@ -129,6 +129,17 @@ pub async fn evaluate(
     .await
     .map_err(|_| PromqlError::Timeout("query preparation"))??;
     tokio::task::spawn_blocking(move || {
+        // An instant query's vector is answered in evaluation order, which
+        // for Prometheus is its selectors' label order (and `sort()` breaks
+        // ties by it). Storage does not sort PromQL's reads, so instant
+        // queries sort them here; a range query's answer is sorted by
+        // labels at the end anyway.
+        let mut fetched = fetched;
+        if steps.len() == 1 {
+            for series in fetched.values_mut() {
+                series.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+            }
+        }
         let evaluator = eval::Evaluator {
             steps: &steps,
             lookback_ms,

@@ -206,6 +206,7 @@ pub async fn fetch(
                 step: None,
                 group_by: None,
                 limit: Some(max_series),
+                sorted: false,
             };
             let result = reads
                 .range_within(tenant, query, samples_left)

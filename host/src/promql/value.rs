@@ -58,6 +58,40 @@ impl RawSeries {
     }
 }
 
+/// The windows of one series' points at successive steps, found by moving
+/// two cursors forward rather than by searching at every step: the bounds
+/// a selector reads at never decrease from one step to the next.
+pub struct WindowCursor<'a> {
+    points: &'a [(i64, f64)],
+    from: usize,
+    to: usize,
+}
+
+impl<'a> WindowCursor<'a> {
+    pub fn new(points: &'a [(i64, f64)]) -> Self {
+        Self {
+            points,
+            from: 0,
+            to: 0,
+        }
+    }
+
+    /// The points in `[start_ms, end_ms]`, as [`RawSeries::window`]; neither
+    /// bound may be below the previous call's.
+    pub fn window(&mut self, start_ms: i64, end_ms: i64) -> &'a [(i64, f64)] {
+        let points = self.points;
+        while self.from < points.len() && points[self.from].0 < start_ms {
+            self.from += 1;
+        }
+        // Points skipped by `from` are before `start_ms`, so not after `end_ms`.
+        self.to = self.to.max(self.from);
+        while self.to < points.len() && points[self.to].0 <= end_ms {
+            self.to += 1;
+        }
+        &points[self.from..self.to]
+    }
+}
+
 /// An expression's value at every step.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
@@ -77,6 +111,36 @@ impl Value {
             Value::Vector(_) => "vector",
             Value::Matrix(_) => "matrix",
             Value::String(_) => "string",
+        }
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+
+    #[test]
+    fn the_cursor_finds_the_windows_a_search_finds() {
+        let points: Vec<(i64, f64)> = [3, 5, 5, 9, 14, 15, 30]
+            .iter()
+            .map(|&t| (t, t as f64))
+            .collect();
+        let raw = RawSeries {
+            labels: Labels::default(),
+            points: points.clone(),
+        };
+        for range in [0, 1, 4, 10, 40] {
+            for step in [1, 2, 7] {
+                let mut cursor = WindowCursor::new(&points);
+                for end in (-5..40).step_by(step) {
+                    let start = end - range;
+                    assert_eq!(
+                        cursor.window(start, end),
+                        raw.window(start, end),
+                        "[{start}, {end}]"
+                    );
+                }
+            }
         }
     }
 }

@@ -130,6 +130,7 @@ async fn hostile_metric_names_and_dimensions_round_trip_exactly() {
                     step: None,
                     group_by: None,
                     limit: None,
+                    sorted: true,
                 },
             )
             .await
@@ -380,6 +381,7 @@ async fn step_buckets_are_epoch_aligned_and_rate_handles_counter_resets() {
                 step: Some((1000, Aggregation::Max)),
                 group_by: Some(vec!["host".into()]),
                 limit: Some(1),
+                sorted: true,
             },
         )
         .await
@@ -459,6 +461,7 @@ async fn retention_drops_old_months_and_deletes_the_rest_before_the_cutoff() {
                 step: None,
                 group_by: None,
                 limit: None,
+                sorted: true,
             },
         )
         .await
@@ -559,6 +562,7 @@ async fn writes_fail_as_unavailable_while_clickhouse_is_down_and_recover_after()
                 step: None,
                 group_by: None,
                 limit: None,
+                sorted: true,
             },
         )
         .await

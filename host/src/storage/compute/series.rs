@@ -36,6 +36,7 @@ pub fn range_over(
     step: Option<(i64, Aggregation)>,
     group_by: Option<&[String]>,
     limit: Option<usize>,
+    sorted: bool,
 ) -> SeriesResult {
     let shape = |mut points: Vec<(i64, f64)>| {
         sort_points(&mut points);
@@ -63,6 +64,7 @@ pub fn range_over(
     finish_series(
         out.into_iter().filter(|s| !s.points.is_empty()).collect(),
         limit,
+        sorted,
     )
 }
 
@@ -107,6 +109,7 @@ pub fn rate_over(
     finish_series(
         out.into_iter().filter(|s| !s.points.is_empty()).collect(),
         limit,
+        true,
     )
 }
 
@@ -162,7 +165,7 @@ mod tests {
             },
         ];
         let keys = vec!["x".to_string()];
-        let r = range_over(series, None, Some(&keys), Some(5));
+        let r = range_over(series, None, Some(&keys), Some(5), true);
         assert_eq!(r.series.len(), 1);
         assert_eq!(r.series[0].dimensions, dims(&[]));
         assert_eq!(r.series[0].points, vec![(1, 1.0), (2, 2.0), (3, 3.0)]);

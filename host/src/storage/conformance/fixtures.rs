@@ -71,6 +71,7 @@ pub fn raw_range(selector: Selector) -> RangeQuery {
         step: None,
         group_by: None,
         limit: None,
+        sorted: true,
     }
 }
 

@@ -256,6 +256,7 @@ pub fn range(
         q.step,
         q.group_by.as_deref(),
         q.limit,
+        q.sorted,
     ))
 }
 

@@ -288,6 +288,7 @@ async fn a_tenants_query_budget_never_pays_for_another_tenants_points() {
         step: None,
         group_by: None,
         limit: None,
+        sorted: true,
     };
     let series = store.query_range(&small, &range).await.unwrap().series;
     assert_eq!(series[0].points.len(), 10);

@@ -28,6 +28,7 @@ fn raw_range(selector: Selector) -> RangeQuery {
         step: None,
         group_by: None,
         limit: None,
+        sorted: true,
     }
 }
 

@@ -129,6 +129,7 @@ pub async fn range_matches_brute_force(store: &dyn MetricsStore) {
                 step,
                 group_by: group_by.clone(),
                 limit: None,
+                sorted: true,
             };
             let got = store.query_range(&t, &q).await.unwrap();
             oracle::assert_series_match(
