@@ -52,6 +52,12 @@ async fn prometheus(api: &Api, path: &str, params: &[(&str, String)]) -> Reply {
     api.send(api.http.post(url).form(params)).await
 }
 
+/// A request's parameters.
+type Params = Vec<(&'static str, String)>;
+/// A request and how it must be refused: path, parameters, status, error
+/// type, and words its message holds.
+type Refusal = (&'static str, Params, u16, &'static str, &'static str);
+
 #[track_caller]
 fn assert_refused(reply: &Reply, status: u16, error_type: &str, mentions: &str) {
     assert_eq!(reply.status.as_u16(), status, "{reply:?}");
@@ -162,7 +168,7 @@ async fn absurd_steps_ranges_expressions_and_regexes_are_client_errors() {
         ]
     };
     let year_ago = (now / 1000 - 365 * 86_400).to_string();
-    let cases: Vec<(&str, Vec<(&str, String)>, u16, &str, &str)> = vec![
+    let cases: Vec<Refusal> = vec![
         (
             "query_range",
             range("load", &year_ago, &at, "0.001"),
