@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::Hostile;
+use crate::support::{Hostile, end_body_attack};
 
 const ATTACK_TIME: Duration = Duration::from_secs(6);
 const ATTACKERS: usize = 4;
@@ -129,17 +129,7 @@ async fn agent_bodies_that_decode_to_gigabytes_are_refused_before_decoding() {
             sent
         }));
     }
-    let mut sent = 0;
-    for task in tasks {
-        sent += task.await.expect("attacker task");
-    }
-    let report = quiet.stop().await;
-    assert!(
-        sent >= ATTACKERS * 2,
-        "the attack barely ran: {sent} requests"
-    );
-    report.assert_unharmed();
-    hostile.assert_alive().await;
+    end_body_attack(tasks, quiet, &mut hostile).await;
     // Four 16 MB bodies in flight, decompressed, and their scans: not the
     // gigabyte each would take decoded.
     hostile.assert_peak_rss_growth_below(384 << 20);

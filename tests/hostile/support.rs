@@ -195,6 +195,29 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 }
 
 /// The quiet tenant's requests while an attack runs.
+/// Waits for the attackers' tasks (each returns the requests it sent),
+/// then holds the attack to what every body attack must show: it ran (two
+/// requests per attacker at least), the quiet tenant was unharmed and the
+/// server is alive.
+pub async fn end_body_attack(
+    tasks: Vec<JoinHandle<usize>>,
+    quiet: QuietLoad,
+    hostile: &mut Hostile,
+) {
+    let attackers = tasks.len();
+    let mut sent = 0;
+    for task in tasks {
+        sent += task.await.expect("attacker task");
+    }
+    let report = quiet.stop().await;
+    assert!(
+        sent >= attackers * 2,
+        "the attack barely ran: {sent} requests"
+    );
+    report.assert_unharmed();
+    hostile.assert_alive().await;
+}
+
 pub struct QuietLoad {
     running: Arc<AtomicBool>,
     task: JoinHandle<QuietReport>,
